@@ -1,0 +1,420 @@
+/**
+ * Loads DockerPlugin documents from YAML files and directories. Every problem becomes a LoadError that
+ * points at `file:line:column` and names the field, so a user can fix a repository of documents from
+ * one run's output. Loading never throws for bad input: a broken document is excluded and reported,
+ * and the valid documents beside it are still returned, because one typo must not stop (or, worse,
+ * prune) every other plugin on the host.
+ */
+import { readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
+import type { Document, Node as YamlNode, Pair, YAMLError } from 'yaml';
+import { PlugctlError } from '../errors.ts';
+import { defaultLocalName, parseReference } from './reference.ts';
+import type { Reference } from './reference.ts';
+import { formatOrigin } from './types.ts';
+import type { DockerPlugin, Origin } from './types.ts';
+import { validateDocument } from './validate.ts';
+import type { IssueTarget, PathSegment } from './validate.ts';
+
+/** A valid document, where it starts, and the Docker plugin name it manages on the host. */
+export interface LoadedDocument {
+  doc: DockerPlugin;
+  /** Position of the document's first node. */
+  origin: Origin;
+  /**
+   * The local plugin name, as dockerd reports it: spec.alias (normalised like docker does, so `sshfs`
+   * becomes `sshfs:latest`) or else the name `docker plugin install <remote>` would give.
+   */
+  localName: string;
+  /** spec.remote, parsed and normalised. */
+  reference: Reference;
+}
+
+/**
+ * Why something was not loaded. `path` is the field path (`spec.settings.env.DEBUG`), '' for the whole
+ * document or file. For errors about a path rather than a position (PATH_NOT_FOUND, READ_FAILED) the
+ * origin's line and column are 0.
+ */
+export interface LoadError {
+  origin: Origin;
+  path: string;
+  message: string;
+  code: string;
+}
+
+/**
+ * Everything one load produced: valid documents in file order, then document order; errors sorted by
+ * position; and every file that was read, in the order it was read.
+ */
+export interface LoadResult {
+  documents: LoadedDocument[];
+  errors: LoadError[];
+  files: string[];
+}
+
+/** Stable codes of load errors, beside the schema codes of validate.ts and INVALID_REFERENCE. */
+export const LOAD_CODES = {
+  pathNotFound: 'PATH_NOT_FOUND',
+  readFailed: 'READ_FAILED',
+  yamlSyntax: 'YAML_SYNTAX',
+  duplicateName: 'DUPLICATE_NAME',
+  duplicateLocalName: 'DUPLICATE_LOCAL_NAME',
+} as const;
+
+/** Formats an error as `file:line:col: field.path: message` (without line:col when there is none). */
+export function formatLoadError(e: LoadError): string {
+  const where = e.origin.line === 0 ? e.origin.file : formatOrigin(e.origin);
+  return e.path === '' ? `${where}: ${e.message}` : `${where}: ${e.path}: ${e.message}`;
+}
+
+/** A loaded document plus the positions duplicate detection reports. */
+interface Candidate extends LoadedDocument {
+  nameOrigin: Origin;
+  localNameOrigin: Origin;
+  localNamePath: string;
+}
+
+interface FileResult {
+  candidates: Candidate[];
+  errors: LoadError[];
+}
+
+const MAX_ALIAS_COUNT = 100;
+
+function origin(file: string, lines: LineCounter, offset: number): Origin {
+  const pos = lines.linePos(offset);
+  return { file, line: pos.line, column: pos.col };
+}
+
+function isNullScalar(node: unknown): boolean {
+  return isScalar(node) && node.value === null;
+}
+
+/**
+ * Finds the source offset an issue should point at: the value at `segments`, its key, or the mapping
+ * that should hold it. Walks as far as the document allows and falls back to the deepest node reached,
+ * so even a path into resolved aliases points somewhere sensible.
+ */
+function locate(doc: Document, segments: readonly PathSegment[], target: IssueTarget): number {
+  const start = doc.contents?.range?.[0] ?? 0;
+  const walk = target === 'parent' ? segments.slice(0, -1) : segments;
+  let node: unknown = doc.contents;
+  let offset = start;
+  let keyOffset = start;
+  for (const segment of walk) {
+    if (isAlias(node)) node = node.resolve(doc);
+    let next: unknown;
+    if (isMap(node)) {
+      const pair = node.items.find((p: Pair) => isScalar(p.key) && String(p.key.value) === String(segment));
+      if (pair === undefined) break;
+      const key = pair.key as YamlNode;
+      keyOffset = key.range?.[0] ?? offset;
+      next = pair.value;
+      // `field:` with nothing after it has a null node at the end of the line; the key reads better.
+      const value = next as YamlNode | null;
+      offset = value === null || isNullScalar(value) ? keyOffset : (value.range?.[0] ?? keyOffset);
+    } else if (isSeq(node) && typeof segment === 'number') {
+      const item = node.items[segment] as YamlNode | undefined;
+      if (item === undefined) break;
+      next = item;
+      offset = item.range?.[0] ?? offset;
+      keyOffset = offset;
+    } else {
+      break;
+    }
+    node = next;
+  }
+  return target === 'key' ? keyOffset : offset;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function codeOf(error: unknown, fallback: string): string {
+  return error instanceof PlugctlError ? error.code : fallback;
+}
+
+/** Parses, validates and resolves every document of one file; duplicates are decided later, globally. */
+function parseFile(text: string, file: string): FileResult {
+  const lines = new LineCounter();
+  const errors: LoadError[] = [];
+  const candidates: Candidate[] = [];
+  // prettyErrors off: the parser's own one-line message; the position comes from the LineCounter.
+  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
+  const syntaxErrors = (list: readonly YAMLError[]): void => {
+    for (const e of list) {
+      errors.push({
+        origin: origin(file, lines, e.pos[0]),
+        path: '',
+        message: e.message,
+        code: LOAD_CODES.yamlSyntax,
+      });
+    }
+  };
+  if ('empty' in docs) {
+    syntaxErrors(docs.errors);
+    return { candidates, errors };
+  }
+  for (const doc of docs) {
+    if (doc.errors.length > 0) {
+      syntaxErrors(doc.errors);
+      continue;
+    }
+    // A document holding only comments, or nothing between two `---`, declares nothing.
+    if (doc.contents === null || isNullScalar(doc.contents)) continue;
+    const at = (segments: readonly PathSegment[], target: IssueTarget = 'value'): Origin =>
+      origin(file, lines, locate(doc, segments, target));
+
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (error) {
+      errors.push({ origin: at([]), path: '', message: messageOf(error), code: LOAD_CODES.yamlSyntax });
+      continue;
+    }
+    const result = validateDocument(value);
+    if (!result.ok) {
+      for (const i of result.issues) {
+        errors.push({ origin: at(i.segments, i.target), path: i.path, message: i.message, code: i.code });
+      }
+      continue;
+    }
+    const parsed = result.doc;
+    let reference: Reference;
+    try {
+      reference = parseReference(parsed.spec.remote);
+    } catch (error) {
+      errors.push({
+        origin: at(['spec', 'remote']),
+        path: 'spec.remote',
+        message: messageOf(error),
+        code: codeOf(error, 'INVALID_REFERENCE'),
+      });
+      continue;
+    }
+    let localName: string;
+    const alias = parsed.spec.alias;
+    try {
+      // Docker normalises --alias exactly like a reference (docker.io and :latest implied), so two
+      // aliases collide when docker would give them the same name, not only when they are equal strings.
+      localName = defaultLocalName(alias === undefined ? reference : parseReference(alias));
+    } catch (error) {
+      errors.push({
+        origin: at(['spec', 'alias']),
+        path: 'spec.alias',
+        message: messageOf(error),
+        code: codeOf(error, 'INVALID_REFERENCE'),
+      });
+      continue;
+    }
+    const localNameSegments = alias === undefined ? ['spec', 'remote'] : ['spec', 'alias'];
+    candidates.push({
+      doc: parsed,
+      origin: at([]),
+      localName,
+      reference,
+      nameOrigin: at(['metadata', 'name']),
+      localNameOrigin: at(localNameSegments),
+      localNamePath: localNameSegments.join('.'),
+    });
+  }
+  return { candidates, errors };
+}
+
+function groupBy(candidates: readonly Candidate[], key: (c: Candidate) => string): Candidate[][] {
+  const groups = new Map<string, Candidate[]>();
+  for (const c of candidates) {
+    const k = key(c);
+    const group = groups.get(k);
+    if (group === undefined) groups.set(k, [c]);
+    else group.push(c);
+  }
+  return [...groups.values()].filter((g) => g.length > 1);
+}
+
+function excluded(count: number): string {
+  return count === 2 ? 'neither document is loaded' : `none of the ${count} documents is loaded`;
+}
+
+/**
+ * Two documents claiming one name (or one host plugin) cannot both be right, and picking one would make
+ * the result depend on file order: all of them are excluded, and one error at the last names the others.
+ */
+function resolveDuplicates(candidates: readonly Candidate[]): {
+  documents: LoadedDocument[];
+  errors: LoadError[];
+} {
+  const errors: LoadError[] = [];
+  const rejected = new Set<Candidate>();
+  for (const group of groupBy(candidates, (c) => c.doc.metadata.name)) {
+    const last = group.at(-1) as Candidate;
+    const others = group.slice(0, -1).map((c) => formatOrigin(c.nameOrigin));
+    errors.push({
+      origin: last.nameOrigin,
+      path: 'metadata.name',
+      message: `duplicate name ${JSON.stringify(last.doc.metadata.name)}, also declared at ${others.join(', ')}: ${excluded(group.length)}`,
+      code: LOAD_CODES.duplicateName,
+    });
+    for (const c of group) rejected.add(c);
+  }
+  for (const group of groupBy(candidates, (c) => c.localName)) {
+    const last = group.at(-1) as Candidate;
+    const others = group
+      .slice(0, -1)
+      .map((c) => `${formatOrigin(c.localNameOrigin)} (${JSON.stringify(c.doc.metadata.name)})`);
+    errors.push({
+      origin: last.localNameOrigin,
+      path: last.localNamePath,
+      message:
+        `local plugin name ${JSON.stringify(last.localName)} is also used by ${others.join(', ')}: ` +
+        `${excluded(group.length)}; give each a distinct spec.alias`,
+      code: LOAD_CODES.duplicateLocalName,
+    });
+    for (const c of group) rejected.add(c);
+  }
+  const documents = candidates
+    .filter((c) => !rejected.has(c))
+    .map(({ doc, origin: o, localName, reference }) => ({ doc, origin: o, localName, reference }));
+  return { documents, errors };
+}
+
+function sortErrors(errors: LoadError[], files: readonly string[]): LoadError[] {
+  const order = new Map(files.map((f, i) => [f, i]));
+  return errors
+    .map((e, i) => ({ e, i }))
+    .sort(
+      (a, b) =>
+        (order.get(a.e.origin.file) ?? -1) - (order.get(b.e.origin.file) ?? -1) ||
+        a.e.origin.line - b.e.origin.line ||
+        a.e.origin.column - b.e.origin.column ||
+        a.i - b.i,
+    )
+    .map(({ e }) => e);
+}
+
+function finish(
+  results: readonly FileResult[],
+  pathErrors: readonly LoadError[],
+  files: string[],
+): LoadResult {
+  const candidates = results.flatMap((r) => r.candidates);
+  const { documents, errors } = resolveDuplicates(candidates);
+  const all = [...pathErrors, ...results.flatMap((r) => r.errors), ...errors];
+  return { documents, errors: sortErrors(all, files), files };
+}
+
+/**
+ * Loads the documents in one YAML text as if read from `fileName` (which only labels positions).
+ * Same rules as loadDocuments, duplicate detection included.
+ */
+export function loadDocumentsFromText(text: string, fileName: string): LoadResult {
+  return finish([parseFile(text, fileName)], [], [fileName]);
+}
+
+function isYamlFile(name: string): boolean {
+  return name.endsWith('.yaml') || name.endsWith('.yml');
+}
+
+function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Lists the YAML files under a directory, depth first in sorted name order (locale-independent, so every
+ * host loads the same order). Dot entries are skipped: editors' swap files, `.git`, and the `..data`
+ * indirection of Kubernetes ConfigMap volumes, whose files are reached through their symlinks instead.
+ * Symlinks are followed, each real directory visited once.
+ */
+async function listDirectory(
+  dir: string,
+  visited: Set<string>,
+  out: string[],
+  errors: LoadError[],
+): Promise<void> {
+  let entries;
+  try {
+    const real = await realpath(dir);
+    if (visited.has(real)) return;
+    visited.add(real);
+    entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => byCodeUnits(a.name, b.name));
+  } catch (error) {
+    // One unreadable subdirectory must not hide the documents in its siblings.
+    errors.push(pathError(dir, LOAD_CODES.readFailed, `cannot read directory: ${messageOf(error)}`));
+    return;
+  }
+  for (const entry of entries) {
+    if (entry.name.startsWith('.')) continue;
+    const full = join(dir, entry.name);
+    let isDirectory = entry.isDirectory();
+    let isFile = entry.isFile();
+    if (entry.isSymbolicLink()) {
+      const target = await stat(full).catch(() => undefined);
+      if (target === undefined) continue; // dangling link: nothing to load
+      isDirectory = target.isDirectory();
+      isFile = target.isFile();
+    }
+    if (isDirectory) await listDirectory(full, visited, out, errors);
+    else if (isFile && isYamlFile(entry.name)) out.push(full);
+  }
+}
+
+function pathError(path: string, code: string, message: string): LoadError {
+  return { origin: { file: path, line: 0, column: 0 }, path: '', message, code };
+}
+
+/**
+ * Loads every DockerPlugin document from `paths`, in the order given. A path is a file (read whatever
+ * its name) or a directory (its *.yaml and *.yml files, recursively, sorted, skipping dot entries).
+ * A file reached twice is read once. Never rejects for bad input: a missing path is a PATH_NOT_FOUND
+ * error, an unreadable one READ_FAILED, and a bad document is excluded while the rest load.
+ */
+export async function loadDocuments(paths: string[]): Promise<LoadResult> {
+  const files: string[] = [];
+  const seen = new Set<string>();
+  const pathErrors: LoadError[] = [];
+  const visited = new Set<string>();
+  const addFile = async (file: string): Promise<void> => {
+    // A file that vanished since it was listed is reported when reading it, below.
+    const real = await realpath(file).catch(() => resolve(file));
+    if (seen.has(real)) return;
+    seen.add(real);
+    files.push(file);
+  };
+  for (const path of paths) {
+    try {
+      const info = await stat(path);
+      if (info.isDirectory()) {
+        const found: string[] = [];
+        await listDirectory(path, visited, found, pathErrors);
+        for (const file of found) await addFile(file);
+      } else if (info.isFile()) {
+        await addFile(path);
+      } else {
+        pathErrors.push(pathError(path, LOAD_CODES.readFailed, 'not a regular file or directory'));
+      }
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        pathErrors.push(pathError(path, LOAD_CODES.pathNotFound, 'no such file or directory'));
+      } else {
+        pathErrors.push(pathError(path, LOAD_CODES.readFailed, `cannot read: ${messageOf(error)}`));
+      }
+    }
+  }
+  const results: FileResult[] = [];
+  const read: string[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      pathErrors.push(pathError(file, LOAD_CODES.readFailed, `cannot read: ${messageOf(error)}`));
+      continue;
+    }
+    read.push(file);
+    results.push(parseFile(text, file));
+  }
+  return finish(results, pathErrors, read);
+}

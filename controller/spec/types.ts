@@ -1,0 +1,122 @@
+/**
+ * The DockerPlugin resource as users write it. The JSON Schema in schema.ts is the single source of
+ * truth for validation and the CRD; these types mirror it for the compiler.
+ */
+
+/** API group/version every document must carry. */
+export const API_VERSION = 'plugctl.dev/v1alpha1';
+/** Kind every document must carry. */
+export const KIND = 'DockerPlugin';
+
+/** One privilege as Docker names it: e.g. `{ name: "network", value: ["host"] }`. */
+export interface PluginPrivilege {
+  name: string;
+  description?: string;
+  value: string[];
+}
+
+/** Settable values. Maps are compared as maps; args as an ordered list. */
+export interface PluginSettings {
+  env?: Record<string, string>;
+  args?: string[];
+  /** mount name -> host source */
+  mounts?: Record<string, string>;
+  /** device name -> host path */
+  devices?: Record<string, string>;
+}
+
+/** How an installed plugin follows its declared remote. */
+export type UpgradePolicy = 'OnSpecChange' | 'TrackTag' | 'Never';
+
+/** What to do when a change needs a plugin that is in use to be disabled. */
+export type InUsePolicy = 'Wait' | 'Force';
+
+/** Kubernetes-style label selector (matchLabels and matchExpressions). */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: {
+    key: string;
+    operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+    values?: string[];
+  }[];
+}
+
+/** Desired state of one managed plugin. */
+export interface DockerPluginSpec {
+  remote: string;
+  alias?: string;
+  enabled?: boolean;
+  privileges?: PluginPrivilege[];
+  grantAllPrivileges?: boolean;
+  settings?: PluginSettings;
+  upgrade?: { policy?: UpgradePolicy };
+  inUse?: InUsePolicy;
+  enableTimeoutSeconds?: number;
+  nodeSelector?: LabelSelector;
+  dependsOn?: string[];
+  suspend?: boolean;
+}
+
+/**
+ * A spec with every schema default applied and every optional collection present (empty), so consumers
+ * never branch on absence. `alias` stays as declared: its default depends on reference parsing and is
+ * resolved once by the loader (LoadedDocument.localName).
+ */
+export interface ResolvedSpec {
+  remote: string;
+  alias?: string;
+  enabled: boolean;
+  privileges: PluginPrivilege[];
+  grantAllPrivileges: boolean;
+  settings: Required<PluginSettings>;
+  upgrade: { policy: UpgradePolicy };
+  inUse: InUsePolicy;
+  enableTimeoutSeconds: number;
+  nodeSelector: Required<LabelSelector>;
+  dependsOn: string[];
+  suspend: boolean;
+}
+
+/**
+ * Object metadata. plugctl reads name, labels, annotations and generation; the other fields are set by
+ * the Kubernetes API server and are accepted so that `kubectl get -o yaml` output loads as a file.
+ */
+export interface ObjectMeta {
+  name: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** Always empty: DockerPlugin is cluster-scoped. */
+  namespace?: '';
+  generateName?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string | null;
+  deletionTimestamp?: string | null;
+  deletionGracePeriodSeconds?: number;
+  selfLink?: string;
+  finalizers?: string[];
+  ownerReferences?: Record<string, unknown>[];
+  managedFields?: Record<string, unknown>[];
+}
+
+/** A whole DockerPlugin document. */
+export interface DockerPlugin {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: ObjectMeta;
+  spec: DockerPluginSpec;
+  status?: unknown;
+}
+
+/** Where a document came from, for error messages: `file:line:column`. */
+export interface Origin {
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** Formats an origin as `file:line:column`. */
+export function formatOrigin(origin: Origin): string {
+  return `${origin.file}:${origin.line}:${origin.column}`;
+}

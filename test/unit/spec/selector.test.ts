@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { hostLabels, matchesSelector } from '../../../controller/spec/selector.ts';
+import type { LabelSelector } from '../../../controller/spec/types.ts';
+
+const labels = { 'kubernetes.io/hostname': 'host-a', role: 'storage', zone: 'a' };
+
+const cases: [string, LabelSelector | undefined, boolean][] = [
+  ['no selector matches every host', undefined, true],
+  ['empty selector matches every host', {}, true],
+  ['matchLabels equal', { matchLabels: { role: 'storage' } }, true],
+  ['matchLabels differ', { matchLabels: { role: 'web' } }, false],
+  ['matchLabels on hostname', { matchLabels: { 'kubernetes.io/hostname': 'host-a' } }, true],
+  ['In', { matchExpressions: [{ key: 'zone', operator: 'In', values: ['a', 'b'] }] }, true],
+  ['In, absent key', { matchExpressions: [{ key: 'rack', operator: 'In', values: ['1'] }] }, false],
+  ['NotIn', { matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['a'] }] }, false],
+  [
+    'NotIn, absent key matches',
+    { matchExpressions: [{ key: 'rack', operator: 'NotIn', values: ['1'] }] },
+    true,
+  ],
+  ['Exists', { matchExpressions: [{ key: 'role', operator: 'Exists' }] }, true],
+  ['DoesNotExist', { matchExpressions: [{ key: 'role', operator: 'DoesNotExist' }] }, false],
+  [
+    'all terms must hold',
+    { matchLabels: { role: 'storage' }, matchExpressions: [{ key: 'zone', operator: 'In', values: ['b'] }] },
+    false,
+  ],
+];
+
+for (const [name, selector, expected] of cases) {
+  test(`matchesSelector: ${name}`, () => assert.equal(matchesSelector(selector, labels), expected));
+}
+
+test('hostLabels parses k=v pairs and adds the hostname', () => {
+  assert.deepEqual(hostLabels('role=storage, zone=a', 'host-a'), labels);
+  assert.deepEqual(hostLabels(undefined, 'h'), { 'kubernetes.io/hostname': 'h' });
+});
+
+test('hostLabels names a bad pair', () => {
+  assert.throws(() => hostLabels('role', 'h'), /"role" is not key=value/);
+});
