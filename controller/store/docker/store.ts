@@ -1,0 +1,535 @@
+/**
+ * The `docker` Store: plugin operations through the Docker Engine API. Engine answers are mapped to
+ * plugctl's shapes and engine failures to PlugctlErrors whose kind tells the controller whether to
+ * wait, back off or stop. Behaviours of the engine this code relies on are noted where they matter
+ * (observed on dockerd 20.10.24, API 1.41).
+ */
+import { EngineError, SpecError } from '../../errors.ts';
+import type { FailureKind } from '../../errors.ts';
+import { authKeyFor, encodeRegistryAuth, resolveCredentials } from '../../registry/credentials.ts';
+import type { Credentials } from '../../registry/credentials.ts';
+import { parseReference } from '../../spec/reference.ts';
+import type { PluginPrivilege } from '../../spec/types.ts';
+import type { EffectiveSettings, InstalledPlugin, PullOptions, SettableDefaults, Store } from '../store.ts';
+import { connectEngine } from './client.ts';
+import type { ConnectOptions, EngineClient } from './client.ts';
+import { DIGEST_SAFE_ENGINE_VERSION, supportsDigestReferences } from './engine-version.ts';
+
+/** Finds the credentials for a registry host (`docker.io`, `127.0.0.1:5000`); undefined = anonymous. */
+export type CredentialLookup = (registryHost: string) => Promise<Credentials | undefined>;
+
+/** How to reach the engine and authenticate to registries. */
+export interface DockerStoreOptions extends ConnectOptions {
+  /** default: the Docker client configuration found from `env` (DOCKER_CONFIG, ~/.docker) */
+  credentials?: CredentialLookup;
+  /** deadline of a whole pull or upgrade; default 30 min */
+  pullTimeoutMs?: number;
+  /** longest silence of a pull's progress stream; default 5 min */
+  pullIdleTimeoutMs?: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mapping Docker's plugin JSON (types.Plugin) to InstalledPlugin. The input is untrusted JSON, so
+// every field is narrowed; a field of the wrong type counts as absent.
+
+type Json = Record<string, unknown>;
+
+function isRecord(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function record(value: unknown): Json {
+  return isRecord(value) ? value : {};
+}
+
+function array(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function strings(value: unknown): string[] {
+  return array(value).filter((item): item is string => typeof item === 'string');
+}
+
+function settable(value: unknown, field: string): boolean {
+  return strings(value).includes(field);
+}
+
+/** `docker.volumedriver/1.0` -> `volumedriver`; also accepts the {Prefix, Capability, Version} form. */
+export function capabilityOf(type: unknown): string | undefined {
+  if (typeof type === 'string') {
+    const withoutVersion = type.split('/')[0] ?? '';
+    const dot = withoutVersion.indexOf('.');
+    return dot === -1 ? withoutVersion : withoutVersion.slice(dot + 1);
+  }
+  if (isRecord(type)) return str(type['Capability']);
+  return undefined;
+}
+
+/** Splits `K=V` entries into a map; an entry without `=` maps to ''. */
+function envMap(entries: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of strings(entries)) {
+    const eq = entry.indexOf('=');
+    if (eq === -1) out[entry] = '';
+    else out[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Named mounts or devices -> name -> value of `field`, leaving out unnamed ones and null values. */
+function namedValues(entries: unknown, field: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of array(entries)) {
+    const item = record(entry);
+    const name = str(item['Name']);
+    const value = str(item[field]);
+    if (name !== undefined && name !== '' && value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * Maps one plugin as the Engine API returns it (GET /plugins, /plugins/{name}/json) to an
+ * InstalledPlugin. Throws when the object has no Id or Name, which no engine omits.
+ */
+export function toInstalledPlugin(raw: unknown): InstalledPlugin {
+  const plugin = record(raw);
+  const id = str(plugin['Id']);
+  const name = str(plugin['Name']);
+  if (id === undefined || name === undefined) {
+    throw new EngineError('BAD_RESPONSE', 'the engine returned a plugin without Id or Name');
+  }
+  const config = record(plugin['Config']);
+  const settingsRaw = record(plugin['Settings']);
+  const linux = record(config['Linux']);
+  const configArgs = record(config['Args']);
+
+  const settings: EffectiveSettings = {
+    env: envMap(settingsRaw['Env']),
+    args: strings(settingsRaw['Args']),
+    mounts: namedValues(settingsRaw['Mounts'], 'Source'),
+    devices: namedValues(settingsRaw['Devices'], 'Path'),
+  };
+
+  const defaults: SettableDefaults = {
+    env: {},
+    args: {
+      name: str(configArgs['Name']) ?? '',
+      value: strings(configArgs['Value']),
+      settable: settable(configArgs['Settable'], 'value'),
+    },
+    mounts: {},
+    devices: {},
+  };
+  for (const entry of array(config['Env'])) {
+    const env = record(entry);
+    const envName = str(env['Name']);
+    if (envName === undefined || envName === '') continue;
+    defaults.env[envName] = { value: str(env['Value']) ?? '', settable: settable(env['Settable'], 'value') };
+  }
+  for (const entry of array(config['Mounts'])) {
+    const mount = record(entry);
+    const mountName = str(mount['Name']);
+    if (mountName === undefined || mountName === '') continue;
+    defaults.mounts[mountName] = {
+      source: str(mount['Source']) ?? '',
+      settable: settable(mount['Settable'], 'source'),
+    };
+  }
+  for (const entry of array(linux['Devices'])) {
+    const device = record(entry);
+    const deviceName = str(device['Name']);
+    if (deviceName === undefined || deviceName === '') continue;
+    defaults.devices[deviceName] = {
+      path: str(device['Path']) ?? '',
+      settable: settable(device['Settable'], 'path'),
+    };
+  }
+
+  const capabilities = array(record(config['Interface'])['Types'])
+    .map(capabilityOf)
+    .filter((capability): capability is string => capability !== undefined && capability !== '');
+
+  return {
+    id,
+    name,
+    reference: str(plugin['PluginReference']) ?? name,
+    enabled: plugin['Enabled'] === true,
+    settings,
+    defaults,
+    capabilities,
+    diffIds: strings(record(config['rootfs'])['diff_ids']),
+  };
+}
+
+/** Maps GET /plugins/privileges output; `null` (what the engine sends for none) becomes []. */
+export function toPrivileges(raw: unknown): PluginPrivilege[] {
+  return array(raw).map((entry) => {
+    const item = record(entry);
+    const description = str(item['Description']);
+    return {
+      name: str(item['Name']) ?? '',
+      ...(description !== undefined && description !== '' ? { description } : {}),
+      value: strings(item['Value']),
+    };
+  });
+}
+
+/** The body of pull and upgrade: the grants in the engine's shape. */
+function grantsBody(privileges: readonly PluginPrivilege[]): Json[] {
+  return privileges.map((p) => ({ Name: p.name, Description: p.description ?? '', Value: [...p.value] }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress streams (pull, upgrade): one JSON object per line; a failure after the 200 status
+// arrives as {"error": "...", "errorDetail": {"message": "..."}}.
+
+/** The error message a progress-stream message carries, if it is an error message. */
+export function streamError(message: unknown): string | undefined {
+  const item = record(message);
+  const detail = str(record(item['errorDetail'])['message']);
+  const error = str(item['error']);
+  if (detail !== undefined && detail !== '') return detail;
+  if (error !== undefined && error !== '') return error;
+  return undefined;
+}
+
+/**
+ * Whether a pull failure needs a human: the reference does not exist, access is denied, or the
+ * grants are wrong. Everything else (registry down, timeouts, 5xx) is worth retrying.
+ */
+export function pullFailureKind(message: string): FailureKind {
+  return /not found|manifest unknown|name unknown|unauthorized|authentication required|denied|forbidden|incorrect privileges|invalid reference|repository name must|no such host/i.test(
+    message,
+  )
+    ? 'stalled'
+    : 'transient';
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** A plugin name as it goes into a URL path: Docker's router takes the rest of the path, slashes included. */
+function pluginPath(name: string): string {
+  if (name === '') throw new SpecError('INVALID_PLUGIN_NAME', 'the plugin name is empty');
+  return `/plugins/${encodeURIComponent(name).replace(/%2F/gi, '/').replace(/%3A/gi, ':').replace(/%40/g, '@')}`;
+}
+
+/**
+ * A Store backed by the Docker Engine API. Build it with connectDockerStore(). Engine quirks it
+ * absorbs: enable of an enabled plugin and disable of a disabled one succeed (the engine answers 409),
+ * remove of an absent plugin succeeds (404), and digest references never reach an engine that
+ * would crash on them.
+ */
+export class DockerStore implements Store {
+  readonly #engine: EngineClient;
+  readonly #credentials: CredentialLookup;
+  readonly #pullTimeoutMs: number;
+  readonly #pullIdleTimeoutMs: number;
+
+  /** Use connectDockerStore(); the constructor does no I/O. */
+  constructor(
+    engine: EngineClient,
+    options: { credentials: CredentialLookup; pullTimeoutMs: number; pullIdleTimeoutMs: number },
+  ) {
+    this.#engine = engine;
+    this.#credentials = options.credentials;
+    this.#pullTimeoutMs = options.pullTimeoutMs;
+    this.#pullIdleTimeoutMs = options.pullIdleTimeoutMs;
+  }
+
+  /** The daemon's version string, e.g. `20.10.24+dfsg1`. */
+  get engineVersion(): string {
+    return this.#engine.engineVersion;
+  }
+
+  /** The negotiated API version, e.g. `1.41`. */
+  get apiVersion(): string {
+    return this.#engine.apiVersion;
+  }
+
+  describe(): string {
+    return `docker ${this.#engine.engineVersion} (API ${this.#engine.apiVersion})`;
+  }
+
+  async list(): Promise<InstalledPlugin[]> {
+    const raw = await this.#engine.json('GET', '/plugins');
+    return array(raw).map(toInstalledPlugin);
+  }
+
+  async inspect(name: string): Promise<InstalledPlugin | undefined> {
+    try {
+      return toInstalledPlugin(await this.#engine.json('GET', `${pluginPath(name)}/json`));
+    } catch (error) {
+      if (error instanceof EngineError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * GET /plugins/privileges. Caution: the engine answers 200 `[]` when it cannot fetch the remote at
+   * all (no such repository or tag, registry down; moby swallows the fetch error), and 200 `null` for
+   * a plugin that asks for nothing. Both map to []; the pull that follows reports the real error.
+   */
+  async privileges(remote: string): Promise<PluginPrivilege[]> {
+    this.#guardDigest(remote, 'read the privileges of');
+    const headers = await this.#authHeaders(remote);
+    const raw = await this.#engine.json('GET', '/plugins/privileges', { query: { remote }, headers });
+    return toPrivileges(raw);
+  }
+
+  async pull(name: string, options: PullOptions): Promise<void> {
+    this.#guardDigest(options.remote, 'pull');
+    this.#guardName(name);
+    await this.#progress('pull', name, options, 'POST', '/plugins/pull', { remote: options.remote, name });
+  }
+
+  async upgrade(name: string, options: PullOptions): Promise<void> {
+    this.#guardDigest(options.remote, 'upgrade to');
+    await this.#progress('upgrade', name, options, 'POST', `${pluginPath(name)}/upgrade`, {
+      remote: options.remote,
+    });
+  }
+
+  /**
+   * POST /plugins/{name}/enable?timeout=N. The timeout is always sent. dockerd 20.10 uses it only as
+   * the plugin's HTTP client timeout: it waits for the plugin's socket on its own schedule (about
+   * 12.5 s) and then fails with "dial unix ...: connect: no such file or directory", so the request
+   * deadline allows for both.
+   */
+  async enable(name: string, timeoutSeconds: number): Promise<void> {
+    const timeout = Math.max(1, Math.ceil(timeoutSeconds));
+    try {
+      await this.#engine.request('POST', `${pluginPath(name)}/enable`, {
+        query: { timeout },
+        timeoutMs: (timeout + 30) * 1000,
+      });
+    } catch (error) {
+      if (error instanceof EngineError && error.status === 409 && /already enabled/i.test(error.message))
+        return;
+      if (error instanceof EngineError && (error.status === 500 || error.code === 'ENGINE_TIMEOUT')) {
+        throw new EngineError(
+          'ENABLE_FAILED',
+          `plugin ${name} did not start: ${error.message}. Its output is in the dockerd log (lines tagged plugin=<id>); fix its settings or content, then retry`,
+          {
+            kind: 'transient',
+            ...(error.status !== undefined ? { status: error.status } : {}),
+            cause: error,
+          },
+        );
+      }
+      throw error;
+    }
+  }
+
+  async disable(name: string, force: boolean): Promise<void> {
+    try {
+      await this.#engine.request('POST', `${pluginPath(name)}/disable`, {
+        query: force ? { force: 1 } : {},
+        timeoutMs: 60_000,
+      });
+    } catch (error) {
+      if (error instanceof EngineError && error.status === 409) {
+        if (/already disabled/i.test(error.message)) return;
+        // the engine says: plugin <name> is in use
+        if (/in use/i.test(error.message)) {
+          throw new EngineError(
+            'PLUGIN_IN_USE',
+            `plugin ${name} is in use (volumes, networks or containers refer to it), so it was not disabled; free it or set inUse: Force`,
+            { kind: 'waiting', status: 409, cause: error },
+          );
+        }
+      }
+      throw error;
+    }
+  }
+
+  async set(name: string, settings: string[]): Promise<void> {
+    if (settings.length === 0) return;
+    try {
+      await this.#engine.request('POST', `${pluginPath(name)}/set`, { json: settings });
+    } catch (error) {
+      // the engine answers HTTP 500: cannot set on an active plugin, disable plugin before setting
+      if (error instanceof EngineError && /active plugin|is enabled/i.test(error.message)) {
+        throw new EngineError(
+          'PLUGIN_ENABLED',
+          `cannot change the settings of ${name} while it is enabled; disable it first`,
+          { kind: 'waiting', ...(error.status !== undefined ? { status: error.status } : {}), cause: error },
+        );
+      }
+      if (
+        error instanceof EngineError &&
+        /not settable|not found in the plugin configuration|invalid|not allowed/i.test(error.message)
+      ) {
+        throw new EngineError(
+          'SETTING_REJECTED',
+          `the engine rejected settings of ${name}: ${error.message}. Declare only what the plugin's config marks settable`,
+          { kind: 'stalled', ...(error.status !== undefined ? { status: error.status } : {}), cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+
+  async remove(name: string, force: boolean): Promise<void> {
+    try {
+      await this.#engine.request('DELETE', pluginPath(name), {
+        query: { force: force ? 1 : 0 },
+        timeoutMs: 60_000,
+      });
+    } catch (error) {
+      if (error instanceof EngineError && error.status === 404) return;
+      if (error instanceof EngineError && error.status === 409) {
+        if (/in use/i.test(error.message)) {
+          throw new EngineError(
+            'PLUGIN_IN_USE',
+            `plugin ${name} is in use, so it was not removed; free it or remove with force`,
+            {
+              kind: 'waiting',
+              status: 409,
+              cause: error,
+            },
+          );
+        }
+        throw new EngineError(
+          'PLUGIN_ENABLED',
+          `plugin ${name} is enabled, so it was not removed; disable it first`,
+          {
+            kind: 'waiting',
+            status: 409,
+            cause: error,
+          },
+        );
+      }
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#engine.close();
+  }
+
+  /** Refuses to send a digest reference to an engine that dies of it (moby#47299). */
+  #guardDigest(remote: string, verb: string): void {
+    if (!remote.includes('@') || supportsDigestReferences(this.#engine.engineVersion)) return;
+    const [withoutDigest] = remote.split('@');
+    throw new SpecError(
+      'DIGEST_UNSUPPORTED_BY_ENGINE',
+      `refusing to ${verb} ${remote}: dockerd ${this.#engine.engineVersion} crashes when a plugin reference carries a digest ` +
+        `(fixed in ${DIGEST_SAFE_ENGINE_VERSION}, moby#47299). Pin the plugin by tag (e.g. ${withoutDigest ?? remote}) or upgrade dockerd to ${DIGEST_SAFE_ENGINE_VERSION} or newer`,
+    );
+  }
+
+  #guardName(name: string): void {
+    if (name.includes('@')) {
+      throw new SpecError(
+        'INVALID_PLUGIN_NAME',
+        `plugin name ${name} contains a digest; a local plugin name is REPOSITORY[:TAG]`,
+      );
+    }
+  }
+
+  /** X-Registry-Auth for the remote's registry, when there are credentials for it. */
+  async #authHeaders(remote: string): Promise<Record<string, string>> {
+    const host = parseReference(remote).domain;
+    const credentials = await this.#credentials(host);
+    if (credentials === undefined) return {};
+    return { 'X-Registry-Auth': encodeRegistryAuth(credentials, authKeyFor(host)) };
+  }
+
+  /** Runs a pull or upgrade and turns a failure, in the status or in the stream, into PULL_FAILED. */
+  async #progress(
+    verb: 'pull' | 'upgrade',
+    name: string,
+    options: PullOptions,
+    method: 'POST',
+    path: string,
+    query: Record<string, string>,
+  ): Promise<void> {
+    const headers = await this.#authHeaders(options.remote);
+    let failure: string | undefined;
+    const what =
+      verb === 'pull' ? `pulling ${options.remote} as ${name}` : `upgrading ${name} to ${options.remote}`;
+    try {
+      await this.#engine.stream(
+        method,
+        path,
+        {
+          query,
+          headers,
+          json: grantsBody(options.privileges),
+          timeoutMs: this.#pullTimeoutMs,
+          idleTimeoutMs: this.#pullIdleTimeoutMs,
+        },
+        (message) => {
+          failure ??= streamError(message);
+        },
+      );
+    } catch (error) {
+      if (!(error instanceof EngineError)) throw error;
+      if (verb === 'upgrade' && error.status === 409) {
+        throw new EngineError(
+          'PLUGIN_ENABLED',
+          `cannot upgrade ${name} while it is enabled; disable it first`,
+          {
+            kind: 'waiting',
+            status: 409,
+            cause: error,
+          },
+        );
+      }
+      if (verb === 'upgrade' && error.status === 404 && /plugin .*not found/i.test(error.message)) {
+        throw new EngineError('NOT_FOUND', `cannot upgrade ${name}: it is not installed`, {
+          kind: 'stalled',
+          status: 404,
+          cause: error,
+        });
+      }
+      if (verb === 'pull' && error.status === 400 && /already exists/i.test(error.message)) {
+        // a race with another installer: the next pass lists the plugin and does not pull again
+        throw new EngineError(
+          'PLUGIN_EXISTS',
+          `cannot pull ${options.remote} as ${name}: a plugin with that name is already installed`,
+          {
+            kind: 'transient',
+            status: 400,
+            cause: error,
+          },
+        );
+      }
+      if (error.status === undefined && error.code !== 'ENGINE_TIMEOUT') throw error;
+      throw new EngineError('PULL_FAILED', `${what} failed: ${error.message}`, {
+        kind: error.code === 'ENGINE_TIMEOUT' ? 'transient' : pullFailureKind(error.message),
+        ...(error.status !== undefined ? { status: error.status } : {}),
+        cause: error,
+      });
+    }
+    if (failure !== undefined) {
+      const hint = /incorrect privileges/i.test(failure)
+        ? '; the grants must equal what the plugin asks for (compare with its privileges)'
+        : '';
+      throw new EngineError('PULL_FAILED', `${what} failed: ${failure}${hint}`, {
+        kind: pullFailureKind(failure),
+        status: 200,
+      });
+    }
+  }
+}
+
+/**
+ * Connects to the Docker engine (see connectEngine for the address rules) and returns a store bound
+ * to it. Without `credentials`, registry credentials come from the Docker client configuration
+ * found from `env`.
+ */
+export async function connectDockerStore(options: DockerStoreOptions = {}): Promise<DockerStore> {
+  const env = options.env ?? process.env;
+  const engine = await connectEngine({ ...options, env });
+  return new DockerStore(engine, {
+    credentials: options.credentials ?? ((host) => resolveCredentials(host, { env })),
+    pullTimeoutMs: options.pullTimeoutMs ?? 30 * 60_000,
+    pullIdleTimeoutMs: options.pullIdleTimeoutMs ?? 5 * 60_000,
+  });
+}

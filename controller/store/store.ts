@@ -1,0 +1,81 @@
+/**
+ * The Store is the only code that touches the host's plugins. Two implementations share this
+ * contract: `docker` (the Engine API) and, later, `embedded`. Names are local plugin names as
+ * Docker shows them (`vieux/sshfs:latest`); references are normalised remotes.
+ */
+import type { PluginPrivilege } from '../spec/types.ts';
+
+/** Effective settings of an installed plugin, in the same shape as the document's settings. */
+export interface EffectiveSettings {
+  env: Record<string, string>;
+  args: string[];
+  mounts: Record<string, string>;
+  devices: Record<string, string>;
+}
+
+/** What the plugin's config allows to be set, and its defaults (from the plugin's config.json). */
+export interface SettableDefaults {
+  /** env name -> default value, for env entries declared in the config */
+  env: Record<string, { value: string; settable: boolean }>;
+  /** `name` is how `set` addresses the args (`<name>=a b c`), from the config's Args.Name */
+  args: { name: string; value: string[]; settable: boolean };
+  /** mount name -> default source */
+  mounts: Record<string, { source: string; settable: boolean }>;
+  /** device name -> default path */
+  devices: Record<string, { path: string; settable: boolean }>;
+}
+
+/** One installed plugin as the store reports it. */
+export interface InstalledPlugin {
+  id: string;
+  /** local name, e.g. `127.0.0.1:5000/test/vol:1.0` */
+  name: string;
+  /** the remote it was pulled from, normalised (PluginReference in Docker) */
+  reference: string;
+  enabled: boolean;
+  settings: EffectiveSettings;
+  defaults: SettableDefaults;
+  /** true/false when the store knows whether something uses the plugin; undefined when unknown */
+  inUse?: boolean;
+  /** capabilities (interface types) such as `volumedriver` */
+  capabilities: string[];
+  /** rootfs layer diff IDs of the installed config, used to tell content apart */
+  diffIds: string[];
+}
+
+/** Options of a pull or upgrade. */
+export interface PullOptions {
+  /** normalised remote reference to fetch */
+  remote: string;
+  /** exact grants to send; the caller has already checked them */
+  privileges: PluginPrivilege[];
+}
+
+/**
+ * A plugin store. Every method either completes or throws a PlugctlError; none leaves a plugin
+ * half-changed when it throws before the engine acted.
+ */
+export interface Store {
+  /** Short label for logs and `get` output, e.g. `docker 20.10.24 (API 1.41)`. */
+  describe(): string;
+  /** Every installed plugin. One request to the engine. */
+  list(): Promise<InstalledPlugin[]>;
+  /** One plugin by local name or ID, or undefined when absent. */
+  inspect(name: string): Promise<InstalledPlugin | undefined>;
+  /** The privileges the remote plugin asks for. */
+  privileges(remote: string): Promise<PluginPrivilege[]>;
+  /** Installs `remote` as `name`, disabled. */
+  pull(name: string, options: PullOptions): Promise<void>;
+  /** Starts a disabled plugin; fails when it does not come up within `timeoutSeconds`. */
+  enable(name: string, timeoutSeconds: number): Promise<void>;
+  /** Stops an enabled plugin; without `force` a plugin in use is refused with code PLUGIN_IN_USE. */
+  disable(name: string, force: boolean): Promise<void>;
+  /** Applies settings (`KEY=value`, `mount.source=/x`, `args=a b`) to a disabled plugin. */
+  set(name: string, settings: string[]): Promise<void>;
+  /** Replaces a disabled plugin's content with `remote`, keeping its ID and name. */
+  upgrade(name: string, options: PullOptions): Promise<void>;
+  /** Deletes a disabled plugin (force removes an enabled one). */
+  remove(name: string, force: boolean): Promise<void>;
+  /** Releases connections. */
+  close(): Promise<void>;
+}
