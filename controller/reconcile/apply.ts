@@ -1,0 +1,138 @@
+/**
+ * apply() executes plans against a Store. Each plugin's actions run in order and stop at its first
+ * failure; a failing plugin never stops the others; plugins run concurrently under a bound.
+ */
+import type { Logger } from 'pino';
+import { describeError, PlugctlError, type FailureKind } from '../errors.ts';
+import type { Store } from '../store/store.ts';
+import type { InventoryLedger } from './ledger.ts';
+import type { Action, Outcome, PluginPlan } from './plan.ts';
+import { diffSettings } from './settings.ts';
+
+/** What happened to one action. */
+export interface StepResult {
+  action: Action;
+  ok: boolean;
+  error?: string;
+}
+
+/** What happened to one plugin. `failure` is set when an action failed or the plan was blocked. */
+export interface PluginResult {
+  key: string;
+  name: string;
+  outcome: Outcome;
+  steps: StepResult[];
+  failure?: { kind: FailureKind; code: string; message: string };
+}
+
+/** Everything apply needs, injected. */
+export interface ApplyDeps {
+  store: Store;
+  ledger: InventoryLedger;
+  logger: Logger;
+  /** how many plugins are worked on at once (default 4) */
+  concurrency?: number;
+}
+
+/** Runs every plan and returns one result per plan, in the plans' order. */
+export async function applyPlans(plans: readonly PluginPlan[], deps: ApplyDeps): Promise<PluginResult[]> {
+  const results: PluginResult[] = new Array(plans.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < plans.length) {
+      const index = next++;
+      results[index] = await applyPlugin(plans[index]!, deps);
+    }
+  };
+  const width = Math.max(1, Math.min(deps.concurrency ?? 4, plans.length));
+  await Promise.all(Array.from({ length: width }, worker));
+  return results;
+}
+
+async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginResult> {
+  const log = deps.logger.child({ key: plan.key, plugin: plan.name });
+  const result: PluginResult = { key: plan.key, name: plan.name, outcome: plan.outcome, steps: [] };
+  try {
+    const acts = plan.outcome !== 'blocked' && plan.outcome !== 'suspended';
+    if (acts && (plan.ownership === 'add' || plan.ownership === 'keep') && plan.desired !== undefined) {
+      // Recorded before the first change, so an interrupted install is still known to be ours;
+      // a kept entry is refreshed when its remote or inUse policy changed.
+      await deps.ledger.own(plan.name, plan.desired);
+    }
+    for (const action of plan.actions) {
+      if (action.type === 'blocked') {
+        throw new PlugctlError(action.code, action.reason, { kind: action.kind });
+      }
+      if (action.type !== 'noop') log.info({ action: action.type, reason: action.reason }, 'action');
+      await execute(plan, action, deps.store);
+      result.steps.push({ action, ok: true });
+    }
+    if (plan.ownership === 'drop') await deps.ledger.disown(plan.name);
+  } catch (error) {
+    const failed = plan.actions[result.steps.length];
+    const message = describeError(error);
+    if (failed !== undefined && failed.type !== 'blocked')
+      result.steps.push({ action: failed, ok: false, error: message });
+    result.failure = {
+      kind: error instanceof PlugctlError ? error.kind : 'transient',
+      code: error instanceof PlugctlError ? error.code : 'UNEXPECTED',
+      message: error instanceof PlugctlError ? error.message : message,
+    };
+    log.warn({ err: error, code: result.failure.code }, 'reconcile failed');
+  }
+  return result;
+}
+
+async function execute(plan: PluginPlan, action: Action, store: Store): Promise<void> {
+  switch (action.type) {
+    case 'pull':
+      return store.pull(plan.name, { remote: action.remote, privileges: action.privileges });
+    case 'upgrade':
+      return store.upgrade(plan.name, { remote: action.remote, privileges: action.privileges });
+    case 'set':
+      return applySettings(plan.name, action, store);
+    case 'enable':
+      return store.enable(plan.name, action.timeoutSeconds);
+    case 'disable':
+      return store.disable(plan.name, action.force);
+    case 'remove':
+      return store.remove(plan.name, action.force);
+    case 'adopt':
+    case 'noop':
+    case 'blocked':
+      return;
+  }
+}
+
+/**
+ * Sends settings. After a pull or upgrade the new config is only known now, so the declaration is
+ * compared with the fresh plugin here, with the same rules the planner uses.
+ */
+async function applySettings(
+  name: string,
+  action: Extract<Action, { type: 'set' }>,
+  store: Store,
+): Promise<void> {
+  let changes = action.changes;
+  if (changes === undefined) {
+    const plugin = await store.inspect(name);
+    if (plugin === undefined) {
+      throw new PlugctlError(
+        'PLUGIN_VANISHED',
+        `plugin ${name} disappeared before its settings could be applied`,
+      );
+    }
+    const diff = diffSettings(action.declared, plugin.settings, plugin.defaults);
+    if (diff.problems.length > 0) {
+      throw new PlugctlError(
+        'SETTINGS_INVALID',
+        `spec.settings cannot be applied: ${diff.problems.join('; ')}`,
+        {
+          kind: 'stalled',
+        },
+      );
+    }
+    changes = diff.changes;
+  }
+  if (changes.length > 0) await store.set(name, changes);
+}

@@ -1,0 +1,51 @@
+/**
+ * The planner's view of one declared plugin: a document with every default applied and its
+ * reference normalised, so plan() never has to know about YAML, schemas or defaults.
+ */
+import type { LoadedDocument } from '../spec/load.ts';
+import { formatReference } from '../spec/reference.ts';
+import type { InUsePolicy, Origin, PluginPrivilege, PluginSettings, UpgradePolicy } from '../spec/types.ts';
+import { withDefaults } from '../spec/validate.ts';
+
+/** One declared plugin, fully defaulted. */
+export interface DesiredPlugin {
+  /** metadata.name: the key of everything (queue, inventory, status) */
+  key: string;
+  /** local plugin name on the host */
+  name: string;
+  /** normalised remote reference, e.g. `docker.io/vieux/sshfs:1.2` */
+  remote: string;
+  enabled: boolean;
+  /** the exact grants consented to, or 'all' for grantAllPrivileges */
+  privileges: PluginPrivilege[] | 'all';
+  settings: PluginSettings;
+  upgradePolicy: UpgradePolicy;
+  inUse: InUsePolicy;
+  enableTimeoutSeconds: number;
+  suspend: boolean;
+  dependsOn: string[];
+  /** where the document was written, for messages */
+  origin?: Origin;
+}
+
+/**
+ * Builds the planner's view of a loaded document. Settings are taken as written, not defaulted:
+ * an absent `args` means "the plugin's default args", which only the installed config knows.
+ */
+export function toDesired(loaded: LoadedDocument): DesiredPlugin {
+  const spec = withDefaults(loaded.doc.spec);
+  return {
+    key: loaded.doc.metadata.name,
+    name: loaded.localName,
+    remote: formatReference(loaded.reference),
+    enabled: spec.enabled,
+    privileges: spec.grantAllPrivileges ? 'all' : spec.privileges,
+    settings: structuredClone(loaded.doc.spec.settings ?? {}),
+    upgradePolicy: spec.upgrade.policy,
+    inUse: spec.inUse,
+    enableTimeoutSeconds: spec.enableTimeoutSeconds,
+    suspend: spec.suspend,
+    dependsOn: spec.dependsOn,
+    origin: loaded.origin,
+  };
+}
