@@ -1,0 +1,110 @@
+/**
+ * `plugctl get [-f PATH...] [-o table|json|yaml]`: the host's plugins as plugctl sees them, which
+ * of them it manages, and, with -f, whether each declared plugin is in sync with its document.
+ */
+import { stringify } from 'yaml';
+import { readInventory } from '../reconcile/inventory.ts';
+import { reconcilePass } from '../reconcile/once.ts';
+import type { PluginPlan } from '../reconcile/plan.ts';
+import type { CommandContext } from './context.ts';
+import { loadDesired } from './documents.ts';
+
+/** Options of `get`. */
+export interface GetOptions {
+  filename: string[];
+  output: 'table' | 'json' | 'yaml';
+}
+
+/** One row of `get`: a plugin installed, declared, or both. */
+export interface PluginRow {
+  /** document key when managed or declared, else empty */
+  key: string;
+  plugin: string;
+  id: string;
+  reference: string;
+  enabled: boolean | null;
+  managed: boolean;
+  /** with -f: InSync, the pending outcome, or Blocked with its reason */
+  sync?: string;
+}
+
+/** Runs `get`; returns the exit code. */
+export async function getCommand(options: GetOptions, ctx: CommandContext): Promise<number> {
+  const store = await ctx.openStore();
+  const [plugins, inventory] = await Promise.all([store.list(), readInventory(ctx.options.stateDir)]);
+  const rows = new Map<string, PluginRow>();
+  for (const p of plugins) {
+    const owned = inventory.plugins[p.name];
+    rows.set(p.name, {
+      key: owned?.key ?? '',
+      plugin: p.name,
+      id: p.id,
+      reference: p.reference,
+      enabled: p.enabled,
+      managed: owned !== undefined,
+    });
+  }
+  let failed = false;
+  if (options.filename.length > 0) {
+    const { desired, errorCount } = await loadDesired(options.filename, ctx.options.nodeLabels, ctx.io);
+    failed = errorCount > 0;
+    const pass = await reconcilePass(
+      { desired, prune: errorCount === 0, dryRun: true },
+      { store, stateDir: ctx.options.stateDir, logger: ctx.logger },
+    );
+    for (const plan of pass.plans) {
+      const row = rows.get(plan.name) ?? {
+        key: plan.key,
+        plugin: plan.name,
+        id: '',
+        reference: plan.desired?.remote ?? '',
+        enabled: null,
+        managed: false,
+      };
+      row.key = plan.key;
+      row.sync = syncState(plan);
+      rows.set(plan.name, row);
+    }
+  }
+  const list = [...rows.values()].sort((a, b) => a.plugin.localeCompare(b.plugin));
+  if (options.output === 'json') ctx.io.out(`${JSON.stringify(list, null, 2)}\n`);
+  else if (options.output === 'yaml') ctx.io.out(stringify(list));
+  else ctx.io.out(renderTable(list, options.filename.length > 0));
+  return failed ? 1 : 0;
+}
+
+function syncState(plan: PluginPlan): string {
+  switch (plan.outcome) {
+    case 'unchanged':
+      return 'InSync';
+    case 'suspended':
+      return 'Suspended';
+    case 'blocked': {
+      const reason = plan.actions.find((a) => a.type === 'blocked')?.reason ?? '';
+      return `Blocked: ${reason}`;
+    }
+    default:
+      return `OutOfSync (${plan.outcome})`;
+  }
+}
+
+function renderTable(rows: readonly PluginRow[], withSync: boolean): string {
+  const header = ['NAME', 'PLUGIN', 'ENABLED', 'MANAGED', 'ID', 'REFERENCE', ...(withSync ? ['SYNC'] : [])];
+  const cells = rows.map((r) => [
+    r.key === '' ? '-' : r.key,
+    r.plugin,
+    r.enabled === null ? '-' : String(r.enabled),
+    r.managed ? 'yes' : 'no',
+    r.id === '' ? '-' : r.id.slice(0, 12),
+    r.reference,
+    ...(withSync ? [r.sync ?? '-'] : []),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]): string =>
+    c
+      .map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]!)))
+      .join('   ')
+      .trimEnd();
+  if (rows.length === 0) return 'No plugins installed.\n';
+  return `${[line(header), ...cells.map(line)].join('\n')}\n`;
+}

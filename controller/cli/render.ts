@@ -1,0 +1,85 @@
+/**
+ * Human renderings of plans and results. `diff` and `apply --dry-run` print plans; `apply` prints
+ * one line per plugin in kubectl's style (`dockerplugin/vol created`).
+ */
+import type { PluginResult } from '../reconcile/apply.ts';
+import type { Action, Outcome, PluginPlan } from '../reconcile/plan.ts';
+
+const SIGN: Record<Outcome, string> = {
+  create: '+',
+  configure: '~',
+  delete: '-',
+  unchanged: '=',
+  blocked: '!',
+  suspended: '=',
+};
+
+const PAST: Record<Outcome, string> = {
+  create: 'created',
+  configure: 'configured',
+  delete: 'deleted',
+  unchanged: 'unchanged',
+  blocked: 'blocked',
+  suspended: 'suspended',
+};
+
+/** One line describing an action: its verb, its argument and its reason. */
+export function describeAction(action: Action): string {
+  switch (action.type) {
+    case 'pull':
+    case 'upgrade':
+      return `${action.type} ${action.remote}  (${action.reason})`;
+    case 'set':
+      return `set ${action.changes === undefined ? 'declared settings' : action.changes.join(' ')}  (${action.reason})`;
+    case 'enable':
+      return `enable --timeout ${action.timeoutSeconds}s  (${action.reason})`;
+    case 'disable':
+    case 'remove':
+      return `${action.type}${action.force ? ' --force' : ''}  (${action.reason})`;
+    case 'adopt':
+    case 'noop':
+      return `${action.type}  (${action.reason})`;
+    case 'blocked':
+      return `blocked [${action.kind} ${action.code}]: ${action.reason}`;
+  }
+}
+
+/** Renders plans as a diff: changed plugins with their actions, then a summary line. */
+export function renderPlans(plans: readonly PluginPlan[], options: { showUnchanged: boolean }): string {
+  const lines: string[] = [];
+  for (const p of plans) {
+    const quiet = p.outcome === 'unchanged' || p.outcome === 'suspended';
+    if (quiet && !options.showUnchanged) continue;
+    lines.push(`${SIGN[p.outcome]} dockerplugin/${p.key} (${p.name}): ${p.outcome}`);
+    if (quiet) continue;
+    for (const action of p.actions) lines.push(`    ${describeAction(action)}`);
+  }
+  lines.push(summary(plans.map((p) => p.outcome)));
+  return `${lines.join('\n')}\n`;
+}
+
+/** Renders apply results, one line per plugin, failures with their reason, then a summary line. */
+export function renderResults(results: readonly PluginResult[]): string {
+  const lines = results.map((r) => {
+    if (r.failure === undefined) return `dockerplugin/${r.key} ${PAST[r.outcome]}`;
+    const done = r.steps.filter((s) => s.ok).map((s) => s.action.type);
+    const progress = done.length > 0 ? ` after ${done.join(', ')}` : '';
+    return `dockerplugin/${r.key} failed${progress} [${r.failure.kind} ${r.failure.code}]: ${r.failure.message}`;
+  });
+  const failed = results.filter((r) => r.failure !== undefined).length;
+  const ok = results.filter((r) => r.failure === undefined).map((r) => r.outcome);
+  const count = (o: Outcome): number => ok.filter((x) => x === o).length;
+  lines.push(
+    `Applied: ${count('create')} created, ${count('configure')} configured, ${count('delete')} deleted, ` +
+      `${count('unchanged') + count('suspended')} unchanged, ${failed} failed.`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+function summary(outcomes: readonly Outcome[]): string {
+  const count = (o: Outcome): number => outcomes.filter((x) => x === o).length;
+  return (
+    `Plan: ${count('create')} to create, ${count('configure')} to configure, ${count('delete')} to delete, ` +
+    `${count('unchanged') + count('suspended')} unchanged, ${count('blocked')} blocked.`
+  );
+}

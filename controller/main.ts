@@ -1,0 +1,111 @@
+/**
+ * CLI entry: parses flags, builds the object graph for the chosen command, runs it, and returns
+ * the exit code. Nothing else lives here; commands are loaded only when they run.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { describeError } from './errors.ts';
+import { createContext, type CommandContext, type GlobalOptions, type Output } from './cli/context.ts';
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/**
+ * Runs plugctl with `argv` (without node and script). Never calls process.exit: the caller sets
+ * the exit code, so tests can run commands in-process.
+ */
+export async function main(
+  argv: string[],
+  io: Output = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  let exitCode = 0;
+  let context: CommandContext | undefined;
+  const program = new Command('plugctl')
+    .description(
+      'Declare Docker managed plugins as DockerPlugin documents and keep the host converged to them.',
+    )
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .option(
+      '--docker-host <url>',
+      'Docker Engine address (unix:///path or tcp://127.0.0.1:port); default $DOCKER_HOST or unix:///var/run/docker.sock',
+    )
+    .option(
+      '--state-dir <dir>',
+      'where plugctl keeps its inventory of managed plugins',
+      env.PLUGCTL_STATE_DIR ?? '/var/lib/plugctl',
+    )
+    .option(
+      '--node-labels <k=v,...>',
+      "this host's labels, matched against spec.nodeSelector (kubernetes.io/hostname is added)",
+    )
+    .addOption(
+      new Option('--log-level <level>', 'log level (logs go to stderr)')
+        .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+        .default('error'),
+    );
+
+  const run =
+    <O>(command: (options: O, ctx: CommandContext) => Promise<number>) =>
+    async (options: O): Promise<void> => {
+      context = createContext(program.opts<GlobalOptions>(), io, env);
+      exitCode = await command(options, context);
+    };
+
+  program
+    .command('apply')
+    .description('converge the host to the documents once')
+    .requiredOption(
+      '-f, --filename <path>',
+      'file or directory of DockerPlugin documents (repeatable)',
+      collect,
+      [],
+    )
+    .option('--dry-run', 'print the plan instead of executing it', false)
+    .option('--no-prune', 'never remove managed plugins that are no longer declared')
+    .option('--concurrency <n>', 'plugins worked on at once', (v) => positiveInt(v, '--concurrency'), 4)
+    .action(run(async (o, ctx) => (await import('./cli/apply.ts')).applyCommand(o, ctx)));
+
+  program
+    .command('diff')
+    .description('show what apply would do (exit 0: no changes, 1: changes, 2: error)')
+    .requiredOption(
+      '-f, --filename <path>',
+      'file or directory of DockerPlugin documents (repeatable)',
+      collect,
+      [],
+    )
+    .option('--no-prune', 'do not plan removals of managed plugins that are no longer declared')
+    .action(run(async (o, ctx) => (await import('./cli/diff.ts')).diffCommand(o, ctx)));
+
+  program
+    .command('get')
+    .description("list the host's plugins, which plugctl manages, and (with -f) whether they are in sync")
+    .option('-f, --filename <path>', 'documents to compare with (repeatable)', collect, [])
+    .addOption(
+      new Option('-o, --output <format>', 'output format')
+        .choices(['table', 'json', 'yaml'])
+        .default('table'),
+    )
+    .action(run(async (o, ctx) => (await import('./cli/get.ts')).getCommand(o, ctx)));
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here with exit code 0; usage errors were already printed.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    io.err(`error: ${describeError(error)}\n`);
+    exitCode = 2;
+  } finally {
+    await context?.close();
+  }
+  return exitCode;
+}
+
+function positiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} must be a positive integer`);
+  return n;
+}
