@@ -1,0 +1,53 @@
+# plugctl — `make help` lists the targets. Every target runs on the project's pinned Node 24
+# (node_modules/.bin/node, installed by `make deps`), never on the machine's own node.
+SHELL := /bin/bash
+BIN := node_modules/.bin
+NODE := $(BIN)/node
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+ENV := bash test/env/plugin-env.sh
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-18s %s\n", $$1, $$2 }'
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: node_modules/.installed ## install npm dependencies (pins Node 24 through the `node` package)
+
+env-install: ## install the apt packages the integration tests and demo need (root)
+	$(ENV) install
+
+build: deps ## compile TypeScript to dist/ (the CLI also runs from source without it)
+	$(BIN)/tsc -p tsconfig.build.json
+
+lint: deps ## eslint, prettier --check and the type check
+	$(BIN)/eslint --max-warnings 0 .
+	$(BIN)/prettier --check .
+	$(BIN)/tsc --noEmit -p .
+
+format: deps ## rewrite files with prettier
+	$(BIN)/prettier --write .
+
+crds: deps ## regenerate crds/ from the JSON Schema in controller/spec/schema.ts
+	$(NODE) controller/spec/crd-gen.ts
+
+test-unit: deps ## unit tests (pure logic, no services)
+	$(NODE) --test --test-reporter=spec 'test/unit/**/*.test.ts'
+
+test-integration: deps env-install ## integration tests against real dockerd, registry and plugins (root, serial)
+	$(NODE) --test --test-concurrency=1 --test-reporter=spec 'test/integration/**/*.test.ts'
+
+test: lint ## everything CI runs: lint, unit and integration tests
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-integration
+
+bench: deps env-install ## benchmarks against real dockerd (prints comparison tables)
+	$(NODE) bench/cold-apply.ts
+
+demo: deps env-install ## start the local env, apply examples/, show `plugctl get`, stop what it started
+	bash test/env/demo.sh
+
+.PHONY: help deps env-install build lint format crds test-unit test-integration test bench demo
