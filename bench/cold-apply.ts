@@ -6,6 +6,7 @@
  * Usage: node bench/cold-apply.ts [--rounds 3] [--sizes 10,20]
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,7 +47,9 @@ async function main(): Promise<void> {
     ...process.env,
     DOCKER_HOST: `unix://${process.env.PE_DIR ?? '/tmp/plugctl-env'}/docker.sock`,
   };
-  const docker = (args: string[]): Promise<string> => sh('docker', args, env);
+  // The CLI shipped with the daemon's package, as the env script uses: its API matches dockerd exactly.
+  const cli = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
+  const docker = (args: string[]): Promise<string> => sh(cli, args, env);
   const registry = '127.0.0.1:5000';
   const removeAll = async (): Promise<void> => {
     const ids = (await docker(['plugin', 'ls', '-q'])).split('\n').filter(Boolean);

@@ -4,6 +4,7 @@
  */
 import type { PluginResult } from '../reconcile/apply.ts';
 import type { Action, Outcome, PluginPlan } from '../reconcile/plan.ts';
+import { declaredSettingStrings } from '../reconcile/settings.ts';
 
 const SIGN: Record<Outcome, string> = {
   create: '+',
@@ -30,7 +31,7 @@ export function describeAction(action: Action): string {
     case 'upgrade':
       return `${action.type} ${action.remote}  (${action.reason})`;
     case 'set':
-      return `set ${action.changes === undefined ? 'declared settings' : action.changes.join(' ')}  (${action.reason})`;
+      return `set ${(action.changes ?? declaredSettingStrings(action.declared, 'args')).join(' ')}  (${action.reason})`;
     case 'enable':
       return `enable --timeout ${action.timeoutSeconds}s  (${action.reason})`;
     case 'disable':
