@@ -19,6 +19,7 @@ deps: node_modules/.installed ## install npm dependencies (pins Node 24 through 
 
 env-install: ## install the apt packages the integration tests and demo need (root)
 	$(ENV) install
+	bash test/env/registry-env.sh install
 
 build: deps ## compile TypeScript to dist/ (the CLI also runs from source without it)
 	$(BIN)/tsc -p tsconfig.build.json
@@ -44,8 +45,9 @@ test: lint ## everything CI runs: lint, unit and integration tests
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-integration
 
-bench: deps env-install ## benchmarks against real dockerd (prints comparison tables)
+bench: deps env-install ## benchmarks against real dockerd and registries (prints comparison tables)
 	$(NODE) bench/cold-apply.ts
+	$(NODE) bench/update-check.ts
 
 demo: deps env-install ## start the local env, apply examples/, show `plugctl get`, stop what it started
 	bash test/env/demo.sh
