@@ -68,16 +68,35 @@ export function formatLoadError(e: LoadError): string {
   return e.path === '' ? `${where}: ${e.message}` : `${where}: ${e.path}: ${e.message}`;
 }
 
-/** A loaded document plus the positions duplicate detection reports. */
-interface Candidate extends LoadedDocument {
+/**
+ * A valid document of one file before duplicates are decided, plus the positions duplicate detection
+ * reports (its metadata.name, and the field its local name comes from).
+ */
+export interface ParsedDocument extends LoadedDocument {
   nameOrigin: Origin;
   localNameOrigin: Origin;
   localNamePath: string;
 }
 
 interface FileResult {
-  candidates: Candidate[];
+  candidates: ParsedDocument[];
   errors: LoadError[];
+  /** metadata.name of documents rejected by validation whose name could still be read */
+  rejectedNames: string[];
+  /** how many documents were rejected by validation without a readable metadata.name */
+  unnamedRejections: number;
+}
+
+/**
+ * What one file's text holds, before duplicates are decided: its valid documents in order, its errors,
+ * the metadata.name of every document that was rejected but whose name could still be read, and how
+ * many were rejected without one (so a watcher can keep last valid versions instead of dropping them).
+ */
+export interface ParsedFile {
+  documents: ParsedDocument[];
+  errors: LoadError[];
+  rejectedNames: string[];
+  unnamedRejections: number;
 }
 
 const MAX_ALIAS_COUNT = 100;
@@ -140,7 +159,9 @@ function codeOf(error: unknown, fallback: string): string {
 function parseFile(text: string, file: string): FileResult {
   const lines = new LineCounter();
   const errors: LoadError[] = [];
-  const candidates: Candidate[] = [];
+  const candidates: ParsedDocument[] = [];
+  const rejectedNames: string[] = [];
+  let unnamedRejections = 0;
   // prettyErrors off: the parser's own one-line message; the position comes from the LineCounter.
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
   const syntaxErrors = (list: readonly YAMLError[]): void => {
@@ -155,7 +176,7 @@ function parseFile(text: string, file: string): FileResult {
   };
   if ('empty' in docs) {
     syntaxErrors(docs.errors);
-    return { candidates, errors };
+    return { candidates, errors, rejectedNames, unnamedRejections };
   }
   for (const doc of docs) {
     if (doc.errors.length > 0) {
@@ -174,8 +195,14 @@ function parseFile(text: string, file: string): FileResult {
       errors.push({ origin: at([]), path: '', message: messageOf(error), code: LOAD_CODES.yamlSyntax });
       continue;
     }
+    const rejected = (): void => {
+      const name = readableName(value);
+      if (name !== undefined) rejectedNames.push(name);
+      else unnamedRejections++;
+    };
     const result = validateDocument(value);
     if (!result.ok) {
+      rejected();
       for (const i of result.issues) {
         errors.push({ origin: at(i.segments, i.target), path: i.path, message: i.message, code: i.code });
       }
@@ -186,6 +213,7 @@ function parseFile(text: string, file: string): FileResult {
     try {
       reference = parseReference(parsed.spec.remote);
     } catch (error) {
+      rejected();
       errors.push({
         origin: at(['spec', 'remote']),
         path: 'spec.remote',
@@ -201,6 +229,7 @@ function parseFile(text: string, file: string): FileResult {
       // aliases collide when docker would give them the same name, not only when they are equal strings.
       localName = defaultLocalName(alias === undefined ? reference : parseReference(alias));
     } catch (error) {
+      rejected();
       errors.push({
         origin: at(['spec', 'alias']),
         path: 'spec.alias',
@@ -220,11 +249,32 @@ function parseFile(text: string, file: string): FileResult {
       localNamePath: localNameSegments.join('.'),
     });
   }
-  return { candidates, errors };
+  return { candidates, errors, rejectedNames, unnamedRejections };
 }
 
-function groupBy(candidates: readonly Candidate[], key: (c: Candidate) => string): Candidate[][] {
-  const groups = new Map<string, Candidate[]>();
+/** metadata.name of a document that failed validation, when it is a non-empty string. */
+function readableName(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const metadata = (value as { metadata?: unknown }).metadata;
+  if (typeof metadata !== 'object' || metadata === null) return undefined;
+  const name = (metadata as { name?: unknown }).name;
+  return typeof name === 'string' && name !== '' ? name : undefined;
+}
+
+/**
+ * Parses, validates and resolves every document of one YAML text read from `file` (which only labels
+ * positions). Duplicates are not decided here: pass the documents of every file to resolveDuplicates.
+ */
+export function parseDocumentFile(text: string, file: string): ParsedFile {
+  const { candidates, errors, rejectedNames, unnamedRejections } = parseFile(text, file);
+  return { documents: candidates, errors, rejectedNames, unnamedRejections };
+}
+
+function groupBy(
+  candidates: readonly ParsedDocument[],
+  key: (c: ParsedDocument) => string,
+): ParsedDocument[][] {
+  const groups = new Map<string, ParsedDocument[]>();
   for (const c of candidates) {
     const k = key(c);
     const group = groups.get(k);
@@ -241,15 +291,16 @@ function excluded(count: number): string {
 /**
  * Two documents claiming one name (or one host plugin) cannot both be right, and picking one would make
  * the result depend on file order: all of them are excluded, and one error at the last names the others.
+ * `candidates` must be in load order (files, then documents); the result keeps that order.
  */
-function resolveDuplicates(candidates: readonly Candidate[]): {
+export function resolveDuplicates(candidates: readonly ParsedDocument[]): {
   documents: LoadedDocument[];
   errors: LoadError[];
 } {
   const errors: LoadError[] = [];
-  const rejected = new Set<Candidate>();
+  const rejected = new Set<ParsedDocument>();
   for (const group of groupBy(candidates, (c) => c.doc.metadata.name)) {
-    const last = group.at(-1) as Candidate;
+    const last = group.at(-1) as ParsedDocument;
     const others = group.slice(0, -1).map((c) => formatOrigin(c.nameOrigin));
     errors.push({
       origin: last.nameOrigin,
@@ -260,7 +311,7 @@ function resolveDuplicates(candidates: readonly Candidate[]): {
     for (const c of group) rejected.add(c);
   }
   for (const group of groupBy(candidates, (c) => c.localName)) {
-    const last = group.at(-1) as Candidate;
+    const last = group.at(-1) as ParsedDocument;
     const others = group
       .slice(0, -1)
       .map((c) => `${formatOrigin(c.localNameOrigin)} (${JSON.stringify(c.doc.metadata.name)})`);
@@ -364,19 +415,25 @@ function pathError(path: string, code: string, message: string): LoadError {
   return { origin: { file: path, line: 0, column: 0 }, path: '', message, code };
 }
 
+/** The files a load reads, and the problems met while finding them. */
+export interface DocumentFiles {
+  files: string[];
+  errors: LoadError[];
+}
+
 /**
- * Loads every DockerPlugin document from `paths`, in the order given. A path is a file (read whatever
- * its name) or a directory (its *.yaml and *.yml files, recursively, sorted, skipping dot entries).
- * A file reached twice is read once. Never rejects for bad input: a missing path is a PATH_NOT_FOUND
- * error, an unreadable one READ_FAILED, and a bad document is excluded while the rest load.
+ * Lists the files loadDocuments would read for `paths`, in the order it would read them: a path is a
+ * file (taken whatever its name) or a directory (its *.yaml and *.yml files, recursively, sorted,
+ * skipping dot entries, following symlinks). A file reached twice (by its real path) is listed once.
+ * Never rejects: a missing path is a PATH_NOT_FOUND error, an unreadable one READ_FAILED.
  */
-export async function loadDocuments(paths: string[]): Promise<LoadResult> {
+export async function listDocumentFiles(paths: readonly string[]): Promise<DocumentFiles> {
   const files: string[] = [];
   const seen = new Set<string>();
   const pathErrors: LoadError[] = [];
   const visited = new Set<string>();
   const addFile = async (file: string): Promise<void> => {
-    // A file that vanished since it was listed is reported when reading it, below.
+    // A file that vanished since it was listed is reported by whoever reads it.
     const real = await realpath(file).catch(() => resolve(file));
     if (seen.has(real)) return;
     seen.add(real);
@@ -403,6 +460,17 @@ export async function loadDocuments(paths: string[]): Promise<LoadResult> {
       }
     }
   }
+  return { files, errors: pathErrors };
+}
+
+/**
+ * Loads every DockerPlugin document from `paths`, in the order given. A path is a file (read whatever
+ * its name) or a directory (its *.yaml and *.yml files, recursively, sorted, skipping dot entries).
+ * A file reached twice is read once. Never rejects for bad input: a missing path is a PATH_NOT_FOUND
+ * error, an unreadable one READ_FAILED, and a bad document is excluded while the rest load.
+ */
+export async function loadDocuments(paths: string[]): Promise<LoadResult> {
+  const { files, errors: pathErrors } = await listDocumentFiles(paths);
   const results: FileResult[] = [];
   const read: string[] = [];
   for (const file of files) {
