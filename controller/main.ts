@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { describeError } from './errors.ts';
+import { parseDuration } from './cli/duration.ts';
 import { createContext, type CommandContext, type GlobalOptions, type Output } from './cli/context.ts';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -34,6 +35,12 @@ export async function main(
       '--state-dir <dir>',
       'where plugctl keeps its inventory of managed plugins',
       env.PLUGCTL_STATE_DIR ?? '/var/lib/plugctl',
+    )
+    .option(
+      '--insecure-registry <host[:port]>',
+      'a registry that may be reached over plain http (loopback ones always may; repeatable)',
+      collect,
+      [],
     )
     .option(
       '--node-labels <k=v,...>',
@@ -88,6 +95,33 @@ export async function main(
         .default('table'),
     )
     .action(run(async (o, ctx) => (await import('./cli/get.ts')).getCommand(o, ctx)));
+
+  program
+    .command('run')
+    .description(
+      'keep the host converged: watch the documents and the engine, correct drift, serve health and metrics',
+    )
+    .requiredOption(
+      '-f, --filename <path>',
+      'file or directory of DockerPlugin documents (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--resync <duration>',
+      'reconcile every plugin at least this often',
+      (v) => parseDuration(v, '--resync'),
+      300_000,
+    )
+    .option('--listen <host:port>', 'address of /healthz, /readyz and /metrics', '127.0.0.1:9365')
+    .option('--workers <n>', 'plugins reconciled in parallel', (v) => positiveInt(v, '--workers'), 4)
+    .option(
+      '--shutdown-timeout <duration>',
+      'how long reconciles in flight may take to finish at shutdown',
+      (v) => parseDuration(v, '--shutdown-timeout'),
+      30_000,
+    )
+    .action(run(async (o, ctx) => (await import('./cli/run.ts')).runCommand(o, ctx)));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

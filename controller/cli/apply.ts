@@ -26,7 +26,13 @@ export async function applyCommand(options: ApplyOptions, ctx: CommandContext): 
   const store = await ctx.openStore();
   const pass = await reconcilePass(
     { desired, prune: options.prune && errorCount === 0, dryRun: options.dryRun },
-    { store, stateDir: ctx.options.stateDir, logger: ctx.logger, concurrency: options.concurrency },
+    {
+      store,
+      inspector: await ctx.openInspector(),
+      stateDir: ctx.options.stateDir,
+      logger: ctx.logger,
+      concurrency: options.concurrency,
+    },
   );
   if (pass.results === undefined) {
     ctx.io.out(renderPlans(pass.plans, { showUnchanged: false }).replace(/^Plan:/m, 'Plan (dry run):'));

@@ -4,11 +4,15 @@
  */
 import type { Logger, LevelWithSilent } from 'pino';
 import { createLogger } from '../observe/logger.ts';
+import type { RegistryClient } from '../registry/client.ts';
+import type { RemoteInspector } from '../registry/inspect.ts';
 import type { Store } from '../store/store.ts';
 
 /** Global options, as parsed from the command line. */
 export interface GlobalOptions {
   dockerHost?: string;
+  /** registries that may be reached over plain http besides loopback ones */
+  insecureRegistry: string[];
   stateDir: string;
   logLevel: LevelWithSilent;
   nodeLabels?: string;
@@ -20,12 +24,20 @@ export interface Output {
   err: (text: string) => void;
 }
 
+/** Observers a long-running command attaches to the store. */
+export interface StoreHooks {
+  onRequest?: (method: string, path: string, outcome: number | string) => void;
+}
+
 /** A command's environment. `openStore` connects on first use and is closed by `close`. */
 export interface CommandContext {
   options: GlobalOptions;
   logger: Logger;
   io: Output;
-  openStore(): Promise<Store>;
+  /** Connects on first use; `onRequest` (first caller's) observes every engine request, for metrics. */
+  openStore(options?: StoreHooks): Promise<Store>;
+  /** The registry inspector for the opened store (it must know whether the store takes digests). */
+  openInspector(): Promise<RemoteInspector>;
   close(): Promise<void>;
 }
 
@@ -33,18 +45,37 @@ export interface CommandContext {
 export function createContext(options: GlobalOptions, io: Output, env: NodeJS.ProcessEnv): CommandContext {
   const logger = createLogger({ level: options.logLevel });
   let store: Promise<Store> | undefined;
+  let registry: Promise<RegistryClient> | undefined;
   return {
     options,
     logger,
     io,
-    openStore() {
+    openStore(hooks: StoreHooks = {}) {
       store ??= import('../store/docker/store.ts').then(({ connectDockerStore }) =>
-        connectDockerStore({ host: options.dockerHost, env }),
+        connectDockerStore({ host: options.dockerHost, env, ...hooks }),
       );
       return store;
     },
+    async openInspector() {
+      const opened = await this.openStore();
+      registry ??= import('../registry/client.ts').then(
+        ({ RegistryClient }) =>
+          new RegistryClient({
+            insecureRegistries: options.insecureRegistry,
+            credentials: async (host) =>
+              (await import('../registry/credentials.ts')).resolveCredentials(host, { env }),
+          }),
+      );
+      const client = await registry;
+      const { createRemoteInspector } = await import('../registry/inspect.ts');
+      return createRemoteInspector(client, {
+        acceptsDigests: opened.acceptsDigestReferences(),
+        description: opened.describe(),
+      });
+    },
     async close() {
       if (store !== undefined) await (await store.catch(() => undefined))?.close();
+      if (registry !== undefined) await (await registry).close();
     },
   };
 }

@@ -20,7 +20,7 @@ export async function diffCommand(options: DiffOptions, ctx: CommandContext): Pr
   const store = await ctx.openStore();
   const pass = await reconcilePass(
     { desired, prune: options.prune && errorCount === 0, dryRun: true },
-    { store, stateDir: ctx.options.stateDir, logger: ctx.logger },
+    { store, inspector: await ctx.openInspector(), stateDir: ctx.options.stateDir, logger: ctx.logger },
   );
   ctx.io.out(renderPlans(pass.plans, { showUnchanged: false }));
   if (errorCount > 0) return 2;

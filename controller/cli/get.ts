@@ -4,6 +4,7 @@
  */
 import { stringify } from 'yaml';
 import { readInventory } from '../reconcile/inventory.ts';
+import { phaseOf, readStatuses, type PluginStatus } from '../reconcile/status.ts';
 import { reconcilePass } from '../reconcile/once.ts';
 import type { PluginPlan } from '../reconcile/plan.ts';
 import type { CommandContext } from './context.ts';
@@ -26,12 +27,18 @@ export interface PluginRow {
   managed: boolean;
   /** with -f: InSync, the pending outcome, or Blocked with its reason */
   sync?: string;
+  /** what a running controller (`plugctl run`) last recorded for this plugin */
+  status?: PluginStatus;
 }
 
 /** Runs `get`; returns the exit code. */
 export async function getCommand(options: GetOptions, ctx: CommandContext): Promise<number> {
   const store = await ctx.openStore();
-  const [plugins, inventory] = await Promise.all([store.list(), readInventory(ctx.options.stateDir)]);
+  const [plugins, inventory, statuses] = await Promise.all([
+    store.list(),
+    readInventory(ctx.options.stateDir),
+    readStatuses(ctx.options.stateDir),
+  ]);
   const rows = new Map<string, PluginRow>();
   for (const p of plugins) {
     const owned = inventory.plugins[p.name];
@@ -50,7 +57,7 @@ export async function getCommand(options: GetOptions, ctx: CommandContext): Prom
     failed = errorCount > 0;
     const pass = await reconcilePass(
       { desired, prune: errorCount === 0, dryRun: true },
-      { store, stateDir: ctx.options.stateDir, logger: ctx.logger },
+      { store, inspector: await ctx.openInspector(), stateDir: ctx.options.stateDir, logger: ctx.logger },
     );
     for (const plan of pass.plans) {
       const row = rows.get(plan.name) ?? {
@@ -66,10 +73,22 @@ export async function getCommand(options: GetOptions, ctx: CommandContext): Prom
       rows.set(plan.name, row);
     }
   }
+  for (const status of Object.values(statuses)) {
+    const row = rows.get(status.plugin) ?? {
+      key: status.key,
+      plugin: status.plugin,
+      id: '',
+      reference: status.reference ?? '',
+      enabled: null,
+      managed: Object.hasOwn(inventory.plugins, status.plugin),
+    };
+    row.status = status;
+    rows.set(status.plugin, row);
+  }
   const list = [...rows.values()].sort((a, b) => a.plugin.localeCompare(b.plugin));
   if (options.output === 'json') ctx.io.out(`${JSON.stringify(list, null, 2)}\n`);
   else if (options.output === 'yaml') ctx.io.out(stringify(list));
-  else ctx.io.out(renderTable(list, options.filename.length > 0));
+  else ctx.io.out(renderTable(list, options.filename.length > 0, Object.keys(statuses).length > 0));
   return failed ? 1 : 0;
 }
 
@@ -88,8 +107,27 @@ function syncState(plan: PluginPlan): string {
   }
 }
 
-function renderTable(rows: readonly PluginRow[], withSync: boolean): string {
-  const header = ['NAME', 'PLUGIN', 'ENABLED', 'MANAGED', 'ID', 'REFERENCE', ...(withSync ? ['SYNC'] : [])];
+function statusText(status: PluginStatus | undefined): string {
+  if (status === undefined) return '-';
+  const phase = phaseOf(status);
+  const ready = status.conditions.find((c) => c.type === 'Ready');
+  const label = { ready: 'Ready', reconciling: 'Reconciling', stalled: 'Stalled', suspended: 'Suspended' }[
+    phase
+  ];
+  return phase === 'ready' ? label : `${label}: ${ready?.reason ?? ''} ${ready?.message ?? ''}`.trimEnd();
+}
+
+function renderTable(rows: readonly PluginRow[], withSync: boolean, withStatus: boolean): string {
+  const header = [
+    'NAME',
+    'PLUGIN',
+    'ENABLED',
+    'MANAGED',
+    'ID',
+    'REFERENCE',
+    ...(withStatus ? ['STATUS'] : []),
+    ...(withSync ? ['SYNC'] : []),
+  ];
   const cells = rows.map((r) => [
     r.key === '' ? '-' : r.key,
     r.plugin,
@@ -97,6 +135,7 @@ function renderTable(rows: readonly PluginRow[], withSync: boolean): string {
     r.managed ? 'yes' : 'no',
     r.id === '' ? '-' : r.id.slice(0, 12),
     r.reference,
+    ...(withStatus ? [statusText(r.status)] : []),
     ...(withSync ? [r.sync ?? '-'] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));

@@ -37,6 +37,8 @@ export function describeAction(action: Action): string {
     case 'disable':
     case 'remove':
       return `${action.type}${action.force ? ' --force' : ''}  (${action.reason})`;
+    case 'verify':
+      return `verify the content is ${action.pin}  (${action.reason})`;
     case 'adopt':
     case 'noop':
       return `${action.type}  (${action.reason})`;

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { describeError, PlugctlError, type FailureKind } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 import type { InventoryLedger } from './ledger.ts';
-import type { Action, Outcome, PluginPlan } from './plan.ts';
+import type { Action, Outcome, PluginPlan, Rollback } from './plan.ts';
 import { diffSettings } from './settings.ts';
 
 /** What happened to one action. */
@@ -59,20 +59,35 @@ async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginRes
       // a kept entry is refreshed when its remote or inUse policy changed.
       await deps.ledger.own(plan.name, plan.desired);
     }
+    let upgraded: Extract<Action, { type: 'upgrade' }> | undefined;
     for (const action of plan.actions) {
       if (action.type === 'blocked') {
         throw new PlugctlError(action.code, action.reason, { kind: action.kind });
       }
       if (action.type !== 'noop') log.info({ action: action.type, reason: action.reason }, 'action');
-      await execute(plan, action, deps.store);
+      try {
+        await execute(plan, action, deps.store);
+      } catch (error) {
+        // A new version that cannot be configured or started is replaced by the old one, as it was.
+        if (upgraded?.rollback !== undefined) {
+          result.steps.push({ action, ok: false, error: describeError(error) });
+          await rollBack(plan, upgraded.rollback, deps, error);
+        }
+        throw error;
+      }
       result.steps.push({ action, ok: true });
+      if (action.type === 'upgrade') upgraded = action;
+      if (action.type === 'pull' || action.type === 'upgrade')
+        await deps.ledger.setDigest(plan.name, action.digest);
     }
     if (plan.ownership === 'drop') await deps.ledger.disown(plan.name);
   } catch (error) {
     const failed = plan.actions[result.steps.length];
     const message = describeError(error);
-    if (failed !== undefined && failed.type !== 'blocked')
+    const recorded = result.steps.some((step) => !step.ok);
+    if (failed !== undefined && failed.type !== 'blocked' && !recorded) {
       result.steps.push({ action: failed, ok: false, error: message });
+    }
     result.failure = {
       kind: error instanceof PlugctlError ? error.kind : 'transient',
       code: error instanceof PlugctlError ? error.code : 'UNEXPECTED',
@@ -97,6 +112,8 @@ async function execute(plan: PluginPlan, action: Action, store: Store): Promise<
       return store.disable(plan.name, action.force);
     case 'remove':
       return store.remove(plan.name, action.force);
+    case 'verify':
+      return verifyPin(plan.name, action, store);
     case 'adopt':
     case 'noop':
     case 'blocked':
@@ -135,4 +152,72 @@ async function applySettings(
     changes = diff.changes;
   }
   if (changes.length > 0) await store.set(name, changes);
+}
+
+/**
+ * A digest pin installed by tag (engines that crash on digests): the content the tag delivered must
+ * be the pinned content. If the tag moved between the check and the pull, the wrong content is
+ * removed rather than left running under a pin that says otherwise.
+ */
+async function verifyPin(
+  name: string,
+  action: Extract<Action, { type: 'verify' }>,
+  store: Store,
+): Promise<void> {
+  const plugin = await store.inspect(name);
+  if (plugin === undefined) {
+    throw new PlugctlError(
+      'PLUGIN_VANISHED',
+      `plugin ${name} disappeared before its content could be verified`,
+    );
+  }
+  const same =
+    plugin.diffIds.length === action.diffIds.length &&
+    plugin.diffIds.every((id, i) => id === action.diffIds[i]);
+  if (same) return;
+  await store.remove(name, true);
+  throw new PlugctlError(
+    'PIN_CONTENT_MISMATCH',
+    `${name} was installed by tag but its layers are not those of the pin ${action.pin}; it was removed. ` +
+      `The tag moved while it was being pulled: update the pin or re-tag the pinned content`,
+    { kind: 'stalled' },
+  );
+}
+
+/**
+ * Puts the previous version back: upgrade to its reference, restore its settings, enable it. The
+ * plugin then runs as before and is reported Stalled, so the failed version is not retried until
+ * the document changes.
+ */
+async function rollBack(
+  plan: PluginPlan,
+  rollback: Rollback,
+  deps: ApplyDeps,
+  cause: unknown,
+): Promise<never> {
+  const store = deps.store;
+  const timeout = plan.desired?.enableTimeoutSeconds ?? 30;
+  deps.logger.warn(
+    { key: plan.key, plugin: plan.name, to: rollback.remote },
+    'rolling back a failed upgrade',
+  );
+  try {
+    await store.disable(plan.name, true);
+    await store.upgrade(plan.name, { remote: rollback.remote, privileges: rollback.privileges });
+    if (rollback.settings.length > 0) await store.set(plan.name, rollback.settings);
+    await store.enable(plan.name, timeout);
+  } catch (failure) {
+    throw new PlugctlError(
+      'ROLLBACK_FAILED',
+      `the new version of ${plan.name} failed (${describeError(cause)}) and rolling back to ${rollback.remote} ` +
+        `failed too (${describeError(failure)}); the plugin is left disabled. Fix the document or the plugin and apply again`,
+      { kind: 'stalled', cause },
+    );
+  }
+  throw new PlugctlError(
+    'UPGRADE_ROLLED_BACK',
+    `the new version of ${plan.name} failed (${describeError(cause)}); rolled back to ${rollback.remote}, ` +
+      `which is enabled again with its previous settings. Fix the new version or the document to retry`,
+    { kind: 'stalled', cause },
+  );
 }

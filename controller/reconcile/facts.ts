@@ -1,14 +1,15 @@
 /**
- * Fetches the remote facts plan() needs, and only those: the required privileges of remotes that
- * are about to be installed or upgraded. Everything already installed from its declared remote
- * costs no request, so a converged host makes no registry traffic.
+ * Fetches the remote facts plan() needs, and only those: what the registry says about remotes that
+ * are about to be installed or upgraded, or whose content is followed (TrackTag, digest pins).
+ * Everything else already installed from its declared remote costs no request, so a converged host
+ * makes no registry traffic unless it tracks tags (then one manifest HEAD each, thanks to caching).
  */
-import type { PluginPrivilege } from '../spec/types.ts';
-import type { InstalledPlugin, Store } from '../store/store.ts';
+import type { RemoteInfo, RemoteInspector } from '../registry/inspect.ts';
+import type { InstalledPlugin } from '../store/store.ts';
 import type { DesiredPlugin } from './desired.ts';
 import { sameRemote, type RemoteFacts } from './plan.ts';
 
-/** The remotes whose privileges must be known before planning. */
+/** The remotes that must be looked up before planning. */
 export function remotesToResolve(
   desired: readonly DesiredPlugin[],
   actual: readonly InstalledPlugin[],
@@ -18,33 +19,33 @@ export function remotesToResolve(
   for (const d of desired) {
     if (d.suspend) continue;
     const plugin = installed.get(d.name);
-    if (plugin === undefined || (d.upgradePolicy !== 'Never' && !sameRemote(plugin.reference, d.remote))) {
-      remotes.add(d.remote);
-    }
+    const follows = d.upgradePolicy === 'TrackTag' || d.remote.includes('@');
+    const differs = plugin !== undefined && !sameRemote(plugin.reference, d.remote);
+    if (plugin === undefined || (d.upgradePolicy !== 'Never' && (differs || follows))) remotes.add(d.remote);
   }
   return [...remotes];
 }
 
-/** Asks the store for each remote's privileges, `concurrency` at a time; failures become Error values. */
+/** Looks up each remote, `concurrency` at a time; failures become Error values in the facts. */
 export async function gatherFacts(
-  store: Store,
+  inspector: RemoteInspector,
   desired: readonly DesiredPlugin[],
   actual: readonly InstalledPlugin[],
   concurrency = 4,
-): Promise<RemoteFacts> {
-  const remotes = remotesToResolve(desired, actual);
-  const privileges = new Map<string, readonly PluginPrivilege[] | Error>();
+): Promise<Omit<RemoteFacts, 'ready'>> {
+  const wanted = remotesToResolve(desired, actual);
+  const remotes = new Map<string, RemoteInfo | Error>();
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < remotes.length) {
-      const remote = remotes[next++]!;
+    while (next < wanted.length) {
+      const remote = wanted[next++]!;
       try {
-        privileges.set(remote, await store.privileges(remote));
+        remotes.set(remote, await inspector.inspect(remote));
       } catch (error) {
-        privileges.set(remote, error instanceof Error ? error : new Error(String(error)));
+        remotes.set(remote, error instanceof Error ? error : new Error(String(error)));
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, remotes.length) }, worker));
-  return { privileges };
+  await Promise.all(Array.from({ length: Math.min(concurrency, wanted.length) }, worker));
+  return { remotes };
 }

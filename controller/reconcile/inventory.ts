@@ -16,6 +16,8 @@ export interface OwnedPlugin {
   remote: string;
   /** the declaration's inUse policy, remembered so a prune respects it after the document is gone */
   inUse: InUsePolicy;
+  /** manifest digest of the content plugctl last installed (the engine does not report it) */
+  digest?: string;
 }
 
 /** The whole inventory. */

@@ -33,7 +33,22 @@ export class InventoryLedger {
     ) {
       return this.#writes;
     }
-    this.#inventory.plugins[name] = { key: desired.key, remote: desired.remote, inUse: desired.inUse };
+    this.#inventory.plugins[name] = {
+      ...current,
+      key: desired.key,
+      remote: desired.remote,
+      inUse: desired.inUse,
+    };
+    return this.#persist();
+  }
+
+  /** Records the manifest digest just installed for an owned plugin; resolves once persisted. */
+  setDigest(name: string, digest: string): Promise<void> {
+    const current = this.#inventory.plugins[name];
+    if (current === undefined || !Object.hasOwn(this.#inventory.plugins, name) || current.digest === digest) {
+      return this.#writes;
+    }
+    current.digest = digest;
     return this.#persist();
   }
 

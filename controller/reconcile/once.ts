@@ -1,15 +1,17 @@
 /**
- * One full level-based pass: read the host, plan against the declaration, and (unless dry-run)
- * apply. Used by `apply`, `diff` and `get`; the controller of `run` reuses the same pieces per key.
+ * One-shot reconcile for `apply`, `diff` and `get -f`: read the host, plan against the
+ * declaration, and (unless dry-run) apply. When plugins wait for dependencies (spec.dependsOn), the
+ * pass is repeated while it makes progress, so one `apply` brings up a whole dependency chain.
  */
 import type { Logger } from 'pino';
-import type { Store } from '../store/store.ts';
+import type { RemoteInspector } from '../registry/inspect.ts';
+import type { InstalledPlugin, Store } from '../store/store.ts';
 import { applyPlans, type PluginResult } from './apply.ts';
 import type { DesiredPlugin } from './desired.ts';
 import { gatherFacts } from './facts.ts';
 import { readInventory } from './inventory.ts';
 import { InventoryLedger } from './ledger.ts';
-import { plan, type PluginPlan } from './plan.ts';
+import { plan, sameRemote, type PluginPlan } from './plan.ts';
 
 /** What to reconcile and how. */
 export interface PassInput {
@@ -22,29 +24,85 @@ export interface PassInput {
 /** Injected dependencies of a pass. */
 export interface PassDeps {
   store: Store;
+  /** reads privileges, content and the reference to install from the registry itself */
+  inspector: RemoteInspector;
   stateDir: string;
   logger: Logger;
   concurrency?: number;
 }
 
-/** The plans made and, unless dry-run, what applying them did. */
+/** The plans of the first pass and, unless dry-run, what applying did (merged over all passes). */
 export interface PassOutput {
   plans: PluginPlan[];
   results?: PluginResult[];
 }
 
-/** Runs one pass. Exactly one list call to the store; registry facts only for what must change. */
+const MAX_PASSES = 10;
+
+/** Runs passes until converged, blocked, or no progress. One list call per pass. */
 export async function reconcilePass(input: PassInput, deps: PassDeps): Promise<PassOutput> {
-  const [actual, inventory] = await Promise.all([deps.store.list(), readInventory(deps.stateDir)]);
-  const facts = await gatherFacts(deps.store, input.desired, actual, deps.concurrency);
-  const plans = plan(input.desired, actual, inventory, facts, { prune: input.prune });
-  if (input.dryRun) return { plans };
+  const inventory = await readInventory(deps.stateDir);
   const ledger = new InventoryLedger(deps.stateDir, inventory);
-  const results = await applyPlans(plans, {
-    store: deps.store,
-    ledger,
-    logger: deps.logger,
-    concurrency: deps.concurrency ?? 4,
-  });
-  return { plans, results };
+  let first: PluginPlan[] | undefined;
+  const merged = new Map<string, PluginResult>();
+  for (let pass = 0; pass < MAX_PASSES; pass++) {
+    const actual = await deps.store.list();
+    const facts = await gatherFacts(deps.inspector, input.desired, actual, deps.concurrency);
+    const plans = plan(
+      input.desired,
+      actual,
+      ledger.snapshot(),
+      { ...facts, ready: readyKeys(input.desired, actual) },
+      {
+        prune: input.prune,
+      },
+    );
+    first ??= plans;
+    if (input.dryRun) return { plans };
+    const results = await applyPlans(plans, {
+      store: deps.store,
+      ledger,
+      logger: deps.logger,
+      concurrency: deps.concurrency ?? 4,
+    });
+    for (const result of results) merge(merged, result);
+    const waiting = results.some((r) => r.failure?.code === 'DEPENDENCY_NOT_READY');
+    const progressed = results.some((r) => r.steps.some((s) => s.ok && s.action.type !== 'noop'));
+    if (!waiting || !progressed) break;
+  }
+  return { plans: first ?? [], results: [...merged.values()] };
+}
+
+/**
+ * In a one-shot pass a dependency is Ready when its plugin is installed from the declared remote
+ * in the declared enabled state (the controller uses its Ready condition instead).
+ */
+export function readyKeys(
+  desired: readonly DesiredPlugin[],
+  actual: readonly InstalledPlugin[],
+): Set<string> {
+  const installed = new Map(actual.map((p) => [p.name, p]));
+  const ready = new Set<string>();
+  for (const d of desired) {
+    const plugin = installed.get(d.name);
+    if (plugin !== undefined && plugin.enabled === d.enabled && sameRemote(plugin.reference, d.remote))
+      ready.add(d.key);
+  }
+  return ready;
+}
+
+/** Later passes extend a plugin's steps; the outcome is the first pass's unless it had nothing to do. */
+function merge(into: Map<string, PluginResult>, result: PluginResult): void {
+  const id = `${result.key}\u0000${result.name}`;
+  const earlier = into.get(id);
+  if (earlier === undefined) {
+    into.set(id, result);
+    return;
+  }
+  const outcome =
+    earlier.outcome === 'unchanged' || earlier.outcome === 'blocked' ? result.outcome : earlier.outcome;
+  const steps = [...earlier.steps.filter((s) => s.ok), ...result.steps];
+  const merged: PluginResult = { ...result, outcome, steps };
+  if (result.failure === undefined) delete merged.failure;
+  into.set(id, merged);
 }

@@ -6,16 +6,34 @@
 import { PlugctlError, type FailureKind } from '../errors.ts';
 import { formatReference, parseReference } from '../spec/reference.ts';
 import type { PluginPrivilege, PluginSettings } from '../spec/types.ts';
+import type { RemoteInfo } from '../registry/inspect.ts';
 import type { InstalledPlugin } from '../store/store.ts';
 import type { DesiredPlugin } from './desired.ts';
 import type { Inventory } from './inventory.ts';
 import { formatPrivileges, privilegesEqual } from './privileges.ts';
-import { declaresSettings, diffSettings } from './settings.ts';
+import { declaresSettings, diffSettings, restoreSettingStrings } from './settings.ts';
+
+/** What to restore when an upgraded plugin fails to start: the content and settings it had before. */
+export interface Rollback {
+  remote: string;
+  privileges: PluginPrivilege[];
+  /** every settable value it had, in the engine's syntax */
+  settings: string[];
+}
 
 /** One step of a plugin's plan. Every action carries the human reason it is needed. */
 export type Action =
-  | { type: 'pull'; remote: string; privileges: PluginPrivilege[]; reason: string }
-  | { type: 'upgrade'; remote: string; privileges: PluginPrivilege[]; reason: string }
+  /** `remote` is what the store receives (a pin's tag, a platform digest); `digest` the manifest it resolves to */
+  | { type: 'pull'; remote: string; digest: string; privileges: PluginPrivilege[]; reason: string }
+  | {
+      type: 'upgrade';
+      remote: string;
+      digest: string;
+      privileges: PluginPrivilege[];
+      reason: string;
+      /** present when a failure to enable the new version must roll back to the old one */
+      rollback?: Rollback;
+    }
   /**
    * `changes` are the engine-syntax settings when known now; when absent (right after a pull or an
    * upgrade, before the new config is known) apply compares `declared` with the fresh plugin.
@@ -24,6 +42,8 @@ export type Action =
   | { type: 'enable'; timeoutSeconds: number; reason: string }
   | { type: 'disable'; force: boolean; reason: string }
   | { type: 'remove'; force: boolean; reason: string }
+  /** checks that the installed content is the pinned content; a mismatch is removed and reported */
+  | { type: 'verify'; diffIds: string[]; pin: string; reason: string }
   | { type: 'adopt'; reason: string }
   | { type: 'noop'; reason: string }
   /** `code` is the stable code the failure is reported with (e.g. PRIVILEGES_MISMATCH). */
@@ -46,10 +66,15 @@ export interface PluginPlan {
   desired?: DesiredPlugin;
 }
 
-/** Facts fetched from the registry or engine before planning. */
+/** Facts fetched from the registry before planning. */
 export interface RemoteFacts {
-  /** required privileges per normalised remote; an Error when they could not be fetched */
-  privileges: ReadonlyMap<string, readonly PluginPrivilege[] | Error>;
+  /**
+   * what the registry says about each normalised remote that is to be installed, upgraded or
+   * checked for new content; an Error when it could not be read
+   */
+  remotes: ReadonlyMap<string, RemoteInfo | Error>;
+  /** keys of the DockerPlugins that are Ready, for spec.dependsOn; absent means "none are" */
+  ready?: ReadonlySet<string>;
 }
 
 /** Options that change what is allowed, not what is wanted. */
@@ -72,7 +97,10 @@ export function plan(
   const installed = new Map(actual.map((p) => [p.name, p]));
   const declaredNames = new Set(desired.map((d) => d.name));
   const plans = desired.map((d) =>
-    planDeclared(d, installed.get(d.name), Object.hasOwn(inventory.plugins, d.name), facts),
+    waitForDependencies(
+      planDeclared(d, installed.get(d.name), Object.hasOwn(inventory.plugins, d.name), facts),
+      facts,
+    ),
   );
 
   for (const name of Object.keys(inventory.plugins).sort()) {
@@ -97,6 +125,22 @@ export function isConverged(plans: readonly PluginPlan[]): boolean {
   return plans.every((p) => p.outcome === 'unchanged' || p.outcome === 'suspended');
 }
 
+/**
+ * spec.dependsOn: a plugin may be installed and configured before its dependencies are Ready, but
+ * it is not enabled until they are. An enabled plugin is never disabled because of a dependency.
+ */
+function waitForDependencies(p: PluginPlan, facts: RemoteFacts): PluginPlan {
+  const unmet = (p.desired?.dependsOn ?? []).filter((key) => !(facts.ready?.has(key) ?? false));
+  const at = p.actions.findIndex((a) => a.type === 'enable');
+  if (unmet.length === 0 || at < 0) return p;
+  const wait = blocked(
+    'waiting',
+    'DEPENDENCY_NOT_READY',
+    `waiting for ${unmet.join(', ')} to be Ready (spec.dependsOn)`,
+  );
+  return { ...p, outcome: at === 0 ? 'blocked' : p.outcome, actions: [...p.actions.slice(0, at), wait] };
+}
+
 function planDeclared(
   d: DesiredPlugin,
   plugin: InstalledPlugin | undefined,
@@ -112,11 +156,13 @@ function planDeclared(
       actions: [noop('spec.suspend is true')],
     };
   }
-  if (plugin === undefined) return { ...base, ownership: 'add', ...planInstall(d, facts) };
+  const info = facts.remotes.get(d.remote);
+  if (plugin === undefined) return { ...base, ownership: 'add', ...planInstall(d, info) };
 
+  const fromDeclared = installedFromDeclared(plugin, d, info);
   const adopt: Action[] = [];
   if (!owned) {
-    if (!sameRemote(plugin.reference, d.remote)) {
+    if (!fromDeclared) {
       return {
         ...base,
         ownership: 'none',
@@ -133,20 +179,63 @@ function planDeclared(
     }
     adopt.push({ type: 'adopt', reason: `installed from the declared remote; plugctl takes ownership` });
   }
-  const rest = sameRemote(plugin.reference, d.remote)
-    ? planInPlace(d, plugin)
-    : planUpgrade(d, plugin, facts);
+  const moved = fromDeclared ? contentMoved(d, plugin, info) : undefined;
+  const rest =
+    fromDeclared && moved === undefined
+      ? planInPlace(d, plugin, info)
+      : planUpgrade(d, plugin, info, moved ?? `installed from ${plugin.reference}, declared ${d.remote}`);
   const actions = [...adopt, ...rest.actions];
   const outcome = rest.outcome === 'unchanged' && adopt.length > 0 ? 'configure' : rest.outcome;
   return { ...base, ownership: owned ? 'keep' : 'add', outcome, actions };
 }
 
-function planInstall(d: DesiredPlugin, facts: RemoteFacts): { outcome: Outcome; actions: Action[] } {
-  const grants = checkGrants(d, facts);
+/**
+ * True when the plugin was installed from the declared remote: the same reference, or the
+ * reference plugctl hands the store for it (a pin's tag on an old engine, a platform digest).
+ */
+function installedFromDeclared(
+  plugin: InstalledPlugin,
+  d: DesiredPlugin,
+  info: RemoteInfo | Error | undefined,
+): boolean {
+  if (sameRemote(plugin.reference, d.remote)) return true;
+  return info !== undefined && !(info instanceof Error) && sameRemote(plugin.reference, info.pullRemote);
+}
+
+/**
+ * The reason to replace content installed from the declared remote: with TrackTag, the tag now
+ * points at other layers; with a digest pin, the installed layers are not the pinned ones.
+ */
+function contentMoved(
+  d: DesiredPlugin,
+  plugin: InstalledPlugin,
+  info: RemoteInfo | Error | undefined,
+): string | undefined {
+  const pinned = d.remote.includes('@');
+  if (d.upgradePolicy === 'Never' || (d.upgradePolicy !== 'TrackTag' && !pinned)) return undefined;
+  if (info === undefined || info instanceof Error) return undefined;
+  if (info.diffIds.length === 0 || sameList(info.diffIds, plugin.diffIds)) return undefined;
+  return pinned
+    ? `the installed content is not the pinned ${info.digest}`
+    : `the tag moved: ${d.remote} now points at ${info.digest} with other layers (upgrade.policy TrackTag)`;
+}
+
+function planInstall(
+  d: DesiredPlugin,
+  info: RemoteInfo | Error | undefined,
+): { outcome: Outcome; actions: Action[] } {
+  const grants = checkGrants(d, info);
   if ('blocked' in grants) return { outcome: 'blocked', actions: [grants.blocked] };
   const actions: Action[] = [
-    { type: 'pull', remote: d.remote, privileges: grants.privileges, reason: 'not installed' },
+    {
+      type: 'pull',
+      remote: grants.info.pullRemote,
+      digest: grants.info.digest,
+      privileges: grants.privileges,
+      reason: 'not installed',
+    },
   ];
+  actions.push(...verifyPin(d, grants.info));
   if (declaresSettings(d.settings)) {
     actions.push({ type: 'set', declared: d.settings, reason: 'apply the declared settings' });
   }
@@ -157,17 +246,18 @@ function planInstall(d: DesiredPlugin, facts: RemoteFacts): { outcome: Outcome; 
 function planUpgrade(
   d: DesiredPlugin,
   plugin: InstalledPlugin,
-  facts: RemoteFacts,
+  info: RemoteInfo | Error | undefined,
+  why: string,
 ): { outcome: Outcome; actions: Action[] } {
   if (d.upgradePolicy === 'Never') {
-    const inPlace = planInPlace(d, plugin);
+    const inPlace = planInPlace(d, plugin, info);
     const keep = noop(`installed from ${plugin.reference}, declared ${d.remote}; upgrade.policy is Never`);
     return {
       outcome: inPlace.outcome,
       actions: inPlace.outcome === 'unchanged' ? [keep] : [keep, ...inPlace.actions],
     };
   }
-  const grants = checkGrants(d, facts);
+  const grants = checkGrants(d, info);
   if ('blocked' in grants) return { outcome: 'blocked', actions: [grants.blocked] };
   const actions: Action[] = [];
   if (plugin.enabled) {
@@ -177,10 +267,21 @@ function planUpgrade(
   }
   actions.push({
     type: 'upgrade',
-    remote: d.remote,
+    remote: grants.info.pullRemote,
+    digest: grants.info.digest,
     privileges: grants.privileges,
-    reason: `installed from ${plugin.reference}, declared ${d.remote}`,
+    reason: why,
+    ...(d.enabled
+      ? {
+          rollback: {
+            remote: plugin.reference,
+            privileges: plugin.privileges,
+            settings: restoreSettingStrings(plugin.settings, plugin.defaults),
+          },
+        }
+      : {}),
   });
+  actions.push(...verifyPin(d, grants.info));
   // The engine keeps the old settings across an upgrade; re-apply the declaration against the new config.
   actions.push({
     type: 'set',
@@ -191,7 +292,24 @@ function planUpgrade(
   return { outcome: 'configure', actions };
 }
 
-function planInPlace(d: DesiredPlugin, plugin: InstalledPlugin): { outcome: Outcome; actions: Action[] } {
+/** For a digest pin installed by tag, a check that the tag delivered the pinned content. */
+function verifyPin(d: DesiredPlugin, info: RemoteInfo): Action[] {
+  if (!d.remote.includes('@') || sameRemote(info.pullRemote, d.remote)) return [];
+  return [
+    {
+      type: 'verify',
+      diffIds: info.diffIds,
+      pin: d.remote,
+      reason: `installed by tag ${info.pullRemote}: check it is the pinned content`,
+    },
+  ];
+}
+
+function planInPlace(
+  d: DesiredPlugin,
+  plugin: InstalledPlugin,
+  info: RemoteInfo | Error | undefined,
+): { outcome: Outcome; actions: Action[] } {
   const diff = diffSettings(d.settings, plugin.settings, plugin.defaults);
   if (diff.problems.length > 0) {
     return {
@@ -223,41 +341,44 @@ function planInPlace(d: DesiredPlugin, plugin: InstalledPlugin): { outcome: Outc
     if (stop.type === 'blocked') return { outcome: 'blocked', actions: [stop] };
     actions.push(stop);
   }
-  if (actions.length === 0) return { outcome: 'unchanged', actions: [noop('up to date')] };
+  if (actions.length === 0) {
+    // A tag that could not be checked is not a reason to touch a working plugin, but it is said.
+    const unchecked =
+      info instanceof Error ? `; could not check the remote for new content: ${info.message}` : '';
+    return { outcome: 'unchanged', actions: [noop(`up to date${unchecked}`)] };
+  }
   return { outcome: 'configure', actions };
 }
 
 function checkGrants(
   d: DesiredPlugin,
-  facts: RemoteFacts,
-): { privileges: PluginPrivilege[] } | { blocked: Action } {
-  const required = facts.privileges.get(d.remote);
-  if (required === undefined) {
+  info: RemoteInfo | Error | undefined,
+): { privileges: PluginPrivilege[]; info: RemoteInfo } | { blocked: Action } {
+  if (info === undefined) {
     return {
       blocked: blocked(
         'transient',
         'FACTS_MISSING',
-        `the privileges of ${d.remote} have not been fetched yet`,
+        `${d.remote} has not been looked up at its registry yet`,
       ),
     };
   }
-  if (required instanceof Error) {
+  if (info instanceof Error) {
     // A refusal that needs a human (e.g. a digest the engine cannot take) stays stalled.
-    const kind = required instanceof PlugctlError ? required.kind : 'transient';
-    const code = required instanceof PlugctlError ? required.code : 'PRIVILEGES_UNAVAILABLE';
-    return { blocked: blocked(kind, code, required.message) };
+    const kind = info instanceof PlugctlError ? info.kind : 'transient';
+    const code = info instanceof PlugctlError ? info.code : 'REGISTRY_ERROR';
+    return { blocked: blocked(kind, code, info.message) };
   }
-  if (d.privileges === 'all') return { privileges: [...required] };
-  if (privilegesEqual(d.privileges, required)) return { privileges: [...required] };
-  const hint =
-    required.length === 0
-      ? ' (the engine reports no privileges, which it also does when it cannot reach the registry)'
-      : '';
+  const required = info.privileges;
+  if (d.privileges === 'all' || privilegesEqual(d.privileges, required)) {
+    // The engine is sent the list in the order it computes it, whatever order the document used.
+    return { privileges: [...required], info };
+  }
   return {
     blocked: blocked(
       'stalled',
       'PRIVILEGES_MISMATCH',
-      `privileges do not match: ${d.remote} asks for ${formatPrivileges(required)}${hint}; ` +
+      `privileges do not match: ${d.remote} asks for ${formatPrivileges(required)}; ` +
         `spec.privileges grants ${formatPrivileges(d.privileges)}. ` +
         `Declare exactly what it asks for, or set grantAllPrivileges: true`,
     ),
@@ -329,4 +450,8 @@ function normalise(reference: string): string {
   } catch {
     return reference;
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((value, index) => value === b[index]);
 }

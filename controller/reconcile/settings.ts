@@ -134,3 +134,28 @@ function compareNamed<D extends { settable: boolean }>(
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((value, index) => value === b[index]);
 }
+
+/**
+ * Every settable value an installed plugin has now, in the engine's syntax: what a rollback sends
+ * to put the old version back exactly as it was.
+ */
+export function restoreSettingStrings(settings: EffectiveSettings, defaults: SettableDefaults): string[] {
+  const out: string[] = [];
+  for (const [name, value] of Object.entries(settings.env)) {
+    if (defaults.env[name]?.settable === true) out.push(`${name}=${value}`);
+  }
+  for (const [name, value] of Object.entries(settings.mounts)) {
+    if (defaults.mounts[name]?.settable === true) out.push(`${name}.source=${value}`);
+  }
+  for (const [name, value] of Object.entries(settings.devices)) {
+    if (defaults.devices[name]?.settable === true) out.push(`${name}.path=${value}`);
+  }
+  if (
+    defaults.args.settable &&
+    defaults.args.name !== '' &&
+    settings.args.every((a) => !/\s/.test(a) && a !== '')
+  ) {
+    out.push(`${defaults.args.name}=${settings.args.join(' ')}`);
+  }
+  return out;
+}

@@ -41,6 +41,8 @@ export interface InstalledPlugin {
   capabilities: string[];
   /** rootfs layer diff IDs of the installed config, used to tell content apart */
   diffIds: string[];
+  /** the privileges its installed config requires (moby's rules), needed to roll back to it */
+  privileges: PluginPrivilege[];
 }
 
 /** Options of a pull or upgrade. */
@@ -51,6 +53,15 @@ export interface PullOptions {
   privileges: PluginPrivilege[];
 }
 
+/** Something happened to a plugin on the host (from the engine's event stream). */
+export interface PluginEvent {
+  /** enable, disable, install, remove, create, pull, ... as the engine names it */
+  action: string;
+  id: string;
+  /** local name when the engine reports it */
+  name?: string;
+}
+
 /**
  * A plugin store. Every method either completes or throws a PlugctlError; none leaves a plugin
  * half-changed when it throws before the engine acted.
@@ -58,6 +69,11 @@ export interface PullOptions {
 export interface Store {
   /** Short label for logs and `get` output, e.g. `docker 20.10.24 (API 1.41)`. */
   describe(): string;
+  /**
+   * False when a reference with a digest must never be sent (dockerd before 25.0.4 crashes on one,
+   * moby#47299); pins and multi-platform indexes are then handled by tag or refused.
+   */
+  acceptsDigestReferences(): boolean;
   /** Every installed plugin. One request to the engine. */
   list(): Promise<InstalledPlugin[]>;
   /** One plugin by local name or ID, or undefined when absent. */
@@ -76,6 +92,12 @@ export interface Store {
   upgrade(name: string, options: PullOptions): Promise<void>;
   /** Deletes a disabled plugin (force removes an enabled one). */
   remove(name: string, force: boolean): Promise<void>;
+  /**
+   * Follows plugin events until `signal` aborts (then resolves) or the connection is lost (then
+   * rejects, and the caller reconnects with backoff). `onReady` is called once the stream is open,
+   * so a caller can re-list to cover what happened while it was disconnected.
+   */
+  watch(listener: (event: PluginEvent) => void, signal: AbortSignal, onReady?: () => void): Promise<void>;
   /** Releases connections. */
   close(): Promise<void>;
 }

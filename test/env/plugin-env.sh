@@ -2,7 +2,7 @@
 # plugin-env.sh: a private Docker Engine, a loopback registry and fixture managed plugins, for
 # plugctl's integration tests.
 #
-#   bash test/env/plugin-env.sh install|up|down|status|reset|start-registry|stop-registry|build-bench|clean
+#   bash test/env/plugin-env.sh install|up|down|status|reset|start-registry|stop-registry|restart-dockerd|build-bench|clean
 #   eval "$(bash test/env/plugin-env.sh up)"       # `up` and `status` print `export K=V` lines on stdout
 #   source test/env/plugin-env.sh; pe_up; ...; pe_down
 #
@@ -212,9 +212,12 @@ pe_start_dockerd() (
   # A fresh daemon starts from an empty data root: plugins or volumes left by a run that died would
   # be restored (enabled plugins started), and a volume whose plugin is gone stalls start-up for 15 s
   # while dockerd waits for its driver. Nothing there is worth keeping; fixtures live in the registry.
-  pe_unmount_under "$PE_DIR/root"
-  pe_unmount_under "$PE_DIR/exec"
-  rm -rf "$PE_DIR/root" "$PE_DIR/exec"
+  # PE_KEEP_ROOT=1 (restart-dockerd) keeps it: a restart must find its plugins again.
+  if [ "${PE_KEEP_ROOT:-0}" != 1 ]; then
+    pe_unmount_under "$PE_DIR/root"
+    pe_unmount_under "$PE_DIR/exec"
+    rm -rf "$PE_DIR/root" "$PE_DIR/exec"
+  fi
   mkdir -p "$PE_DIR/root" "$PE_DIR/exec" "$PE_DIR/docker-config"
   [ -f "$PE_DIR/docker-config/config.json" ] || echo '{}' >"$PE_DIR/docker-config/config.json"
   # A private daemon.json: the machine's /etc/docker/daemon.json must not change our daemon.
@@ -464,6 +467,14 @@ pe_down() (
   pe_log "down"
 )
 
+# Stops dockerd by PID and starts it again on the same data root, as a host's daemon restart would.
+pe_restart_dockerd() (
+  set -euo pipefail
+  pe_stop_pid "$PE_DIR/dockerd.launch.pid" dockerd 20
+  rm -f "$PE_DIR/dockerd.launch.pid"
+  PE_KEEP_ROOT=1 pe_start_dockerd
+)
+
 pe_status() (
   set -uo pipefail
   local d r
@@ -491,10 +502,11 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     reset) pe_reset ;;
     start-registry) pe_start_registry ;;
     stop-registry) pe_stop_registry ;;
+    restart-dockerd) pe_restart_dockerd ;;
     build-bench) pe_build_bench ;;
     clean) pe_clean ;;
     *)
-      echo "usage: $0 install|up|down|status|reset|start-registry|stop-registry|build-bench|clean" >&2
+      echo "usage: $0 install|up|down|status|reset|start-registry|stop-registry|restart-dockerd|build-bench|clean" >&2
       exit 2
       ;;
   esac

@@ -255,7 +255,12 @@ describeIntegration('plugctl apply against a real dockerd', () => {
       assert.equal(result.code, 1);
       assert.match(result.out, /dockerplugin\/vol failed/);
       assert.match(result.out, /127\.0\.0\.1:5000/, 'the error names the registry');
-      assert.match(result.out, /connection refused|dial tcp/i);
+      assert.match(
+        result.out,
+        /REGISTRY_UNREACHABLE/,
+        'reported as a registry failure, not as "no privileges"',
+      );
+      assert.match(result.out, /ECONNREFUSED/);
       assert.equal(await inspect('vol:latest'), undefined);
     } finally {
       await envScript('start-registry');
@@ -283,20 +288,50 @@ describeIntegration('plugctl apply against a real dockerd', () => {
     assert.equal(await inspect('badfield:latest'), undefined);
   });
 
-  it('never sends a digest reference to an engine older than 25.0.4, and the daemon stays up', async () => {
-    const manifest = await fetch(`http://${env().registry}/v2/test/vol/manifests/1.0`, {
+  async function manifestDigest(tag: string): Promise<string> {
+    const manifest = await fetch(`http://${env().registry}/v2/test/vol/manifests/${tag}`, {
       method: 'HEAD',
       headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
     });
     const digest = manifest.headers.get('docker-content-digest');
     assert.ok(digest?.startsWith('sha256:'));
-    await write('pinned.yaml', vol('pinned').replace(`test/vol:1.0`, `test/vol:1.0@${digest}`));
+    return digest;
+  }
+
+  it('never sends a digest reference to an engine older than 25.0.4, and the daemon stays up', async () => {
+    const digest = await manifestDigest('1.0');
+    await write('pinned.yaml', vol('pinned').replace(`test/vol:1.0`, `test/vol@${digest}`));
     const result = await plugctl('apply', '-f', docs);
     assert.equal(result.code, 1);
     assert.match(result.out, /DIGEST_UNSUPPORTED_BY_ENGINE/);
     assert.match(result.out, new RegExp(env().engineVersion.split('+')[0]!.replace(/\./g, '\\.')));
+    assert.match(result.out, /repo:tag@digest/, 'says how to write a pin this engine can honour');
     const ping = await docker(['version', '--format', '{{.Server.Version}}']);
     assert.equal(ping.code, 0, 'dockerd is still alive');
     assert.equal(await inspect('pinned:latest'), undefined);
+  });
+
+  it('honours a tag@digest pin on an old engine by pulling the tag and checking the content', async () => {
+    const digest = await manifestDigest('1.0');
+    await write('pinned.yaml', vol('pinned').replace(`test/vol:1.0`, `test/vol:1.0@${digest}`));
+    const result = await plugctl('apply', '-f', docs);
+    assert.equal(result.code, 0, result.out);
+    const plugin = await inspect('pinned:latest');
+    assert.equal(plugin?.Enabled, true);
+    assert.equal(plugin?.PluginReference, `${env().registry}/test/vol:1.0`, 'installed by tag');
+    assert.equal((await plugctl('diff', '-f', docs)).code, 0, 'converged: the pin is satisfied');
+    assert.equal((await docker(['version'])).code, 0, 'dockerd is still alive');
+
+    // A pin the tag no longer points at is refused before anything reaches the engine.
+    const other = await manifestDigest('2.0');
+    await write(
+      'pinned.yaml',
+      vol('pinned2', { alias: 'pinned2' }).replace(`test/vol:1.0`, `test/vol:1.0@${other}`),
+    );
+    const refused = await plugctl('apply', '-f', docs);
+    assert.equal(refused.code, 1);
+    assert.match(refused.out, /PIN_MISMATCH/);
+    assert.match(refused.out, new RegExp(`now points at ${digest}`));
+    assert.equal(await inspect('pinned2:latest'), undefined);
   });
 });

@@ -67,8 +67,10 @@ export interface RequestOptions {
   json?: unknown;
   /** extra headers; their values never appear in errors */
   headers?: Record<string, string>;
-  /** whole-request deadline in milliseconds */
+  /** whole-request deadline in milliseconds; 0 means none (long-lived streams such as /events) */
   timeoutMs?: number;
+  /** aborts the request (and its stream) from outside */
+  signal?: AbortSignal;
   /** longest silence allowed between body chunks (streams), in milliseconds */
   idleTimeoutMs?: number;
 }
@@ -86,6 +88,8 @@ export interface EngineClientOptions {
   defaultTimeoutMs?: number;
   /** parallel connections to the daemon; default 8, so a long pull does not block a listing */
   connections?: number;
+  /** told about every finished request: its method, path (without query) and status or error code */
+  onRequest?: (method: string, path: string, outcome: number | string) => void;
 }
 
 const STATUS_CODES: Record<number, { code: string; kind: FailureKind }> = {
@@ -145,6 +149,7 @@ export class EngineClient {
   readonly engineVersion: string;
   readonly #pool: Dispatcher;
   readonly #defaultTimeoutMs: number;
+  readonly #onRequest: NonNullable<EngineClientOptions['onRequest']>;
 
   /** Use connectEngine(); the constructor does no I/O. */
   constructor(init: {
@@ -153,7 +158,9 @@ export class EngineClient {
     apiVersion: string;
     engineVersion: string;
     defaultTimeoutMs: number;
+    onRequest?: EngineClientOptions['onRequest'];
   }) {
+    this.#onRequest = init.onRequest ?? (() => undefined);
     this.endpoint = init.endpoint;
     this.#pool = init.pool;
     this.apiVersion = init.apiVersion;
@@ -196,8 +203,10 @@ export class EngineClient {
     path: string,
     options: RequestOptions,
     onMessage: (message: unknown) => void,
+    onOpen?: () => void,
   ): Promise<void> {
     await this.#send(method, path, options, async (body) => {
+      onOpen?.();
       const decoder = new TextDecoder();
       let pending = '';
       const emit = (line: string): void => {
@@ -233,10 +242,15 @@ export class EngineClient {
     const timeoutMs = options.timeoutMs ?? this.#defaultTimeoutMs;
     const controller = new AbortController();
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, timeoutMs);
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            controller.abort();
+          }, timeoutMs)
+        : undefined;
+    const signal = options.signal ? AbortSignal.any([controller.signal, options.signal]) : controller.signal;
+    let outcome: number | string = 'ERROR';
     const query = Object.fromEntries(
       Object.entries(options.query ?? {}).filter(
         (entry): entry is [string, string | number | boolean] => entry[1] !== undefined,
@@ -255,10 +269,12 @@ export class EngineClient {
         query,
         headers,
         body: body ?? null,
-        signal: controller.signal,
-        headersTimeout: timeoutMs,
+        signal,
+        headersTimeout: timeoutMs > 0 ? timeoutMs : this.#defaultTimeoutMs,
+        // undici treats 0 as "no body timeout", which is what a deadline-less stream needs
         bodyTimeout: options.idleTimeoutMs ?? timeoutMs,
       });
+      outcome = response.statusCode;
       if (response.statusCode < 200 || response.statusCode > 299) {
         const text = await response.body.text();
         const { code, kind } = codeForStatus(response.statusCode);
@@ -270,9 +286,12 @@ export class EngineClient {
       await consume(response.body);
       return { status: response.statusCode, headers: response.headers };
     } catch (error) {
-      throw this.#transportError(error, what, timedOut, timeoutMs);
+      const mapped = this.#transportError(error, what, timedOut, timeoutMs);
+      if (typeof outcome !== 'number' && mapped instanceof EngineError) outcome = mapped.code;
+      throw mapped;
     } finally {
       clearTimeout(timer);
+      this.#onRequest(method, path, outcome);
     }
   }
 
@@ -356,6 +375,7 @@ export async function connectEngine(options: ConnectOptions = {}): Promise<Engin
       apiVersion,
       engineVersion: info.engineVersion ?? 'unknown',
       defaultTimeoutMs: options.defaultTimeoutMs ?? 30_000,
+      onRequest: options.onRequest,
     });
   } catch (error) {
     await pool.destroy();

@@ -8,9 +8,17 @@ import { EngineError, SpecError } from '../../errors.ts';
 import type { FailureKind } from '../../errors.ts';
 import { authKeyFor, encodeRegistryAuth, resolveCredentials } from '../../registry/credentials.ts';
 import type { Credentials } from '../../registry/credentials.ts';
+import { computePrivileges, parsePluginConfig } from '../../registry/privileges.ts';
 import { parseReference } from '../../spec/reference.ts';
 import type { PluginPrivilege } from '../../spec/types.ts';
-import type { EffectiveSettings, InstalledPlugin, PullOptions, SettableDefaults, Store } from '../store.ts';
+import type {
+  EffectiveSettings,
+  InstalledPlugin,
+  PluginEvent,
+  PullOptions,
+  SettableDefaults,
+  Store,
+} from '../store.ts';
 import { connectEngine } from './client.ts';
 import type { ConnectOptions, EngineClient } from './client.ts';
 import { DIGEST_SAFE_ENGINE_VERSION, supportsDigestReferences } from './engine-version.ts';
@@ -163,7 +171,17 @@ export function toInstalledPlugin(raw: unknown): InstalledPlugin {
     defaults,
     capabilities,
     diffIds: strings(record(config['rootfs'])['diff_ids']),
+    privileges: installedPrivileges(config, name),
   };
+}
+
+/** The privileges an installed config requires; a config the rules cannot read requires none known. */
+function installedPrivileges(config: Json, name: string): PluginPrivilege[] {
+  try {
+    return computePrivileges(parsePluginConfig(config, { registry: 'engine', repository: name }));
+  } catch {
+    return [];
+  }
 }
 
 /** Maps GET /plugins/privileges output; `null` (what the engine sends for none) becomes []. */
@@ -189,6 +207,18 @@ function grantsBody(privileges: readonly PluginPrivilege[]): Json[] {
 // arrives as {"error": "...", "errorDetail": {"message": "..."}}.
 
 /** The error message a progress-stream message carries, if it is an error message. */
+/** Maps one /events message to a PluginEvent, or undefined for anything that is not about a plugin. */
+export function toPluginEvent(message: unknown): PluginEvent | undefined {
+  const event = record(message);
+  if (str(event['Type']) !== 'plugin') return undefined;
+  const actor = record(event['Actor']);
+  const id = str(actor['ID']) ?? str(event['id']);
+  const action = str(event['Action']) ?? str(event['status']);
+  if (id === undefined || action === undefined) return undefined;
+  const name = str(record(actor['Attributes'])['name']);
+  return name === undefined ? { action, id } : { action, id, name };
+}
+
 export function streamError(message: unknown): string | undefined {
   const item = record(message);
   const detail = str(record(item['errorDetail'])['message']);
@@ -253,6 +283,10 @@ export class DockerStore implements Store {
 
   describe(): string {
     return `docker ${this.#engine.engineVersion} (API ${this.#engine.apiVersion})`;
+  }
+
+  acceptsDigestReferences(): boolean {
+    return supportsDigestReferences(this.#engine.engineVersion);
   }
 
   async list(): Promise<InstalledPlugin[]> {
@@ -405,6 +439,34 @@ export class DockerStore implements Store {
         );
       }
       throw error;
+    }
+  }
+
+  async watch(
+    listener: (event: PluginEvent) => void,
+    signal: AbortSignal,
+    onReady?: () => void,
+  ): Promise<void> {
+    try {
+      await this.#engine.stream(
+        'GET',
+        '/events',
+        { query: { filters: JSON.stringify({ type: ['plugin'] }) }, timeoutMs: 0, idleTimeoutMs: 0, signal },
+        (message) => {
+          const event = toPluginEvent(message);
+          if (event !== undefined) listener(event);
+        },
+        onReady,
+      );
+    } catch (error) {
+      if (signal.aborted) return;
+      throw error;
+    }
+    if (!signal.aborted) {
+      throw new EngineError(
+        'EVENTS_CLOSED',
+        'the Docker engine closed the event stream (did dockerd restart?)',
+      );
     }
   }
 

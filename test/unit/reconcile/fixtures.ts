@@ -1,4 +1,5 @@
 // Small builders for planner tests. Every builder returns a fresh object, so a test may mutate what it gets.
+import type { RemoteInfo } from '../../../controller/registry/inspect.ts';
 import type { DesiredPlugin } from '../../../controller/reconcile/desired.ts';
 import type { Inventory, OwnedPlugin } from '../../../controller/reconcile/inventory.ts';
 import type { RemoteFacts } from '../../../controller/reconcile/plan.ts';
@@ -86,6 +87,7 @@ export function installed(overrides: InstalledOverrides = {}): InstalledPlugin {
     inUse: false,
     capabilities: ['volumedriver'],
     diffIds: ['sha256:' + 'b'.repeat(64)],
+    privileges: [],
     ...rest,
     settings: effective(settings),
     defaults: defaults(defaultOverrides),
@@ -96,12 +98,31 @@ export function installed(overrides: InstalledOverrides = {}): InstalledPlugin {
 export function facts(
   map: Record<string, readonly PluginPrivilege[] | Error> = { [REMOTE]: privs() },
 ): RemoteFacts {
-  return { privileges: new Map(Object.entries(map)) };
+  return {
+    remotes: new Map(
+      Object.entries(map).map(([remote, value]) => [
+        remote,
+        value instanceof Error ? value : remoteInfo(remote, { privileges: [...value] }),
+      ]),
+    ),
+  };
+}
+
+/** What the registry says about `remote`: same content as `installed()` unless overridden. */
+export function remoteInfo(remote: string, overrides: Partial<RemoteInfo> = {}): RemoteInfo {
+  return {
+    remote,
+    pullRemote: remote,
+    digest: 'sha256:' + 'd'.repeat(64),
+    privileges: [],
+    diffIds: ['sha256:' + 'b'.repeat(64)],
+    ...overrides,
+  };
 }
 
 /** Facts with nothing fetched. */
 export function noFacts(): RemoteFacts {
-  return { privileges: new Map() };
+  return { remotes: new Map() };
 }
 
 /**

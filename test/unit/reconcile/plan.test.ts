@@ -578,7 +578,7 @@ const rows: Row[] = [
     expect: [{ name: NAME, outcome: 'configure', ownership: 'keep', actions: ['noop', 'enable'] }],
   },
   {
-    name: 'remote differs but its privileges were not fetched -> blocked transient, nothing disabled',
+    name: 'remote differs but it was not looked up -> blocked transient, nothing disabled',
     desired: [desired({ remote: REMOTE_V2 })],
     actual: [installed()],
     inventory: inventory([NAME]),
@@ -589,7 +589,7 @@ const rows: Row[] = [
         outcome: 'blocked',
         ownership: 'keep',
         actions: ['blocked:transient'],
-        reasons: [REMOTE_V2, 'not been fetched'],
+        reasons: [REMOTE_V2, 'not been looked up'],
       },
     ],
   },
@@ -796,7 +796,7 @@ const rows: Row[] = [
     ],
   },
   {
-    name: 'remote reports no privileges but some are granted -> blocked with the unreachable-registry hint',
+    name: 'remote needs no privileges but some are granted -> blocked, both lists named',
     desired: [desired()],
     actual: [],
     inventory: inventory(),
@@ -806,7 +806,7 @@ const rows: Row[] = [
         name: NAME,
         outcome: 'blocked',
         actions: ['blocked:stalled'],
-        reasons: ['asks for none', 'cannot reach the registry'],
+        reasons: ['asks for none', 'grants network=[host]'],
       },
     ],
   },
@@ -895,7 +895,7 @@ const rows: Row[] = [
         name: NAME,
         outcome: 'blocked',
         actions: ['blocked:transient'],
-        reasons: [REMOTE, 'not been fetched yet'],
+        reasons: [REMOTE, 'not been looked up at its registry yet'],
       },
     ],
   },
@@ -1245,7 +1245,7 @@ describe('plan (properties of the whole output)', () => {
         d: row.desired,
         a: row.actual,
         i: row.inventory,
-        f: [...row.facts.privileges].map(([k, v]) => [k, v instanceof Error ? `error: ${v.message}` : v]),
+        f: [...row.facts.remotes].map(([k, v]) => [k, v instanceof Error ? `error: ${v.message}` : v]),
       });
     for (const row of rows) {
       const before = snapshot(row);

@@ -1,0 +1,67 @@
+/**
+ * A cache of the host's plugins for the controller. A resync invalidates it, so a resync of N keys
+ * costs one list call whatever N is; an engine event invalidates it too, because something changed
+ * that plugctl did not do; after its own actions the controller refreshes single entries by inspect.
+ */
+import type { InstalledPlugin, Store } from '../store/store.ts';
+
+/** Cached, shared view of `store.list()`. */
+export class ActualState {
+  readonly #store: Store;
+  #entries: Map<string, InstalledPlugin> | undefined;
+  #inflight: Promise<Map<string, InstalledPlugin>> | undefined;
+  /** bumped by every invalidation, so a listing that started before one is not cached */
+  #generation = 0;
+
+  /** Wraps `store`; nothing is read until the first list(). */
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  /** The plugins, from cache or from one list call shared by all concurrent callers. */
+  async list(): Promise<InstalledPlugin[]> {
+    return [...(await this.#map()).values()];
+  }
+
+  /** The plugin with local name or ID `nameOrId`, if cached (no I/O). */
+  peek(nameOrId: string): InstalledPlugin | undefined {
+    if (this.#entries === undefined) return undefined;
+    return this.#entries.get(nameOrId) ?? [...this.#entries.values()].find((p) => p.id === nameOrId);
+  }
+
+  /** Makes the next list() ask the store. */
+  invalidate(): void {
+    this.#generation++;
+    this.#entries = undefined;
+  }
+
+  /** Re-reads one plugin after plugctl changed it. */
+  async refresh(name: string): Promise<void> {
+    const generation = this.#generation;
+    const plugin = await this.#store.inspect(name);
+    if (this.#entries === undefined || generation !== this.#generation) {
+      // A listing may be in flight from before the change: make sure it is not cached.
+      this.invalidate();
+      return;
+    }
+    if (plugin === undefined) this.#entries.delete(name);
+    else this.#entries.set(name, plugin);
+  }
+
+  async #map(): Promise<Map<string, InstalledPlugin>> {
+    if (this.#entries !== undefined) return this.#entries;
+    if (this.#inflight !== undefined) return this.#inflight;
+    const generation = this.#generation;
+    const listing = this.#store.list().then((plugins) => {
+      const map = new Map(plugins.map((p) => [p.name, p]));
+      if (generation === this.#generation) this.#entries = map;
+      return map;
+    });
+    this.#inflight = listing;
+    try {
+      return await listing;
+    } finally {
+      if (this.#inflight === listing) this.#inflight = undefined;
+    }
+  }
+}

@@ -1,0 +1,377 @@
+/**
+ * The long-running controller of `plugctl run`. It turns "something may have changed" signals
+ * (document changes, engine events, the resync timer) into keys on a workqueue, and reconciles one
+ * key at a time per worker with the same planner and executor as `apply`. A reconcile never asks
+ * what happened, only what is declared and what is installed.
+ */
+import type { Logger } from 'pino';
+import type { Metrics } from '../observe/metrics.ts';
+import type { LoadedDocument } from '../spec/load.ts';
+import { matchesSelector } from '../spec/selector.ts';
+import type { DesiredSource } from '../sources/source.ts';
+import { followEngineEvents } from '../sources/engine-events.ts';
+import { contentHash } from '../sources/hash.ts';
+import type { RemoteInspector } from '../registry/inspect.ts';
+import type { PluginEvent, Store } from '../store/store.ts';
+import { ActualState } from './actual.ts';
+import { applyPlans, type PluginResult } from './apply.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { toDesired, type DesiredPlugin } from './desired.ts';
+import { gatherFacts } from './facts.ts';
+import { readInventory, type Inventory } from './inventory.ts';
+import { InventoryLedger } from './ledger.ts';
+import { plan, type PluginPlan } from './plan.ts';
+import { WorkQueue } from './queue.ts';
+import { conditionsFor, phaseOf, StatusStore, type Observation, type PluginStatus } from './status.ts';
+import { startWorkers, type ReconcileResult } from './workers.ts';
+
+/** Everything the controller needs, injected. */
+export interface ControllerOptions {
+  store: Store;
+  /** reads privileges, content and the reference to install from the registry itself */
+  inspector: RemoteInspector;
+  source: DesiredSource;
+  stateDir: string;
+  logger: Logger;
+  metrics: Metrics;
+  /** this host's labels, for spec.nodeSelector */
+  nodeLabels: Readonly<Record<string, string>>;
+  /** every key is reconciled at least this often */
+  resyncMs: number;
+  /** keys reconciled in parallel */
+  workers: number;
+  clock?: Clock;
+}
+
+/** A running controller. */
+export class Controller {
+  readonly #options: ControllerOptions;
+  readonly #clock: Clock;
+  readonly #queue: WorkQueue;
+  readonly #actual: ActualState;
+  readonly #status: StatusStore;
+  readonly #abort = new AbortController();
+  #ledger: InventoryLedger | undefined;
+  #workers: { stopped: Promise<void> } | undefined;
+  #events: Promise<void> | undefined;
+  #resyncTimer: ReturnType<Clock['setTimeout']> | undefined;
+  /** keys of the first full sync still to be reconciled once; empty = ready */
+  #initial: Set<string> | undefined;
+  #hadErrors = false;
+  /** an empty declaration at start-up must not prune the host: pruning waits for a first document */
+  #seenDocument = false;
+  #unsubscribe: (() => void) | undefined;
+  #reconcileCount = 0;
+
+  /** Builds a controller; nothing runs until start(). */
+  constructor(options: ControllerOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#queue = new WorkQueue({ clock: this.#clock });
+    this.#actual = new ActualState(options.store);
+    this.#status = new StatusStore(options.stateDir);
+  }
+
+  /** True once every key of the first full sync has been reconciled once. */
+  ready(): boolean {
+    return this.#initial !== undefined && this.#initial.size === 0;
+  }
+
+  /**
+   * Reads state, waits for the source's initial listing, then starts the workers, the engine
+   * event follower and the resync timer.
+   */
+  async start(): Promise<void> {
+    const inventory = await readInventory(this.#options.stateDir);
+    this.#ledger = new InventoryLedger(this.#options.stateDir, inventory);
+    await this.#status.load();
+    this.#unsubscribe = this.#options.source.onChange((keys) => this.#onDocumentsChanged(keys));
+    await this.#options.source.start();
+    const initial = this.#options.source.snapshot();
+    this.#hadErrors = initial.errors.length > 0;
+    this.#seenDocument = initial.documents.size > 0;
+    const owned = Object.keys(inventory.plugins).length;
+    if (!this.#seenDocument && owned > 0) {
+      this.#options.logger.warn(
+        `no documents found at start-up: the ${owned} plugin(s) plugctl owns are kept until a first document appears`,
+      );
+    }
+    const keys = this.#allKeys();
+    this.#initial = new Set(keys);
+    for (const key of keys) this.#queue.add(key);
+    this.#workers = startWorkers({
+      queue: this.#queue,
+      count: this.#options.workers,
+      clock: this.#clock,
+      reconcile: (key) => this.reconcile(key),
+      onResult: (key, result, durationMs) => this.#onResult(key, result, durationMs),
+    });
+    this.#events = followEngineEvents({
+      store: this.#options.store,
+      logger: this.#options.logger,
+      signal: this.#abort.signal,
+      onEvent: (event) => this.#onEngineEvent(event),
+      onConnected: () => this.#resync('engine events (re)connected'),
+    });
+    this.#scheduleResync();
+  }
+
+  /**
+   * Stops taking work and waits (at most `timeoutMs`) for reconciles in flight to finish, so no
+   * plugin is left between a disable and its enable. Persists status.
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    this.#abort.abort();
+    this.#unsubscribe?.();
+    if (this.#resyncTimer !== undefined) this.#clock.clearTimeout(this.#resyncTimer);
+    this.#queue.shutDown();
+    const drained = this.#queue.drained();
+    let timer: NodeJS.Timeout | undefined;
+    const bounded = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    const finished = Promise.all([drained, this.#workers?.stopped]).then(() => 'drained' as const);
+    const how = await Promise.race([finished, bounded]);
+    clearTimeout(timer);
+    if (how === 'timeout')
+      this.#options.logger.warn(`shutdown: reconciles still running after ${timeoutMs} ms`);
+    await this.#events;
+    await this.#options.source.close();
+    await this.#status.flush();
+  }
+
+  /** Statuses of every key, for tests and `get`. */
+  statuses(): PluginStatus[] {
+    return this.#status.all();
+  }
+
+  /** Reconciles one key: plan what is declared for it against the host, apply, record status. */
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const ledger = this.#ledger;
+    if (ledger === undefined) throw new Error('controller not started');
+    const log = this.#options.logger.child({ key, reconcile: ++this.#reconcileCount });
+    const snapshot = this.#options.source.snapshot();
+    const doc = this.#selected(snapshot.documents.get(key));
+    const desired = doc === undefined ? [] : [toDesired(doc)];
+    const declaredNames = this.#declaredNames();
+    const inventory = inventoryFor(key, desired[0], ledger.snapshot(), declaredNames);
+    const actual = await this.#actual.list();
+    const facts = await gatherFacts(this.#options.inspector, desired, actual);
+    this.#seenDocument ||= snapshot.documents.size > 0;
+    const prune = snapshot.synced && snapshot.errors.length === 0 && this.#seenDocument;
+    const plans = plan(desired, actual, inventory, { ...facts, ready: this.#readyKeys() }, { prune });
+
+    const results = await applyPlans(plans, {
+      store: this.#options.store,
+      ledger,
+      logger: log,
+      concurrency: 1,
+    });
+    await this.#refreshTouched(results);
+    return this.#record(key, desired[0], doc, plans, results);
+  }
+
+  #selected(doc: LoadedDocument | undefined): LoadedDocument | undefined {
+    if (doc === undefined || !matchesSelector(doc.doc.spec.nodeSelector, this.#options.nodeLabels))
+      return undefined;
+    return doc;
+  }
+
+  #declaredNames(): Map<string, string> {
+    const names = new Map<string, string>();
+    for (const [key, doc] of this.#options.source.snapshot().documents) {
+      if (this.#selected(doc) !== undefined) names.set(doc.localName, key);
+    }
+    return names;
+  }
+
+  #readyKeys(): Set<string> {
+    return new Set(
+      this.#status
+        .all()
+        .filter((s) => phaseOf(s) === 'ready')
+        .map((s) => s.key),
+    );
+  }
+
+  async #refreshTouched(results: readonly PluginResult[]): Promise<void> {
+    const touched = results.filter((r) =>
+      r.steps.some((s) => s.action.type !== 'noop' && s.action.type !== 'adopt'),
+    );
+    await Promise.all(
+      touched.map((r) => this.#actual.refresh(r.name).catch(() => this.#actual.invalidate())),
+    );
+  }
+
+  #record(
+    key: string,
+    desired: DesiredPlugin | undefined,
+    doc: LoadedDocument | undefined,
+    plans: readonly PluginPlan[],
+    results: readonly PluginResult[],
+  ): ReconcileResult {
+    const failure = results.find((r) => r.failure !== undefined)?.failure;
+    if (desired === undefined) {
+      // Not declared here: the key's plugins were pruned (or never existed).
+      if (failure === undefined) {
+        this.#status.delete(key);
+        return { type: 'done' };
+      }
+    }
+    const now = new Date(this.#clock.now()).toISOString();
+    const previous = this.#status.get(key);
+    const name = desired?.name ?? plans[0]?.name ?? key;
+    const plugin = this.#actual.peek(name);
+    const done = results.flatMap((r) =>
+      r.steps.filter((s) => s.ok && s.action.type !== 'noop').map((s) => s.action.type),
+    );
+    const observation = observe(plans, failure);
+    const status: PluginStatus = {
+      key,
+      plugin: name,
+      ...(plugin !== undefined
+        ? { pluginID: plugin.id, reference: plugin.reference, enabled: plugin.enabled }
+        : {}),
+      ...(doc !== undefined ? { observedHash: hashSpec(doc) } : {}),
+      ...(done.length > 0
+        ? { lastAction: done.join(', ') }
+        : previous?.lastAction !== undefined
+          ? { lastAction: previous.lastAction }
+          : {}),
+      ...(failure !== undefined
+        ? { lastError: { code: failure.code, kind: failure.kind, message: failure.message } }
+        : {}),
+      lastReconcileTime: now,
+      conditions: conditionsFor(observation, previous?.conditions ?? [], now),
+    };
+    this.#status.set(status);
+    const becameReady =
+      observation.phase === 'ready' && (previous === undefined || phaseOf(previous) !== 'ready');
+    if (becameReady) this.#enqueueDependents(key);
+    if (failure === undefined) return { type: 'done' };
+    // Waiting failures are re-checked after a growing delay by the workers (5 s, x1.5, at most 60 s).
+    return { type: 'failed', kind: failure.kind, error: new Error(failure.message) };
+  }
+
+  #enqueueDependents(key: string): void {
+    for (const [other, doc] of this.#options.source.snapshot().documents) {
+      if (doc.doc.spec.dependsOn?.includes(key)) this.#queue.add(other);
+    }
+  }
+
+  #onResult(key: string, result: ReconcileResult, durationMs: number): void {
+    const metrics = this.#options.metrics;
+    const label =
+      result.type === 'failed' ? result.kind : result.type === 'requeueAfter' ? 'requeue' : 'done';
+    metrics.reconciles.inc({ result: label });
+    metrics.reconcileDuration.observe(durationMs / 1000);
+    metrics.queueDepth.set(this.#queue.len());
+    metrics.plugins.reset();
+    for (const status of this.#status.all()) metrics.plugins.inc({ state: phaseOf(status) });
+    if (this.#initial?.delete(key) && this.#initial.size === 0) {
+      this.#options.logger.info('first full sync complete');
+    }
+  }
+
+  #onDocumentsChanged(keys: ReadonlySet<string>): void {
+    for (const key of keys) this.#queue.add(key);
+    const snapshot = this.#options.source.snapshot();
+    const hasErrors = snapshot.errors.length > 0;
+    const firstDocument = !this.#seenDocument && snapshot.documents.size > 0;
+    // Pruning was held back (broken documents, or none yet): now that it may run, look at every owned key.
+    if ((this.#hadErrors && !hasErrors) || firstDocument)
+      for (const key of this.#allKeys()) this.#queue.add(key);
+    this.#hadErrors = hasErrors;
+    this.#seenDocument ||= firstDocument;
+  }
+
+  #onEngineEvent(event: PluginEvent): void {
+    // Something changed on the host; plugctl's own actions echo here too, which costs a no-op reconcile.
+    const name = event.name ?? this.#actual.peek(event.id)?.name;
+    this.#actual.invalidate();
+    if (name === undefined) return;
+    const key = this.#declaredNames().get(name) ?? this.#ledger?.snapshot().plugins[name]?.key;
+    if (key !== undefined) this.#queue.add(key);
+  }
+
+  #scheduleResync(): void {
+    this.#resyncTimer = this.#clock.setTimeout(() => {
+      this.#resync('resync interval');
+      this.#scheduleResync();
+    }, this.#options.resyncMs);
+  }
+
+  /** Re-reads the host once and re-queues every key, except stalled keys whose document is unchanged. */
+  #resync(why: string): void {
+    if (this.#abort.signal.aborted) return;
+    this.#actual.invalidate();
+    const documents = this.#options.source.snapshot().documents;
+    let queued = 0;
+    for (const key of this.#allKeys()) {
+      const status = this.#status.get(key);
+      const doc = documents.get(key);
+      const stalled = status !== undefined && phaseOf(status) === 'stalled';
+      if (stalled && doc !== undefined && status.observedHash === hashSpec(doc)) continue;
+      this.#queue.add(key);
+      queued++;
+    }
+    this.#options.logger.debug({ queued }, `resync: ${why}`);
+  }
+
+  #allKeys(): string[] {
+    const keys = new Set(this.#options.source.snapshot().documents.keys());
+    for (const owned of Object.values(this.#ledger?.snapshot().plugins ?? {})) keys.add(owned.key);
+    return [...keys];
+  }
+}
+
+/**
+ * The slice of the inventory that belongs to `key`: what it owns (unless another document now
+ * declares that plugin) plus the entry for the plugin it declares, whoever owned it before.
+ */
+export function inventoryFor(
+  key: string,
+  desired: DesiredPlugin | undefined,
+  inventory: Inventory,
+  declaredNames: ReadonlyMap<string, string>,
+): Inventory {
+  const slice: Inventory = { version: 1, plugins: {} };
+  for (const [name, owned] of Object.entries(inventory.plugins)) {
+    const declaredBy = declaredNames.get(name);
+    if (name === desired?.name || (owned.key === key && (declaredBy === undefined || declaredBy === key))) {
+      slice.plugins[name] = owned;
+    }
+  }
+  return slice;
+}
+
+function observe(plans: readonly PluginPlan[], failure: PluginResult['failure']): Observation {
+  if (plans.some((p) => p.outcome === 'suspended')) {
+    return {
+      phase: 'suspended',
+      reason: 'Suspended',
+      message: 'spec.suspend is true; nothing is reconciled',
+    };
+  }
+  if (failure === undefined) {
+    const changed = plans.some((p) => p.outcome !== 'unchanged');
+    return {
+      phase: 'ready',
+      reason: changed ? 'Applied' : 'Converged',
+      message: 'the host matches the document',
+    };
+  }
+  if (failure.kind === 'stalled') return { phase: 'stalled', reason: failure.code, message: failure.message };
+  if (failure.kind === 'waiting')
+    return { phase: 'reconciling', reason: failure.code, message: failure.message };
+  return {
+    phase: 'reconciling',
+    reason: 'RetryingAfterError',
+    message: `${failure.code}: ${failure.message}`,
+  };
+}
+
+/** A stable hash of a document's spec: the "observed document hash" of status. */
+export function hashSpec(doc: LoadedDocument): string {
+  return contentHash(doc.doc.spec).slice(0, 16);
+}

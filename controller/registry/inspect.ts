@@ -1,0 +1,127 @@
+/**
+ * What plugctl needs to know about a remote before it installs or upgrades anything, read from the
+ * registry itself rather than from the engine (which hides registry errors, cannot tell which
+ * content a tag points at, and crashes on digests before 25.0.4): the privileges computed from the
+ * config blob, the content's layer diff IDs, the manifest digest, and the reference that is safe to
+ * hand to this store.
+ */
+import { SpecError } from '../errors.ts';
+import { formatReference, parseReference, withoutDigest, type Reference } from '../spec/reference.ts';
+import type { PluginPrivilege } from '../spec/types.ts';
+import type { RegistryClient } from './client.ts';
+import { computePrivileges, parsePluginConfig } from './privileges.ts';
+
+/** The facts about one declared remote. */
+export interface RemoteInfo {
+  /** the declared remote, normalised */
+  remote: string;
+  /** what to send the store's pull/upgrade: the remote itself, the tag of a pin, or a platform digest */
+  pullRemote: string;
+  /** digest of the (platform) manifest the content comes from */
+  digest: string;
+  /** privileges computed from the config blob with moby's rules, in moby's order */
+  privileges: PluginPrivilege[];
+  /** rootfs.diff_ids of the config: identifies the content whatever the tag says */
+  diffIds: string[];
+}
+
+/** Reads RemoteInfo for a remote. */
+export interface RemoteInspector {
+  inspect(remote: string): Promise<RemoteInfo>;
+}
+
+/** What the inspector must know about the store that will receive `pullRemote`. */
+export interface StoreTraits {
+  /** false for engines that crash on digest references (dockerd before 25.0.4, moby#47299) */
+  acceptsDigests: boolean;
+  /** e.g. `dockerd 20.10.24`, for messages */
+  description: string;
+}
+
+/** Builds an inspector over a registry client for a store with the given traits. */
+export function createRemoteInspector(client: RegistryClient, store: StoreTraits): RemoteInspector {
+  return {
+    async inspect(remote: string): Promise<RemoteInfo> {
+      const ref = parseReference(remote);
+      if (ref.digest !== undefined && !store.acceptsDigests)
+        return inspectPinOnOldEngine(client, store, ref, remote);
+      const fetched = await client.fetchConfig(ref);
+      let pullRemote = formatReference(ref);
+      if (fetched.resolved.index !== undefined) {
+        if (!store.acceptsDigests) {
+          const available = fetched.resolved.index.available.map(platformText).join(', ');
+          throw new SpecError(
+            'MULTI_ARCH_UNSUPPORTED_BY_ENGINE',
+            `${remote} is a multi-platform index (${available}); installing the ${platformText(fetched.resolved.index.platform)} ` +
+              `manifest needs a digest reference, which ${store.description} cannot take (it crashes on them before 25.0.4, ` +
+              `moby#47299). Upgrade dockerd to 25.0.4 or newer, use the embedded store, or reference a single-platform tag`,
+          );
+        }
+        // The engine cannot pick a platform from an index: hand it the platform manifest by digest.
+        pullRemote = formatReference({ domain: ref.domain, path: ref.path, digest: fetched.resolved.digest });
+      }
+      return describe(remote, pullRemote, fetched.resolved.digest, fetched.json, ref);
+    },
+  };
+}
+
+/**
+ * A pin `repo:tag@sha256:...` for an engine that must never see the digest: check at the registry
+ * that the tag still points at the pinned digest, and hand the engine the tag. The content installed
+ * is verified afterwards against the diff IDs returned here.
+ */
+async function inspectPinOnOldEngine(
+  client: RegistryClient,
+  store: StoreTraits,
+  ref: Reference,
+  remote: string,
+): Promise<RemoteInfo> {
+  if (ref.tag === undefined) {
+    throw new SpecError(
+      'DIGEST_UNSUPPORTED_BY_ENGINE',
+      `${remote} pins a digest without a tag; ${store.description} crashes on digest references (fixed in 25.0.4, ` +
+        `moby#47299). Write the pin as repo:tag@digest (plugctl then installs the tag and verifies the content), ` +
+        `or upgrade dockerd to 25.0.4 or newer`,
+    );
+  }
+  const byTag = withoutDigest(ref);
+  const head = await client.headManifest(byTag);
+  if (head.digest !== ref.digest) {
+    throw new SpecError(
+      'PIN_MISMATCH',
+      `${formatReference(byTag)} now points at ${head.digest}, not the pinned ${ref.digest}; ` +
+        `${store.description} can only pull by tag, so the pinned content cannot be installed. ` +
+        `Update the pin, or re-tag the pinned content`,
+    );
+  }
+  const fetched = await client.fetchConfig(ref);
+  if (fetched.resolved.index !== undefined) {
+    throw new SpecError(
+      'MULTI_ARCH_UNSUPPORTED_BY_ENGINE',
+      `${remote} is a multi-platform index, which ${store.description} cannot install (it needs a digest reference); ` +
+        `upgrade dockerd to 25.0.4 or newer or use the embedded store`,
+    );
+  }
+  return describe(remote, formatReference(byTag), fetched.resolved.digest, fetched.json, ref);
+}
+
+function describe(
+  remote: string,
+  pullRemote: string,
+  digest: string,
+  json: unknown,
+  ref: Reference,
+): RemoteInfo {
+  const config = parsePluginConfig(json, { registry: ref.domain, repository: ref.path });
+  return {
+    remote,
+    pullRemote,
+    digest,
+    privileges: computePrivileges(config),
+    diffIds: config.rootfs.diff_ids,
+  };
+}
+
+function platformText(p: { os: string; architecture: string; variant?: string }): string {
+  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
+}

@@ -1,0 +1,261 @@
+/**
+ * `plugctl run` as a real process against a real dockerd and registry: file changes, drift made by
+ * hand, a registry outage, a dockerd restart and SIGTERM in the middle of a pull. Every assertion is
+ * about the host's state (through the docker CLI) or the process's exit.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile, rename, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, it } from 'node:test';
+import { describeIntegration, docker, envScript, useEnv } from './harness.ts';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+
+interface PluginJson {
+  Id: string;
+  Enabled: boolean;
+  PluginReference: string;
+  Settings: { Env: string[] };
+}
+
+/** A running `plugctl run`, with its log lines. */
+interface Running {
+  child: ChildProcess;
+  logs: string[];
+  exited: Promise<number | null>;
+  address: string;
+}
+
+describeIntegration('plugctl run against a real dockerd', () => {
+  const env = useEnv();
+  let state: string;
+  let docs: string;
+  let running: Running | undefined;
+
+  beforeEach(async () => {
+    state = await mkdtemp(join(tmpdir(), 'plugctl-run-state-'));
+    docs = await mkdtemp(join(tmpdir(), 'plugctl-run-docs-'));
+  });
+
+  afterEach(async () => {
+    if (running !== undefined) {
+      running.child.kill('SIGKILL');
+      await running.exited;
+      running = undefined;
+    }
+    await envScript('reset');
+    await rm(state, { recursive: true, force: true });
+    await rm(docs, { recursive: true, force: true });
+  });
+
+  async function start(...extra: string[]): Promise<Running> {
+    const child = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'bin/plugctl.js'),
+        '--state-dir',
+        state,
+        '--log-level',
+        'debug',
+        'run',
+        '-f',
+        docs,
+        '--listen',
+        '127.0.0.1:0',
+        ...extra,
+      ],
+      { env: { ...process.env, DOCKER_HOST: env().dockerHost }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const logs: string[] = [];
+    let address = '';
+    let buffer = '';
+    const started = new Promise<void>((resolve, reject) => {
+      child.stderr!.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString();
+        const lines = buffer.split('\n');
+        buffer = lines.pop()!;
+        for (const line of lines) {
+          logs.push(line);
+          const listen = /"listen":"([^"]+)"/.exec(line);
+          if (listen) address = listen[1]!;
+          if (line.includes('"msg":"watching"')) resolve();
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`plugctl run exited ${code}:\n${logs.join('\n')}`)));
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await started;
+    running = { child, logs, exited, address };
+    return running;
+  }
+
+  async function stop(r: Running, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    r.child.kill(signal);
+    const code = await r.exited;
+    running = undefined;
+    return code;
+  }
+
+  function doc(name: string, fields: { tag?: string; greeting?: string; enabled?: boolean } = {}): string {
+    return [
+      'apiVersion: plugctl.dev/v1alpha1',
+      'kind: DockerPlugin',
+      `metadata: { name: ${name} }`,
+      'spec:',
+      `  remote: ${env().registry}/test/vol:${fields.tag ?? '1.0'}`,
+      `  alias: ${name}`,
+      `  enabled: ${fields.enabled ?? true}`,
+      '  privileges: [{ name: network, value: [host] }]',
+      `  settings: { env: { GREETING: "${fields.greeting ?? 'hello'}" } }`,
+      '',
+    ].join('\n');
+  }
+
+  /** Writes like an editor: a temp file renamed over the target. */
+  async function save(file: string, text: string): Promise<void> {
+    const temp = join(docs, `.${file}.swp`);
+    await writeFile(temp, text);
+    await rename(temp, join(docs, file));
+  }
+
+  async function inspect(name: string): Promise<PluginJson | undefined> {
+    const result = await docker(['plugin', 'inspect', `${name}:latest`], { check: false });
+    if (result.code !== 0) return undefined;
+    return (JSON.parse(result.stdout) as PluginJson[])[0];
+  }
+
+  async function eventually<T>(
+    what: string,
+    probe: () => Promise<T | undefined | false>,
+    timeoutMs = 20_000,
+    stepMs = 50,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+      await new Promise((r) => setTimeout(r, stepMs));
+    }
+  }
+
+  const greeting = (p: PluginJson | undefined): string | undefined =>
+    p?.Settings.Env.find((e) => e.startsWith('GREETING='))?.slice('GREETING='.length);
+
+  it('installs a written file, reconfigures an edited one, prunes a deleted one', async () => {
+    const r = await start();
+    await save('a.yaml', doc('a', { greeting: 'one' }));
+    await eventually('a installed and enabled', async () => (await inspect('a'))?.Enabled);
+
+    await save('a.yaml', doc('a', { greeting: 'two' }));
+    await eventually('a reconfigured', async () => {
+      const p = await inspect('a');
+      return p?.Enabled === true && greeting(p) === 'two';
+    });
+
+    await unlink(join(docs, 'a.yaml'));
+    await eventually('a pruned', async () => (await inspect('a')) === undefined);
+
+    const metrics = await (await fetch(`http://${r.address}/metrics`)).text();
+    assert.match(metrics, /plugctl_reconciles_total\{result="done"\} \d+/);
+    assert.match(metrics, /plugctl_docker_api_requests_total\{method="GET",path="\/plugins",outcome="200"\}/);
+    assert.equal((await fetch(`http://${r.address}/readyz`)).status, 200);
+    assert.equal(await stop(r), 0, 'SIGTERM exits cleanly');
+  });
+
+  it('never prunes at start-up before the documents are read, nor on an empty directory', async () => {
+    await save('keep.yaml', doc('keep'));
+    let r = await start();
+    await eventually('keep installed', async () => (await inspect('keep'))?.Enabled);
+    await stop(r);
+
+    // Many documents to read before keep.yaml is seen; all suspended so they cost no engine work.
+    const decoys = Array.from({ length: 400 }, (_, i) =>
+      doc(`decoy-${i}`).replace('  enabled: true', '  enabled: true\n  suspend: true'),
+    );
+    await Promise.all(decoys.map((text, i) => writeFile(join(docs, `decoy-${i}.yaml`), text)));
+    r = await start();
+    await eventually('ready', async () => (await fetch(`http://${r.address}/readyz`)).status === 200);
+    assert.equal((await inspect('keep'))?.Enabled, true, 'still installed after the scan');
+    assert.ok(!r.logs.some((l) => /"action":"remove"/.test(l)), 'no remove was ever attempted');
+    await stop(r);
+
+    // An empty directory at start-up keeps what plugctl owns...
+    await rm(docs, { recursive: true, force: true });
+    docs = await mkdtemp(join(tmpdir(), 'plugctl-run-docs-'));
+    r = await start();
+    await eventually('ready', async () => (await fetch(`http://${r.address}/readyz`)).status === 200);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal((await inspect('keep'))?.Enabled, true, 'not pruned on an empty start');
+    // ... until the declaration is non-empty again: then keep is no longer declared and goes.
+    await save('other.yaml', doc('other'));
+    await eventually('other installed', async () => (await inspect('other'))?.Enabled);
+    await eventually('keep pruned', async () => (await inspect('keep')) === undefined);
+  });
+
+  it('re-enables a plugin disabled by hand within a second', async () => {
+    await save('a.yaml', doc('a'));
+    await start();
+    await eventually('a enabled', async () => (await inspect('a'))?.Enabled);
+    await docker(['plugin', 'disable', 'a:latest']);
+    const disabledAt = Date.now();
+    await eventually('a re-enabled', async () => (await inspect('a'))?.Enabled, 5_000, 20);
+    const took = Date.now() - disabledAt;
+    assert.ok(took < 1000, `re-enabled after ${took} ms`);
+
+    await docker(['plugin', 'rm', '-f', 'a:latest']);
+    await eventually(
+      'a reinstalled after a removal by hand',
+      async () => (await inspect('a'))?.Enabled,
+      5_000,
+      20,
+    );
+  });
+
+  it('backs off while the registry is down and converges when it returns', async () => {
+    await envScript('stop-registry');
+    try {
+      const r = await start();
+      await save('a.yaml', doc('a'));
+      await eventually(
+        'pull failures logged',
+        async () => r.logs.filter((l) => /reconcile failed/.test(l)).length >= 2,
+      );
+      const failures = r.logs.filter((l) => /reconcile failed/.test(l)).length;
+      assert.ok(failures < 40, `backoff bounds the retries (${failures} failures)`);
+      assert.equal(await inspect('a'), undefined);
+    } finally {
+      await envScript('start-registry');
+    }
+    await eventually(
+      'a installed once the registry is back',
+      async () => (await inspect('a'))?.Enabled,
+      30_000,
+    );
+  });
+
+  it('reconnects to a restarted dockerd and converges', async () => {
+    await save('a.yaml', doc('a'));
+    const r = await start();
+    await eventually('a enabled', async () => (await inspect('a'))?.Enabled);
+    await envScript('restart-dockerd');
+    await eventually('stream lost', async () => r.logs.some((l) => /engine event stream lost/.test(l)));
+    // Drift made right after the restart is seen through the re-opened event stream.
+    await docker(['plugin', 'disable', '-f', 'a:latest'], { check: false });
+    await eventually('a enabled again', async () => (await inspect('a'))?.Enabled, 20_000);
+  });
+
+  it('exits cleanly on SIGTERM during a pull, and the next start converges', async () => {
+    const r = await start();
+    await save('a.yaml', doc('a'));
+    await eventually('pull started', async () => r.logs.some((l) => /"action":"pull"/.test(l)), 10_000, 5);
+    const code = await stop(r);
+    assert.equal(code, 0);
+    assert.ok(r.logs.some((l) => /shutting down/.test(l)));
+
+    await start();
+    await eventually('a installed by the next run', async () => (await inspect('a'))?.Enabled);
+  });
+});
