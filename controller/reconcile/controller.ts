@@ -152,6 +152,8 @@ export class Controller {
     const log = this.#options.logger.child({ key, reconcile: ++this.#reconcileCount });
     const snapshot = this.#options.source.snapshot();
     const doc = this.#selected(snapshot.documents.get(key));
+    const held = doc === undefined ? undefined : this.#heldStall(key, doc);
+    if (held !== undefined) return held;
     const desired = doc === undefined ? [] : [toDesired(doc)];
     const declaredNames = this.#declaredNames();
     const inventory = inventoryFor(key, desired[0], ledger.snapshot(), declaredNames);
@@ -169,6 +171,19 @@ export class Controller {
     });
     await this.#refreshTouched(results);
     return this.#record(key, desired[0], doc, plans, results);
+  }
+
+  /**
+   * A failed upgrade that was rolled back (or a pin whose content did not match) is not tried again
+   * for the same document: the plugin runs its previous version and the host event the rollback
+   * caused must not start the same failing upgrade over. A changed document tries again.
+   */
+  #heldStall(key: string, doc: LoadedDocument): ReconcileResult | undefined {
+    const status = this.#status.get(key);
+    const code = status?.lastError?.code;
+    if (status === undefined || code === undefined || !STICKY_STALLS.has(code)) return undefined;
+    if (phaseOf(status) !== 'stalled' || status.observedHash !== hashSpec(doc)) return undefined;
+    return { type: 'failed', kind: 'stalled', error: new Error(status.lastError?.message) };
   }
 
   #selected(doc: LoadedDocument | undefined): LoadedDocument | undefined {
@@ -324,6 +339,9 @@ export class Controller {
     return [...keys];
   }
 }
+
+/** Stalls that hold until the document changes, even when the host changes under them. */
+const STICKY_STALLS: ReadonlySet<string> = new Set(['UPGRADE_ROLLED_BACK', 'ROLLBACK_FAILED', 'PIN_CONTENT_MISMATCH']);
 
 /**
  * The slice of the inventory that belongs to `key`: what it owns (unless another document now
