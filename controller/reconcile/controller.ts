@@ -341,7 +341,11 @@ export class Controller {
 }
 
 /** Stalls that hold until the document changes, even when the host changes under them. */
-const STICKY_STALLS: ReadonlySet<string> = new Set(['UPGRADE_ROLLED_BACK', 'ROLLBACK_FAILED', 'PIN_CONTENT_MISMATCH']);
+const STICKY_STALLS: ReadonlySet<string> = new Set([
+  'UPGRADE_ROLLED_BACK',
+  'ROLLBACK_FAILED',
+  'PIN_CONTENT_MISMATCH',
+]);
 
 /**
  * The slice of the inventory that belongs to `key`: what it owns (unless another document now

@@ -294,7 +294,10 @@ describeIntegration('plugctl apply against a real dockerd', () => {
       headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
     });
     const digest = manifest.headers.get('docker-content-digest');
-    assert.ok(digest !== null && digest.startsWith('sha256:'), `the registry names the digest of test/vol:${tag}`);
+    assert.ok(
+      digest !== null && digest.startsWith('sha256:'),
+      `the registry names the digest of test/vol:${tag}`,
+    );
     return digest;
   }
 
