@@ -23,6 +23,17 @@ export class ActualState {
     return [...(await this.#map()).values()];
   }
 
+  /** The installed plugins among `names` (one shared listing when the cache is cold). */
+  async some(names: Iterable<string>): Promise<InstalledPlugin[]> {
+    const map = await this.#map();
+    const found: InstalledPlugin[] = [];
+    for (const name of new Set(names)) {
+      const plugin = map.get(name);
+      if (plugin !== undefined) found.push(plugin);
+    }
+    return found;
+  }
+
   /** The plugin with local name or ID `nameOrId`, if cached (no I/O). */
   peek(nameOrId: string): InstalledPlugin | undefined {
     if (this.#entries === undefined) return undefined;

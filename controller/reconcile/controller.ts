@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../observe/metrics.ts';
 import type { LoadedDocument } from '../spec/load.ts';
 import { matchesSelector } from '../spec/selector.ts';
-import type { DesiredSource } from '../sources/source.ts';
+import type { DesiredSnapshot, DesiredSource } from '../sources/source.ts';
 import { followEngineEvents } from '../sources/engine-events.ts';
 import { contentHash } from '../sources/hash.ts';
 import type { RemoteInspector } from '../registry/inspect.ts';
@@ -24,6 +24,14 @@ import { plan, type PluginPlan } from './plan.ts';
 import { WorkQueue } from './queue.ts';
 import { conditionsFor, phaseOf, StatusStore, type Observation, type PluginStatus } from './status.ts';
 import { startWorkers, type ReconcileResult } from './workers.ts';
+
+/** Per-snapshot lookups. */
+interface SnapshotIndex {
+  /** local plugin name -> key of the document that declares it on this host */
+  names: ReadonlyMap<string, string>;
+  /** key -> keys whose spec.dependsOn names it */
+  dependents: ReadonlyMap<string, readonly string[]>;
+}
 
 /** Everything the controller needs, injected. */
 export interface ControllerOptions {
@@ -62,6 +70,9 @@ export class Controller {
   #seenDocument = false;
   #unsubscribe: (() => void) | undefined;
   #reconcileCount = 0;
+  /** keys whose status is Ready, kept in step with the status store (spec.dependsOn reads it per key) */
+  readonly #ready = new Set<string>();
+  #indexed: { snapshot: DesiredSnapshot; index: SnapshotIndex } | undefined;
 
   /** Builds a controller; nothing runs until start(). */
   constructor(options: ControllerOptions) {
@@ -85,6 +96,7 @@ export class Controller {
     const inventory = await readInventory(this.#options.stateDir);
     this.#ledger = new InventoryLedger(this.#options.stateDir, inventory);
     await this.#status.load();
+    for (const status of this.#status.all()) this.#options.metrics.plugins.inc({ state: phaseOf(status) });
     this.#unsubscribe = this.#options.source.onChange((keys) => this.#onDocumentsChanged(keys));
     await this.#options.source.start();
     const initial = this.#options.source.snapshot();
@@ -155,13 +167,15 @@ export class Controller {
     const held = doc === undefined ? undefined : this.#heldStall(key, doc);
     if (held !== undefined) return held;
     const desired = doc === undefined ? [] : [toDesired(doc)];
-    const declaredNames = this.#declaredNames();
-    const inventory = inventoryFor(key, desired[0], ledger.snapshot(), declaredNames);
-    const actual = await this.#actual.list();
+    const declaredNames = this.#index().names;
+    const candidates = [...ledger.namesOwnedBy(key), ...desired.map((d) => d.name)];
+    const inventory = inventoryFor(key, desired[0], ledger.view(), declaredNames, candidates);
+    // Only the plugins this key can touch: the planner's work per key does not grow with the host.
+    const actual = await this.#actual.some(candidates);
     const facts = await gatherFacts(this.#options.inspector, desired, actual);
     this.#seenDocument ||= snapshot.documents.size > 0;
     const prune = snapshot.synced && snapshot.errors.length === 0 && this.#seenDocument;
-    const plans = plan(desired, actual, inventory, { ...facts, ready: this.#readyKeys() }, { prune });
+    const plans = plan(desired, actual, inventory, { ...facts, ready: this.#ready }, { prune });
 
     const results = await applyPlans(plans, {
       store: this.#options.store,
@@ -192,21 +206,24 @@ export class Controller {
     return doc;
   }
 
-  #declaredNames(): Map<string, string> {
+  /**
+   * Lookups over the current snapshot (local name -> key of the document declaring it here, and
+   * key -> keys that depend on it), built once per snapshot: snapshots are immutable.
+   */
+  #index(): SnapshotIndex {
+    const snapshot = this.#options.source.snapshot();
+    if (this.#indexed?.snapshot === snapshot) return this.#indexed.index;
     const names = new Map<string, string>();
-    for (const [key, doc] of this.#options.source.snapshot().documents) {
+    const dependents = new Map<string, string[]>();
+    for (const [key, doc] of snapshot.documents) {
       if (this.#selected(doc) !== undefined) names.set(doc.localName, key);
+      for (const dependency of doc.doc.spec.dependsOn ?? []) {
+        dependents.set(dependency, [...(dependents.get(dependency) ?? []), key]);
+      }
     }
-    return names;
-  }
-
-  #readyKeys(): Set<string> {
-    return new Set(
-      this.#status
-        .all()
-        .filter((s) => phaseOf(s) === 'ready')
-        .map((s) => s.key),
-    );
+    const index = { names, dependents };
+    this.#indexed = { snapshot, index };
+    return index;
   }
 
   async #refreshTouched(results: readonly PluginResult[]): Promise<void> {
@@ -229,7 +246,7 @@ export class Controller {
     if (desired === undefined) {
       // Not declared here: the key's plugins were pruned (or never existed).
       if (failure === undefined) {
-        this.#status.delete(key);
+        this.#forgetStatus(key);
         return { type: 'done' };
       }
     }
@@ -259,19 +276,35 @@ export class Controller {
       lastReconcileTime: now,
       conditions: conditionsFor(observation, previous?.conditions ?? [], now),
     };
-    this.#status.set(status);
-    const becameReady =
-      observation.phase === 'ready' && (previous === undefined || phaseOf(previous) !== 'ready');
+    // Ready as seen by this process: a status loaded from an earlier run does not count until checked.
+    const becameReady = observation.phase === 'ready' && !this.#ready.has(key);
+    this.#setStatus(status);
     if (becameReady) this.#enqueueDependents(key);
     if (failure === undefined) return { type: 'done' };
     // Waiting failures are re-checked after a growing delay by the workers (5 s, x1.5, at most 60 s).
     return { type: 'failed', kind: failure.kind, error: new Error(failure.message) };
   }
 
+  /** Every status change goes through here, so the Ready set and the per-state gauge stay exact. */
+  #setStatus(status: PluginStatus): void {
+    this.#forgetStatus(status.key);
+    this.#ready.delete(status.key);
+    this.#status.set(status);
+    const phase = phaseOf(status);
+    if (phase === 'ready') this.#ready.add(status.key);
+    this.#options.metrics.plugins.inc({ state: phase });
+  }
+
+  #forgetStatus(key: string): void {
+    this.#ready.delete(key);
+    const previous = this.#status.get(key);
+    if (previous === undefined) return;
+    this.#options.metrics.plugins.dec({ state: phaseOf(previous) });
+    this.#status.delete(key);
+  }
+
   #enqueueDependents(key: string): void {
-    for (const [other, doc] of this.#options.source.snapshot().documents) {
-      if (doc.doc.spec.dependsOn?.includes(key)) this.#queue.add(other);
-    }
+    for (const other of this.#index().dependents.get(key) ?? []) this.#queue.add(other);
   }
 
   #onResult(key: string, result: ReconcileResult, durationMs: number): void {
@@ -281,8 +314,6 @@ export class Controller {
     metrics.reconciles.inc({ result: label });
     metrics.reconcileDuration.observe(durationMs / 1000);
     metrics.queueDepth.set(this.#queue.len());
-    metrics.plugins.reset();
-    for (const status of this.#status.all()) metrics.plugins.inc({ state: phaseOf(status) });
     if (this.#initial?.delete(key) && this.#initial.size === 0) {
       this.#options.logger.info('first full sync complete');
     }
@@ -305,7 +336,7 @@ export class Controller {
     const name = event.name ?? this.#actual.peek(event.id)?.name;
     this.#actual.invalidate();
     if (name === undefined) return;
-    const key = this.#declaredNames().get(name) ?? this.#ledger?.snapshot().plugins[name]?.key;
+    const key = this.#index().names.get(name) ?? this.#ledger?.view().plugins[name]?.key;
     if (key !== undefined) this.#queue.add(key);
   }
 
@@ -335,7 +366,7 @@ export class Controller {
 
   #allKeys(): string[] {
     const keys = new Set(this.#options.source.snapshot().documents.keys());
-    for (const owned of Object.values(this.#ledger?.snapshot().plugins ?? {})) keys.add(owned.key);
+    for (const owned of Object.values(this.#ledger?.view().plugins ?? {})) keys.add(owned.key);
     return [...keys];
   }
 }
@@ -350,15 +381,19 @@ const STICKY_STALLS: ReadonlySet<string> = new Set([
 /**
  * The slice of the inventory that belongs to `key`: what it owns (unless another document now
  * declares that plugin) plus the entry for the plugin it declares, whoever owned it before.
+ * `candidates` narrows the names looked at (the controller passes the few the key can concern).
  */
 export function inventoryFor(
   key: string,
   desired: DesiredPlugin | undefined,
-  inventory: Inventory,
+  inventory: Readonly<Inventory>,
   declaredNames: ReadonlyMap<string, string>,
+  candidates: Iterable<string> = Object.keys(inventory.plugins),
 ): Inventory {
   const slice: Inventory = { version: 1, plugins: {} };
-  for (const [name, owned] of Object.entries(inventory.plugins)) {
+  for (const name of candidates) {
+    if (!Object.hasOwn(inventory.plugins, name)) continue;
+    const owned = inventory.plugins[name]!;
     const declaredBy = declaredNames.get(name);
     if (name === desired?.name || (owned.key === key && (declaredBy === undefined || declaredBy === key))) {
       slice.plugins[name] = owned;

@@ -4,7 +4,8 @@
  * always replaced atomically (temp file, fsync, rename, fsync of the directory).
  */
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
 import { PlugctlError } from '../errors.ts';
 import type { InUsePolicy } from '../spec/types.ts';
 
@@ -68,7 +69,8 @@ export async function readInventory(stateDir: string): Promise<Inventory> {
 export async function writeFileAtomic(file: string, data: string, mode = 0o600): Promise<void> {
   const dir = dirname(file);
   await mkdir(dir, { recursive: true });
-  const temp = join(dir, `.${process.pid}.${Date.now()}.tmp`);
+  // Unique per write: two writers in one directory (inventory, status) may write in the same instant.
+  const temp = join(dir, `.${basename(file)}.${randomUUID()}.tmp`);
   const handle = await open(temp, 'w', mode);
   try {
     await handle.writeFile(data);

@@ -11,16 +11,43 @@ export class InventoryLedger {
   readonly #stateDir: string;
   readonly #inventory: Inventory;
   #writes: Promise<void> = Promise.resolve();
+  /** the write waiting to start, if any: later changes ride along with it */
+  #queued: Promise<void> | undefined;
+  /** document key -> local names it owns, so one key's slice costs nothing however large the inventory */
+  readonly #byKey = new Map<string, Set<string>>();
 
   /** Wraps an inventory already read from `stateDir`; the ledger owns it from now on. */
   constructor(stateDir: string, inventory: Inventory) {
     this.#stateDir = stateDir;
     this.#inventory = inventory;
+    for (const [name, owned] of Object.entries(inventory.plugins)) this.#index(owned.key, name);
   }
 
-  /** A read-only view of the current inventory. */
+  /** A copy of the current inventory, safe to keep. */
   snapshot(): Inventory {
     return structuredClone(this.#inventory);
+  }
+
+  /** The current inventory itself, without copying: read it now, do not keep or change it. */
+  view(): Readonly<Inventory> {
+    return this.#inventory;
+  }
+
+  /** Local names owned on behalf of document `key`. */
+  namesOwnedBy(key: string): readonly string[] {
+    return [...(this.#byKey.get(key) ?? [])];
+  }
+
+  #index(key: string, name: string): void {
+    let names = this.#byKey.get(key);
+    if (names === undefined) this.#byKey.set(key, (names = new Set()));
+    names.add(name);
+  }
+
+  #unindex(key: string, name: string): void {
+    const names = this.#byKey.get(key);
+    names?.delete(name);
+    if (names?.size === 0) this.#byKey.delete(key);
   }
 
   /** Records that plugctl owns `name`, declared by `desired`; resolves once persisted. */
@@ -33,6 +60,8 @@ export class InventoryLedger {
     ) {
       return this.#writes;
     }
+    if (current !== undefined) this.#unindex(current.key, name);
+    this.#index(desired.key, name);
     this.#inventory.plugins[name] = {
       ...current,
       key: desired.key,
@@ -55,16 +84,24 @@ export class InventoryLedger {
   /** Forgets `name` (after it was removed); resolves once persisted. */
   disown(name: string): Promise<void> {
     if (!Object.hasOwn(this.#inventory.plugins, name)) return this.#writes;
+    this.#unindex(this.#inventory.plugins[name]!.key, name);
     delete this.#inventory.plugins[name];
     return this.#persist();
   }
 
   #persist(): Promise<void> {
-    // Each write snapshots the state at its turn, so the last write always holds every change.
+    // Group commit: changes made while a write is in flight share the one write queued after it,
+    // which serialises the state when it starts, so it holds every change made before it.
     // A failed write must not poison later ones: each starts after the previous settles either way.
-    this.#writes = this.#writes
+    if (this.#queued !== undefined) return this.#queued;
+    const queued = this.#writes
       .catch(() => undefined)
-      .then(() => writeInventory(this.#stateDir, this.#inventory));
-    return this.#writes;
+      .then(() => {
+        this.#queued = undefined;
+        return writeInventory(this.#stateDir, this.#inventory);
+      });
+    this.#queued = queued;
+    this.#writes = queued;
+    return queued;
   }
 }
