@@ -1,0 +1,123 @@
+/**
+ * File-system primitives every part of the embedded store uses, so that "nothing is written in
+ * place" holds everywhere: a file appears under its final name only complete and fsynced, and the
+ * rename that publishes it is itself made durable by an fsync of the directory.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/** Fsyncs a directory, making the renames and unlinks inside it durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Writes `data` to `path` atomically: a temp file beside it (same directory, so the rename cannot
+ * cross file systems) written, fsynced, renamed over `path`, then the directory fsynced. A crash
+ * leaves either the old content or the new one, never a mix; a leftover temp file starts with
+ * `.` and ends with `.tmp-<hex>`.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
+  try {
+    const handle = await open(temp, 'wx', mode);
+    try {
+      await handle.writeFile(data);
+      // the mode given to open is filtered by the umask; the store's files have exact modes
+      await handle.chmod(mode);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+  await fsyncDir(dir);
+}
+
+/** Removes a file or a directory tree; absent is fine. */
+export async function removeAll(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/** Random lowercase hex of `bytes` bytes. */
+export function randomHex(bytes: number): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+/** True for an ENOENT error. */
+export function isNotFound(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/**
+ * Writes chunks at increasing offsets of a file with several writes in flight (the thread pool
+ * writes while the caller produces the next chunk). A chunk must not be modified after it was
+ * passed to `write`. The first failure is thrown by the next `write` or by `flush`.
+ */
+export class ParallelWriter {
+  readonly #handle: FileHandle;
+  readonly #maxInflight: number;
+  readonly #inflight = new Set<Promise<void>>();
+  #position = 0;
+  #failure: unknown = undefined;
+
+  constructor(handle: FileHandle, maxInflight = 4) {
+    this.#handle = handle;
+    this.#maxInflight = maxInflight;
+  }
+
+  /** Bytes handed to write so far. */
+  get size(): number {
+    return this.#position;
+  }
+
+  /** Queues `chunk` at the current end; waits only while too many writes are in flight. */
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#failure !== undefined) throw this.#failure;
+    if (chunk.byteLength === 0) return;
+    const position = this.#position;
+    this.#position += chunk.byteLength;
+    const pending = this.#writeAll(chunk, position).catch((error: unknown) => {
+      this.#failure ??= error;
+    });
+    this.#inflight.add(pending);
+    void pending.finally(() => this.#inflight.delete(pending));
+    if (this.#inflight.size >= this.#maxInflight) await Promise.race(this.#inflight);
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** Waits for every queued write; throws the first failure. */
+  async flush(): Promise<void> {
+    await Promise.all(this.#inflight);
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** Waits for queued writes without throwing (before closing on an error path). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.#inflight);
+  }
+
+  async #writeAll(chunk: Uint8Array, position: number): Promise<void> {
+    let offset = 0;
+    while (offset < chunk.byteLength) {
+      const { bytesWritten } = await this.#handle.write(
+        chunk,
+        offset,
+        chunk.byteLength - offset,
+        position + offset,
+      );
+      offset += bytesWritten;
+    }
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * Pulling a plugin: what the registry says about a remote (manifest, config, privileges), and the
+ * one streaming pass per layer that downloads it, verifies its digest, inflates and unpacks it into
+ * a staging rootfs while the compressed bytes are written into a content-store ingest file.
+ * Nothing here commits anything: the store commits blobs and publishes the plugin only after every
+ * layer has been applied (see store.ts), and discards the staging on any failure.
+ */
+import { createReadStream } from 'node:fs';
+import type { Logger } from 'pino';
+import type { RegistryClient, ResolvedManifest } from '../../registry/client.ts';
+import type { Descriptor } from '../../registry/manifest.ts';
+import {
+  MEDIA_TYPE_DOCKER_LAYER_GZIP,
+  MEDIA_TYPE_OCI_LAYER_GZIP,
+  digestOf,
+} from '../../registry/manifest.ts';
+import { computePrivileges, parsePluginConfig } from '../../registry/privileges.ts';
+import type { PluginConfig } from '../../registry/privileges.ts';
+import { formatReference, parseReference } from '../../spec/reference.ts';
+import type { Reference } from '../../spec/reference.ts';
+import type { PluginPrivilege } from '../../spec/types.ts';
+import type { ContentStore, Ingest } from './content.ts';
+import { LayerError } from './errors.ts';
+import { applyLayer } from './extract.ts';
+import type { ExtractLimits, LayerReport } from './extract.ts';
+
+/** Everything known about a remote plugin before any layer is downloaded. */
+export interface RemotePlugin {
+  ref: Reference;
+  /** the normalised reference, e.g. `127.0.0.1:5000/test/vol:1.0` (moby's PluginReference) */
+  remote: string;
+  resolved: ResolvedManifest;
+  configBytes: Uint8Array;
+  configDigest: string;
+  config: PluginConfig;
+  /** DockerVersion of the config blob, when it has one */
+  dockerVersion?: string;
+  privileges: PluginPrivilege[];
+  /** the manifest's exact bytes when they could be recovered (see recoverManifestBytes) */
+  manifestBytes?: Uint8Array;
+}
+
+/** Layer media types moby's plugin manager applies (fetch_linux.go applyLayer). */
+const LAYER_TYPES: ReadonlySet<string> = new Set([
+  MEDIA_TYPE_DOCKER_LAYER_GZIP,
+  'application/vnd.docker.image.rootfs.diff.tar',
+  MEDIA_TYPE_OCI_LAYER_GZIP,
+  'application/vnd.oci.image.layer.v1.tar',
+]);
+
+/** How many compressed bytes are gathered before they go to zlib and to the ingest file. */
+const COALESCE_BYTES = 1024 * 1024;
+
+function caseInsensitiveString(json: unknown, key: string): string | undefined {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
+  let found: unknown;
+  for (const [k, v] of Object.entries(json)) if (k.toLowerCase() === key.toLowerCase()) found = v;
+  return typeof found === 'string' ? found : undefined;
+}
+
+/**
+ * The manifest's bytes, which the registry client verifies but does not hand out: re-serialised in
+ * the forms real pushers write (moby's plugin push, distribution's schema2 builder, the compact
+ * form of plugctl and most tools) and kept only when one hashes to the manifest's digest, so what is
+ * stored is exactly what the registry served. Undefined when no form matches (descriptors with
+ * annotations or URLs); the store then records the digest without the blob, as dockerd does
+ * after its GC, and rebuilds a manifest when pushing.
+ */
+export function recoverManifestBytes(resolved: ResolvedManifest): Uint8Array | undefined {
+  const { manifest } = resolved;
+  const plain = (d: Descriptor): { mediaType: string; digest: string; size: number } => ({
+    mediaType: d.mediaType,
+    digest: d.digest,
+    size: d.size,
+  });
+  const schema2 = (d: Descriptor): { mediaType: string; size: number; digest: string } => ({
+    mediaType: d.mediaType,
+    size: d.size,
+    digest: d.digest,
+  });
+  const candidates: string[] = [
+    // moby's writeManifest: specs.Manifest embedded first, its own mediaType last
+    JSON.stringify({
+      schemaVersion: 2,
+      config: plain(manifest.config),
+      layers: manifest.layers.map(plain),
+      mediaType: manifest.mediaType,
+    }),
+    // compact, mediaType second (plugctl, most tools)
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: manifest.mediaType,
+      config: plain(manifest.config),
+      layers: manifest.layers.map(plain),
+    }),
+    // OCI without a mediaType field
+    JSON.stringify({ schemaVersion: 2, config: plain(manifest.config), layers: manifest.layers.map(plain) }),
+    // distribution's schema2 (json.MarshalIndent with three spaces)
+    JSON.stringify(
+      {
+        schemaVersion: 2,
+        mediaType: manifest.mediaType,
+        config: schema2(manifest.config),
+        layers: manifest.layers.map(schema2),
+      },
+      null,
+      3,
+    ),
+  ];
+  for (const text of candidates) {
+    const bytes = Buffer.from(text, 'utf8');
+    if (digestOf(bytes, resolved.digest) === resolved.digest) return bytes;
+  }
+  return undefined;
+}
+
+/**
+ * Resolves `remote` and fetches its config (one manifest HEAD, the manifest and the config blob;
+ * no layer): the config parsed as moby does and the privileges it requires. Registry errors
+ * propagate unchanged (RegistryError).
+ */
+export async function readRemote(
+  registry: RegistryClient,
+  remote: string,
+  signal?: AbortSignal,
+): Promise<RemotePlugin> {
+  const ref = parseReference(remote);
+  const options = signal !== undefined ? { signal } : {};
+  const fetched = await registry.fetchConfig(ref, undefined, options);
+  const config = parsePluginConfig(fetched.json, {
+    registry: ref.domain,
+    repository: ref.path,
+    what: ref.digest ?? ref.tag ?? 'latest',
+  });
+  const dockerVersion = caseInsensitiveString(fetched.json, 'DockerVersion');
+  const manifestBytes = recoverManifestBytes(fetched.resolved);
+  return {
+    ref,
+    remote: formatReference(ref),
+    resolved: fetched.resolved,
+    configBytes: fetched.bytes,
+    configDigest: fetched.descriptor.digest,
+    config,
+    ...(dockerVersion !== undefined ? { dockerVersion } : {}),
+    privileges: computePrivileges(config),
+    ...(manifestBytes !== undefined ? { manifestBytes } : {}),
+  };
+}
+
+/** The layers of a manifest moby would apply, in order; refuses compressions plugctl cannot unpack. */
+export function applicableLayers(remote: RemotePlugin, logger?: Pick<Logger, 'warn'>): Descriptor[] {
+  const out: Descriptor[] = [];
+  for (const layer of remote.resolved.manifest.layers) {
+    if (LAYER_TYPES.has(layer.mediaType)) {
+      out.push(layer);
+    } else if (/zstd/i.test(layer.mediaType)) {
+      throw new LayerError(
+        'LAYER_UNSUPPORTED',
+        `${remote.remote}: layer ${layer.digest} is ${layer.mediaType}; plugctl (like dockerd 20.10) unpacks gzip and plain tar layers only. Push the plugin with gzip layers`,
+      );
+    } else {
+      logger?.warn(
+        { remote: remote.remote, digest: layer.digest, mediaType: layer.mediaType },
+        `${remote.remote}: skipping manifest entry ${layer.digest} of type ${layer.mediaType}, which is not a layer (dockerd skips it too)`,
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * Gathers chunks into writes of at least 1 MiB (fewer zlib thread-pool round trips, fewer
+ * write(2)s) and writes each one to `ingest` as it passes to the inflater.
+ */
+async function* coalesceInto(source: AsyncIterable<Uint8Array>, ingest: Ingest): AsyncGenerator<Uint8Array> {
+  let parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of source) {
+    parts.push(chunk);
+    size += chunk.byteLength;
+    if (size >= COALESCE_BYTES) {
+      const buffer = parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts, size);
+      parts = [];
+      size = 0;
+      await ingest.write(buffer);
+      yield buffer;
+    }
+  }
+  if (size > 0) {
+    const buffer = parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts, size);
+    await ingest.write(buffer);
+    yield buffer;
+  }
+}
+
+/** A layer blob written to an ingest file and verified, waiting to be committed. */
+export interface StagedBlob {
+  digest: string;
+  ingest: Ingest;
+  /** resolves when the ingest file is fsynced and closed */
+  finished: Promise<void>;
+}
+
+/** What unpacking produced: the new blobs to commit and one report per layer. */
+export interface Unpacked {
+  staged: StagedBlob[];
+  reports: LayerReport[];
+}
+
+/** Options of unpackLayers. */
+export interface UnpackOptions {
+  registry: RegistryClient;
+  content: ContentStore;
+  remote: RemotePlugin;
+  layers: readonly Descriptor[];
+  /** the staging rootfs (an existing, empty directory) */
+  rootfs: string;
+  limits?: ExtractLimits;
+  logger?: Pick<Logger, 'warn'>;
+  signal?: AbortSignal;
+  /** see ApplyLayerOptions.reclaim */
+  reclaim?: () => void;
+}
+
+/**
+ * Applies `layers` in order onto `rootfs`. A layer the content store already has is unpacked from
+ * it; any other is streamed from the registry once: verified (the registry client's stream errors
+ * on a size or digest mismatch), inflated, unpacked, and written to an ingest file. On failure every
+ * ingest is deleted and the error rethrown; the caller discards the rootfs.
+ */
+export async function unpackLayers(options: UnpackOptions): Promise<Unpacked> {
+  const { registry, content, remote, layers, rootfs } = options;
+  const staged: StagedBlob[] = [];
+  const reports: LayerReport[] = [];
+  const callOptions = options.signal !== undefined ? { signal: options.signal } : {};
+  try {
+    for (const [index, layer] of layers.entries()) {
+      const label = `${layer.digest} (${index + 1}/${layers.length} of ${remote.remote})`;
+      const extractOptions = {
+        layer: label,
+        ...(options.limits !== undefined ? { limits: options.limits } : {}),
+        ...(options.logger !== undefined ? { logger: options.logger } : {}),
+        ...(options.signal !== undefined ? { signal: options.signal } : {}),
+        ...(options.reclaim !== undefined ? { reclaim: options.reclaim } : {}),
+      };
+      const already = staged.find((blob) => blob.digest === layer.digest);
+      if (already !== undefined) {
+        await already.finished;
+        reports.push(
+          await applyLayer(
+            createReadStream(already.ingest.path, { highWaterMark: COALESCE_BYTES }),
+            rootfs,
+            extractOptions,
+          ),
+        );
+        continue;
+      }
+      if ((await content.info(layer.digest)) !== undefined) {
+        reports.push(await applyLayer(content.openRead(layer.digest), rootfs, extractOptions));
+        continue;
+      }
+      const ingest = await content.ingest();
+      const entry: StagedBlob = { digest: layer.digest, ingest, finished: Promise.resolve() };
+      staged.push(entry);
+      const blob = await registry.openBlob(remote.ref, layer, callOptions);
+      reports.push(await applyLayer(coalesceInto(blob, ingest), rootfs, extractOptions));
+      // the fsync of this blob overlaps with the next layer's download
+      entry.finished = ingest.finish();
+      entry.finished.catch(() => undefined);
+    }
+    await Promise.all(staged.map((blob) => blob.finished));
+  } catch (error) {
+    await Promise.all(staged.map((blob) => blob.ingest.abort()));
+    throw error;
+  }
+  return { staged, reports };
+}
