@@ -31,6 +31,22 @@ export async function main(
       '--docker-host <url>',
       'Docker Engine address (unix:///path or tcp://127.0.0.1:port); default $DOCKER_HOST or unix:///var/run/docker.sock',
     )
+    .addOption(
+      new Option(
+        '--store <kind>',
+        'plugin store: docker (the Engine API) or embedded (plugctl runs plugins with runc)',
+      )
+        .choices(['auto', 'docker', 'embedded'])
+        .default(
+          'auto',
+          'docker when DOCKER_HOST or --docker-host is set or /var/run/docker.sock exists, else embedded',
+        ),
+    )
+    .option(
+      '--root <dir>',
+      "the embedded store's plugins directory (moby's layout)",
+      '/var/lib/plugctl/plugins',
+    )
     .option(
       '--state-dir <dir>',
       'where plugctl keeps its inventory of managed plugins',
@@ -122,6 +138,31 @@ export async function main(
       30_000,
     )
     .action(run(async (o, ctx) => (await import('./cli/run.ts')).runCommand(o, ctx)));
+
+  program
+    .command('create')
+    .description('create a plugin in the embedded store from a directory or tar with config.json and rootfs/')
+    .argument('<name>', 'local name, e.g. my/plugin:1.0')
+    .argument('<context>', 'directory or .tar file holding config.json and rootfs/')
+    .action(async (name: string, contextPath: string) => {
+      context = createContext(program.opts<GlobalOptions>(), io, env);
+      exitCode = await (await import('./cli/build.ts')).createCommand(name, contextPath, context);
+    });
+
+  program
+    .command('push')
+    .description('push a plugin of the embedded store to a registry')
+    .argument('<name>', 'local name')
+    .argument('[remote]', 'where to push (default: the name)')
+    .action(async (name: string, remote: string | undefined) => {
+      context = createContext(program.opts<GlobalOptions>(), io, env);
+      exitCode = await (await import('./cli/build.ts')).pushCommand(name, remote, context);
+    });
+
+  program
+    .command('gc')
+    .description('delete blobs of the embedded store that no plugin references')
+    .action(run(async (_o, ctx) => (await import('./cli/build.ts')).gcCommand(ctx)));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

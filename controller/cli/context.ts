@@ -5,12 +5,17 @@
 import type { Logger, LevelWithSilent } from 'pino';
 import { createLogger } from '../observe/logger.ts';
 import type { RegistryClient } from '../registry/client.ts';
+import type { StoreKind } from './open-store.ts';
 import type { RemoteInspector } from '../registry/inspect.ts';
 import type { Store } from '../store/store.ts';
 
 /** Global options, as parsed from the command line. */
 export interface GlobalOptions {
   dockerHost?: string;
+  /** which store to work on (auto: docker when an engine is configured or present, else embedded) */
+  store: StoreKind;
+  /** the embedded store's root */
+  root: string;
   /** registries that may be reached over plain http besides loopback ones */
   insecureRegistry: string[];
   stateDir: string;
@@ -51,22 +56,22 @@ export function createContext(options: GlobalOptions, io: Output, env: NodeJS.Pr
     logger,
     io,
     openStore(hooks: StoreHooks = {}) {
-      store ??= import('../store/docker/store.ts').then(({ connectDockerStore }) =>
-        connectDockerStore({ host: options.dockerHost, env, ...hooks }),
+      store ??= import('./open-store.ts').then(({ chooseStore, openStore }) =>
+        openStore({
+          kind: chooseStore(options.store, options.dockerHost, env),
+          dockerHost: options.dockerHost,
+          root: options.root,
+          env,
+          logger,
+          registry: registryClient,
+          ...hooks,
+        }),
       );
       return store;
     },
     async openInspector() {
       const opened = await this.openStore();
-      registry ??= import('../registry/client.ts').then(
-        ({ RegistryClient }) =>
-          new RegistryClient({
-            insecureRegistries: options.insecureRegistry,
-            credentials: async (host) =>
-              (await import('../registry/credentials.ts')).resolveCredentials(host, { env }),
-          }),
-      );
-      const client = await registry;
+      const client = await registryClient();
       const { createRemoteInspector } = await import('../registry/inspect.ts');
       return createRemoteInspector(client, {
         acceptsDigests: opened.acceptsDigestReferences(),
@@ -78,4 +83,17 @@ export function createContext(options: GlobalOptions, io: Output, env: NodeJS.Pr
       if (registry !== undefined) await (await registry).close();
     },
   };
+
+  /** One registry client per command, shared by the store and the inspector. */
+  function registryClient(): Promise<RegistryClient> {
+    registry ??= import('../registry/client.ts').then(
+      ({ RegistryClient }) =>
+        new RegistryClient({
+          insecureRegistries: options.insecureRegistry,
+          credentials: async (host) =>
+            (await import('../registry/credentials.ts')).resolveCredentials(host, { env }),
+        }),
+    );
+    return registry;
+  }
 }
