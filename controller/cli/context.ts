@@ -32,6 +32,8 @@ export interface Output {
 /** Observers a long-running command attaches to the store. */
 export interface StoreHooks {
   onRequest?: (method: string, path: string, outcome: number | string) => void;
+  /** the command only reads: the embedded store is opened read-only (starts nothing, takes no lock) */
+  readOnly?: boolean;
 }
 
 /** A command's environment. `openStore` connects on first use and is closed by `close`. */

@@ -17,7 +17,7 @@ export interface DiffOptions {
 /** Runs `diff`; returns the exit code. */
 export async function diffCommand(options: DiffOptions, ctx: CommandContext): Promise<number> {
   const { desired, errorCount } = await loadDesired(options.filename, ctx.options.nodeLabels, ctx.io);
-  const store = await ctx.openStore();
+  const store = await ctx.openStore({ readOnly: true });
   const pass = await reconcilePass(
     { desired, prune: options.prune && errorCount === 0, dryRun: true },
     { store, inspector: await ctx.openInspector(), stateDir: ctx.options.stateDir, logger: ctx.logger },

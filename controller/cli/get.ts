@@ -7,6 +7,7 @@ import { readInventory } from '../reconcile/inventory.ts';
 import { phaseOf, readStatuses, type PluginStatus } from '../reconcile/status.ts';
 import { reconcilePass } from '../reconcile/once.ts';
 import type { PluginPlan } from '../reconcile/plan.ts';
+import type { EffectiveSettings } from '../store/store.ts';
 import type { CommandContext } from './context.ts';
 import { loadDesired } from './documents.ts';
 
@@ -24,6 +25,8 @@ export interface PluginRow {
   id: string;
   reference: string;
   enabled: boolean | null;
+  /** effective settings of an installed plugin (json and yaml output; the table leaves them out) */
+  settings?: EffectiveSettings;
   managed: boolean;
   /** with -f: InSync, the pending outcome, or Blocked with its reason */
   sync?: string;
@@ -33,7 +36,7 @@ export interface PluginRow {
 
 /** Runs `get`; returns the exit code. */
 export async function getCommand(options: GetOptions, ctx: CommandContext): Promise<number> {
-  const store = await ctx.openStore();
+  const store = await ctx.openStore({ readOnly: true });
   const [plugins, inventory, statuses] = await Promise.all([
     store.list(),
     readInventory(ctx.options.stateDir),
@@ -48,6 +51,7 @@ export async function getCommand(options: GetOptions, ctx: CommandContext): Prom
       id: p.id,
       reference: p.reference,
       enabled: p.enabled,
+      settings: p.settings,
       managed: owned !== undefined,
     });
   }

@@ -37,6 +37,12 @@ export interface OpenStoreOptions {
   logger: Logger;
   registry: () => Promise<RegistryClient>;
   onRequest?: (method: string, path: string, outcome: number | string) => void;
+  /**
+   * Only reads (get, diff): the embedded store is opened read-only, so it starts none of the
+   * enabled plugins it finds (a plugins directory of a stopped dockerd stays dockerd's) and works
+   * beside a controller that holds the root. The docker store is the same either way.
+   */
+  readOnly?: boolean;
 }
 
 /** Opens the store; closing the returned store also releases what was opened for it. */
@@ -56,6 +62,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     registry: await options.registry(),
     logger: options.logger.child({ component: 'embedded-store' }),
     reclaim: minorGc(),
+    ...(options.readOnly === true ? { readOnly: true } : {}),
   });
   const close = store.close.bind(store);
   store.close = async () => {

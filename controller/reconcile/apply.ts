@@ -30,6 +30,8 @@ export interface ApplyDeps {
   store: Store;
   ledger: InventoryLedger;
   logger: Logger;
+  /** extra bindings of each plugin's child logger (e.g. a reconcile id) */
+  logBindings?: Record<string, unknown>;
   /** how many plugins are worked on at once (default 4) */
   concurrency?: number;
 }
@@ -50,7 +52,10 @@ export async function applyPlans(plans: readonly PluginPlan[], deps: ApplyDeps):
 }
 
 async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginResult> {
-  const log = deps.logger.child({ key: plan.key, plugin: plan.name });
+  // Made on first use: most reconciles on a converged host log nothing, and a child logger costs.
+  let child: Logger | undefined;
+  const log = (): Logger =>
+    (child ??= deps.logger.child({ ...deps.logBindings, key: plan.key, plugin: plan.name }));
   const result: PluginResult = { key: plan.key, name: plan.name, outcome: plan.outcome, steps: [] };
   try {
     const acts = plan.outcome !== 'blocked' && plan.outcome !== 'suspended';
@@ -64,7 +69,7 @@ async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginRes
       if (action.type === 'blocked') {
         throw new PlugctlError(action.code, action.reason, { kind: action.kind });
       }
-      if (action.type !== 'noop') log.info({ action: action.type, reason: action.reason }, 'action');
+      if (action.type !== 'noop') log().info({ action: action.type, reason: action.reason }, 'action');
       try {
         await execute(plan, action, deps.store);
       } catch (error) {
@@ -93,7 +98,7 @@ async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginRes
       code: error instanceof PlugctlError ? error.code : 'UNEXPECTED',
       message: error instanceof PlugctlError ? error.message : message,
     };
-    log.warn({ err: error, code: result.failure.code }, 'reconcile failed');
+    log().warn({ err: error, code: result.failure.code }, 'reconcile failed');
   }
   return result;
 }

@@ -72,6 +72,8 @@ export class Controller {
   #reconcileCount = 0;
   /** keys whose status is Ready, kept in step with the status store (spec.dependsOn reads it per key) */
   readonly #ready = new Set<string>();
+  readonly #desiredCache = new WeakMap<LoadedDocument, DesiredPlugin>();
+  readonly #hashCache = new WeakMap<LoadedDocument, string>();
   #indexed: { snapshot: DesiredSnapshot; index: SnapshotIndex } | undefined;
 
   /** Builds a controller; nothing runs until start(). */
@@ -161,12 +163,12 @@ export class Controller {
   async reconcile(key: string): Promise<ReconcileResult> {
     const ledger = this.#ledger;
     if (ledger === undefined) throw new Error('controller not started');
-    const log = this.#options.logger.child({ key, reconcile: ++this.#reconcileCount });
+    const reconcileId = ++this.#reconcileCount;
     const snapshot = this.#options.source.snapshot();
     const doc = this.#selected(snapshot.documents.get(key));
     const held = doc === undefined ? undefined : this.#heldStall(key, doc);
     if (held !== undefined) return held;
-    const desired = doc === undefined ? [] : [toDesired(doc)];
+    const desired = doc === undefined ? [] : [this.#desiredOf(doc)];
     const declaredNames = this.#index().names;
     const candidates = [...ledger.namesOwnedBy(key), ...desired.map((d) => d.name)];
     const inventory = inventoryFor(key, desired[0], ledger.view(), declaredNames, candidates);
@@ -180,7 +182,8 @@ export class Controller {
     const results = await applyPlans(plans, {
       store: this.#options.store,
       ledger,
-      logger: log,
+      logger: this.#options.logger,
+      logBindings: { reconcile: reconcileId },
       concurrency: 1,
     });
     await this.#refreshTouched(results);
@@ -196,8 +199,21 @@ export class Controller {
     const status = this.#status.get(key);
     const code = status?.lastError?.code;
     if (status === undefined || code === undefined || !STICKY_STALLS.has(code)) return undefined;
-    if (phaseOf(status) !== 'stalled' || status.observedHash !== hashSpec(doc)) return undefined;
+    if (phaseOf(status) !== 'stalled' || status.observedHash !== this.#hashOf(doc)) return undefined;
     return { type: 'failed', kind: 'stalled', error: new Error(status.lastError?.message) };
+  }
+
+  /** Documents are immutable, so their planner view and hash are computed once each. */
+  #desiredOf(doc: LoadedDocument): DesiredPlugin {
+    let desired = this.#desiredCache.get(doc);
+    if (desired === undefined) this.#desiredCache.set(doc, (desired = toDesired(doc)));
+    return desired;
+  }
+
+  #hashOf(doc: LoadedDocument): string {
+    let hash = this.#hashCache.get(doc);
+    if (hash === undefined) this.#hashCache.set(doc, (hash = hashSpec(doc)));
+    return hash;
   }
 
   #selected(doc: LoadedDocument | undefined): LoadedDocument | undefined {
@@ -264,7 +280,7 @@ export class Controller {
       ...(plugin !== undefined
         ? { pluginID: plugin.id, reference: plugin.reference, enabled: plugin.enabled }
         : {}),
-      ...(doc !== undefined ? { observedHash: hashSpec(doc) } : {}),
+      ...(doc !== undefined ? { observedHash: this.#hashOf(doc) } : {}),
       ...(done.length > 0
         ? { lastAction: done.join(', ') }
         : previous?.lastAction !== undefined
@@ -357,7 +373,7 @@ export class Controller {
       const status = this.#status.get(key);
       const doc = documents.get(key);
       const stalled = status !== undefined && phaseOf(status) === 'stalled';
-      if (stalled && doc !== undefined && status.observedHash === hashSpec(doc)) continue;
+      if (stalled && doc !== undefined && status.observedHash === this.#hashOf(doc)) continue;
       this.#queue.add(key);
       queued++;
     }

@@ -441,7 +441,8 @@ function blocked(kind: FailureKind, code: string, reason: string): Action {
 
 /** Compares two references after normalisation; unparsable ones compare as plain strings. */
 export function sameRemote(a: string, b: string): boolean {
-  return normalise(a) === normalise(b);
+  // Engines report references already normalised, so equal strings are the common, cheap case.
+  return a === b || normalise(a) === normalise(b);
 }
 
 function normalise(reference: string): string {

@@ -82,6 +82,25 @@ export function phaseOf(status: PluginStatus): Phase {
   return 'suspended';
 }
 
+/** True when two statuses differ at most in lastReconcileTime. */
+export function sameExceptTime(a: PluginStatus, b: PluginStatus): boolean {
+  return (
+    a.plugin === b.plugin &&
+    a.pluginID === b.pluginID &&
+    a.reference === b.reference &&
+    a.enabled === b.enabled &&
+    a.observedHash === b.observedHash &&
+    a.lastAction === b.lastAction &&
+    a.lastError?.code === b.lastError?.code &&
+    a.lastError?.message === b.lastError?.message &&
+    a.conditions.length === b.conditions.length &&
+    a.conditions.every((c, i) => {
+      const d = b.conditions[i]!;
+      return c.type === d.type && c.status === d.status && c.reason === d.reason && c.message === d.message;
+    })
+  );
+}
+
 /** Path of the status file inside a state directory. */
 export function statusPath(stateDir: string): string {
   return join(stateDir, 'status.json');
@@ -129,10 +148,14 @@ export class StatusStore {
     return [...this.#statuses.values()];
   }
 
-  /** Replaces the status of `key` and schedules a write. */
+  /**
+   * Replaces the status of `key` and schedules a write, unless only the reconcile time changed:
+   * a no-op resync of many plugins then writes nothing (the time is kept in memory).
+   */
   set(status: PluginStatus): void {
+    const previous = this.#statuses.get(status.key);
     this.#statuses.set(status.key, status);
-    this.#schedule();
+    if (previous === undefined || !sameExceptTime(previous, status)) this.#schedule();
   }
 
   /** Forgets `key` (its plugin was pruned and it is no longer declared). */

@@ -45,6 +45,16 @@ export interface InstalledPlugin {
   privileges: PluginPrivilege[];
 }
 
+/**
+ * Filters of a store's listFiltered, as `docker plugin ls --filter` has them. Both stores give them
+ * the same meaning: `enabled` the plugin's state, `capability` one of its interface types exactly
+ * (`volumedriver`, case-insensitive).
+ */
+export interface ListFilters {
+  enabled?: boolean;
+  capability?: string;
+}
+
 /** Options of a pull or upgrade. */
 export interface PullOptions {
   /** normalised remote reference to fetch */

@@ -8,17 +8,19 @@ import { EngineError, SpecError } from '../../errors.ts';
 import type { FailureKind } from '../../errors.ts';
 import { authKeyFor, encodeRegistryAuth, resolveCredentials } from '../../registry/credentials.ts';
 import type { Credentials } from '../../registry/credentials.ts';
-import { computePrivileges, parsePluginConfig } from '../../registry/privileges.ts';
+import { formatPrivileges, privilegesEqual } from '../../reconcile/privileges.ts';
 import { parseReference } from '../../spec/reference.ts';
 import type { PluginPrivilege } from '../../spec/types.ts';
 import type {
   EffectiveSettings,
   InstalledPlugin,
+  ListFilters,
   PluginEvent,
   PullOptions,
   SettableDefaults,
   Store,
 } from '../store.ts';
+import { array, capabilityOf, record, str, strings, toInstalledPlugin, type Json } from '../plugin-json.ts';
 import { connectEngine } from './client.ts';
 import type { ConnectOptions, EngineClient } from './client.ts';
 import { DIGEST_SAFE_ENGINE_VERSION, supportsDigestReferences } from './engine-version.ts';
@@ -34,154 +36,6 @@ export interface DockerStoreOptions extends ConnectOptions {
   pullTimeoutMs?: number;
   /** longest silence of a pull's progress stream; default 5 min */
   pullIdleTimeoutMs?: number;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Mapping Docker's plugin JSON (types.Plugin) to InstalledPlugin. The input is untrusted JSON, so
-// every field is narrowed; a field of the wrong type counts as absent.
-
-type Json = Record<string, unknown>;
-
-function isRecord(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function record(value: unknown): Json {
-  return isRecord(value) ? value : {};
-}
-
-function array(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
-}
-
-function str(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
-function strings(value: unknown): string[] {
-  return array(value).filter((item): item is string => typeof item === 'string');
-}
-
-function settable(value: unknown, field: string): boolean {
-  return strings(value).includes(field);
-}
-
-/** `docker.volumedriver/1.0` -> `volumedriver`; also accepts the {Prefix, Capability, Version} form. */
-export function capabilityOf(type: unknown): string | undefined {
-  if (typeof type === 'string') {
-    const withoutVersion = type.split('/')[0] ?? '';
-    const dot = withoutVersion.indexOf('.');
-    return dot === -1 ? withoutVersion : withoutVersion.slice(dot + 1);
-  }
-  if (isRecord(type)) return str(type['Capability']);
-  return undefined;
-}
-
-/** Splits `K=V` entries into a map; an entry without `=` maps to ''. */
-function envMap(entries: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const entry of strings(entries)) {
-    const eq = entry.indexOf('=');
-    if (eq === -1) out[entry] = '';
-    else out[entry.slice(0, eq)] = entry.slice(eq + 1);
-  }
-  return out;
-}
-
-/** Named mounts or devices -> name -> value of `field`, leaving out unnamed ones and null values. */
-function namedValues(entries: unknown, field: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const entry of array(entries)) {
-    const item = record(entry);
-    const name = str(item['Name']);
-    const value = str(item[field]);
-    if (name !== undefined && name !== '' && value !== undefined) out[name] = value;
-  }
-  return out;
-}
-
-/**
- * Maps one plugin as the Engine API returns it (GET /plugins, /plugins/{name}/json) to an
- * InstalledPlugin. Throws when the object has no Id or Name, which no engine omits.
- */
-export function toInstalledPlugin(raw: unknown): InstalledPlugin {
-  const plugin = record(raw);
-  const id = str(plugin['Id']);
-  const name = str(plugin['Name']);
-  if (id === undefined || name === undefined) {
-    throw new EngineError('BAD_RESPONSE', 'the engine returned a plugin without Id or Name');
-  }
-  const config = record(plugin['Config']);
-  const settingsRaw = record(plugin['Settings']);
-  const linux = record(config['Linux']);
-  const configArgs = record(config['Args']);
-
-  const settings: EffectiveSettings = {
-    env: envMap(settingsRaw['Env']),
-    args: strings(settingsRaw['Args']),
-    mounts: namedValues(settingsRaw['Mounts'], 'Source'),
-    devices: namedValues(settingsRaw['Devices'], 'Path'),
-  };
-
-  const defaults: SettableDefaults = {
-    env: {},
-    args: {
-      name: str(configArgs['Name']) ?? '',
-      value: strings(configArgs['Value']),
-      settable: settable(configArgs['Settable'], 'value'),
-    },
-    mounts: {},
-    devices: {},
-  };
-  for (const entry of array(config['Env'])) {
-    const env = record(entry);
-    const envName = str(env['Name']);
-    if (envName === undefined || envName === '') continue;
-    defaults.env[envName] = { value: str(env['Value']) ?? '', settable: settable(env['Settable'], 'value') };
-  }
-  for (const entry of array(config['Mounts'])) {
-    const mount = record(entry);
-    const mountName = str(mount['Name']);
-    if (mountName === undefined || mountName === '') continue;
-    defaults.mounts[mountName] = {
-      source: str(mount['Source']) ?? '',
-      settable: settable(mount['Settable'], 'source'),
-    };
-  }
-  for (const entry of array(linux['Devices'])) {
-    const device = record(entry);
-    const deviceName = str(device['Name']);
-    if (deviceName === undefined || deviceName === '') continue;
-    defaults.devices[deviceName] = {
-      path: str(device['Path']) ?? '',
-      settable: settable(device['Settable'], 'path'),
-    };
-  }
-
-  const capabilities = array(record(config['Interface'])['Types'])
-    .map(capabilityOf)
-    .filter((capability): capability is string => capability !== undefined && capability !== '');
-
-  return {
-    id,
-    name,
-    reference: str(plugin['PluginReference']) ?? name,
-    enabled: plugin['Enabled'] === true,
-    settings,
-    defaults,
-    capabilities,
-    diffIds: strings(record(config['rootfs'])['diff_ids']),
-    privileges: installedPrivileges(config, name),
-  };
-}
-
-/** The privileges an installed config requires; a config the rules cannot read requires none known. */
-function installedPrivileges(config: Json, name: string): PluginPrivilege[] {
-  try {
-    return computePrivileges(parsePluginConfig(config, { registry: 'engine', repository: name }));
-  } catch {
-    return [];
-  }
 }
 
 /** Maps GET /plugins/privileges output; `null` (what the engine sends for none) becomes []. */
@@ -294,6 +148,24 @@ export class DockerStore implements Store {
     return array(raw).map(toInstalledPlugin);
   }
 
+  /**
+   * list() with `docker plugin ls --filter` semantics, the same as the embedded store's (see
+   * ListFilters). `enabled` goes to the engine (GET /plugins?filters=); `capability` is matched here,
+   * because dockerd matches it as a regular expression against every interface type of a plugin
+   * (`volume` would match `volumedriver`, and a plugin with two types is dropped when one differs).
+   */
+  async listFiltered(filters: ListFilters = {}): Promise<InstalledPlugin[]> {
+    const query =
+      filters.enabled === undefined
+        ? {}
+        : { filters: JSON.stringify({ enabled: [String(filters.enabled)] }) };
+    const raw = await this.#engine.json('GET', '/plugins', { query });
+    const capability = filters.capability?.toLowerCase();
+    return array(raw)
+      .map(toInstalledPlugin)
+      .filter((plugin) => capability === undefined || plugin.capabilities.includes(capability));
+  }
+
   async inspect(name: string): Promise<InstalledPlugin | undefined> {
     try {
       return toInstalledPlugin(await this.#engine.json('GET', `${pluginPath(name)}/json`));
@@ -318,11 +190,13 @@ export class DockerStore implements Store {
   async pull(name: string, options: PullOptions): Promise<void> {
     this.#guardDigest(options.remote, 'pull');
     this.#guardName(name);
+    await this.#checkGrants(options, `pulling ${options.remote} as ${name}`);
     await this.#progress('pull', name, options, 'POST', '/plugins/pull', { remote: options.remote, name });
   }
 
   async upgrade(name: string, options: PullOptions): Promise<void> {
     this.#guardDigest(options.remote, 'upgrade to');
+    await this.#checkGrants(options, `upgrading ${name} to ${options.remote}`);
     await this.#progress('upgrade', name, options, 'POST', `${pluginPath(name)}/upgrade`, {
       remote: options.remote,
     });
@@ -494,6 +368,24 @@ export class DockerStore implements Store {
     }
   }
 
+  /**
+   * Refuses grants that differ from what the remote asks for, comparing every element: dockerd
+   * before 29.3.1 skips the first element when it validates grants (CVE-2026-33997), so a wrong
+   * grant of the right length would be installed. The engine answers [] also when it cannot fetch
+   * the remote; then nothing is checked here, and the pull reports the fetch error, or the engine
+   * refuses the grants (lengths differ) and #progress reports PRIVILEGES_MISMATCH.
+   */
+  async #checkGrants(options: PullOptions, what: string): Promise<void> {
+    const required = await this.privileges(options.remote);
+    if (required.length === 0 || privilegesEqual(options.privileges, required)) return;
+    throw new EngineError(
+      'PRIVILEGES_MISMATCH',
+      `${what} refused: the plugin asks for ${formatPrivileges(required)} but the grants are ${formatPrivileges(options.privileges)}; ` +
+        'grant exactly what it asks for (or set grantAllPrivileges). Nothing was installed',
+      { kind: 'stalled' },
+    );
+  }
+
   /** X-Registry-Auth for the remote's registry, when there are credentials for it. */
   async #authHeaders(remote: string): Promise<Record<string, string>> {
     const host = parseReference(remote).domain;
@@ -502,7 +394,10 @@ export class DockerStore implements Store {
     return { 'X-Registry-Auth': encodeRegistryAuth(credentials, authKeyFor(host)) };
   }
 
-  /** Runs a pull or upgrade and turns a failure, in the status or in the stream, into PULL_FAILED. */
+  /**
+   * Runs a pull or upgrade and turns a failure, in the status or in the stream, into PULL_FAILED
+   * (PRIVILEGES_MISMATCH when the engine refused the grants, as the embedded store reports it).
+   */
   async #progress(
     verb: 'pull' | 'upgrade',
     name: string,
@@ -570,10 +465,14 @@ export class DockerStore implements Store {
       });
     }
     if (failure !== undefined) {
-      const hint = /incorrect privileges/i.test(failure)
-        ? '; the grants must equal what the plugin asks for (compare with its privileges)'
-        : '';
-      throw new EngineError('PULL_FAILED', `${what} failed: ${failure}${hint}`, {
+      if (/incorrect privileges/i.test(failure)) {
+        throw new EngineError(
+          'PRIVILEGES_MISMATCH',
+          `${what} refused by the engine (${failure}): the grants are ${formatPrivileges(options.privileges)}; grant exactly what the plugin asks for (or set grantAllPrivileges)`,
+          { kind: 'stalled', status: 200 },
+        );
+      }
+      throw new EngineError('PULL_FAILED', `${what} failed: ${failure}`, {
         kind: pullFailureKind(failure),
         status: 200,
       });
@@ -595,3 +494,5 @@ export async function connectDockerStore(options: DockerStoreOptions = {}): Prom
     pullIdleTimeoutMs: options.pullIdleTimeoutMs ?? 5 * 60_000,
   });
 }
+
+export { capabilityOf, toInstalledPlugin };

@@ -10,6 +10,7 @@ import type { FailureKind } from '../../errors.ts';
  * The stable codes, with their kind:
  * - STORE_LOCKED (stalled): another live process holds `<root>/plugctl.lock`
  * - STORE_CLOSED (stalled): the store was closed
+ * - STORE_READ_ONLY (stalled): a change asked of a store opened read-only
  * - STORE_IO (transient): the host file system failed (disk full, permissions, ...)
  * - NOT_FOUND (stalled): no plugin by that name or ID
  * - AMBIGUOUS_ID (stalled): an ID prefix matches several plugins
@@ -30,6 +31,7 @@ import type { FailureKind } from '../../errors.ts';
 export type EmbeddedErrorCode =
   | 'STORE_LOCKED'
   | 'STORE_CLOSED'
+  | 'STORE_READ_ONLY'
   | 'STORE_IO'
   | 'NOT_FOUND'
   | 'AMBIGUOUS_ID'
@@ -49,6 +51,7 @@ export type EmbeddedErrorCode =
 const DEFAULT_KIND: Record<EmbeddedErrorCode, FailureKind> = {
   STORE_LOCKED: 'stalled',
   STORE_CLOSED: 'stalled',
+  STORE_READ_ONLY: 'stalled',
   STORE_IO: 'transient',
   NOT_FOUND: 'stalled',
   AMBIGUOUS_ID: 'stalled',

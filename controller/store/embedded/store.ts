@@ -32,7 +32,7 @@ import { parsePluginConfig } from '../../registry/privileges.ts';
 import type { PluginConfig } from '../../registry/privileges.ts';
 import { familiarString, parseReference } from '../../spec/reference.ts';
 import type { PluginPrivilege } from '../../spec/types.ts';
-import type { InstalledPlugin, PluginEvent, PullOptions, Store } from '../store.ts';
+import type { InstalledPlugin, ListFilters, PluginEvent, PullOptions, Store } from '../store.ts';
 import { buildContext, configBlob, manifestBlobs, pluginManifest, pushManifestAndBlobs } from './build.ts';
 import type { CreateContext, PushResult } from './build.ts';
 import { ContentStore } from './content.ts';
@@ -89,6 +89,15 @@ export interface EmbeddedStoreOptions {
    * instead of ~135 MB at the same speed. Default: none.
    */
   reclaim?: () => void;
+  /**
+   * Open only to read (`plugctl get`, or a plugins directory another engine such as a stopped
+   * dockerd owns): nothing is written, created, cleaned or started, and no lock is taken, so a
+   * reader works beside the controller that holds the root. A missing root reads as empty.
+   * Interrupted upgrades and `-removing` leftovers are left as they are (config.json is read as
+   * it is); enabled plugins are reported enabled without being started. Every change is refused
+   * with STORE_READ_ONLY.
+   */
+  readOnly?: boolean;
 }
 
 /** What opening the store found and did. */
@@ -111,12 +120,7 @@ export interface ReloadReport {
   failedToStart: { id: string; error: string }[];
 }
 
-/** Filters of listFiltered, as `docker plugin ls --filter` has them. */
-export interface ListFilters {
-  enabled?: boolean;
-  /** a capability such as `volumedriver`: plugins having it among their interface types */
-  capability?: string;
-}
+export type { ListFilters } from '../store.ts';
 
 /** What a pull, upgrade or create unpacked. */
 export interface InstallReport {
@@ -165,7 +169,8 @@ export class EmbeddedStore implements Store {
   readonly #stopGraceMs: number;
   readonly #restartTimeoutMs: number;
   readonly #reclaim: (() => void) | undefined;
-  readonly #lock: StoreLock;
+  /** undefined when read-only */
+  readonly #lock: StoreLock | undefined;
   readonly #plugins = new Map<string, StoredPlugin>();
   readonly #gcLock = new ReadWriteLock();
   readonly #mutex = new KeyedMutex();
@@ -190,7 +195,7 @@ export class EmbeddedStore implements Store {
     stopGraceMs: number;
     restartTimeoutMs: number;
     reclaim?: () => void;
-    lock: StoreLock;
+    lock: StoreLock | undefined;
   }) {
     this.layout = parts.layout;
     this.#content = new ContentStore(parts.layout);
@@ -270,7 +275,7 @@ export class EmbeddedStore implements Store {
 
   /** pull() returning what was unpacked (entries, sizes, skipped entries). */
   async pullWithReport(name: string, options: PullOptions): Promise<InstallReport> {
-    this.#assertOpen();
+    this.#assertWritable('pull');
     const localName = normalizePluginName(name);
     return this.#mutex.run(`name:${localName}`, async () => {
       this.#assertNameFree(localName, `pull ${options.remote} as ${localName}`);
@@ -318,7 +323,7 @@ export class EmbeddedStore implements Store {
   }
 
   async enable(name: string, timeoutSeconds: number): Promise<void> {
-    this.#assertOpen();
+    this.#assertWritable('enable');
     const id = this.#require(name, 'enable').id;
     await this.#mutex.run(`id:${id}`, async () => {
       const plugin = this.#requireId(id, name, 'enable');
@@ -350,7 +355,7 @@ export class EmbeddedStore implements Store {
 
   /** Stops the plugin. The embedded store does not track users of a plugin (inUse is unknown), so `force` changes nothing. */
   async disable(name: string, _force: boolean): Promise<void> {
-    this.#assertOpen();
+    this.#assertWritable('disable');
     const id = this.#require(name, 'disable').id;
     await this.#mutex.run(`id:${id}`, async () => {
       const plugin = this.#requireId(id, name, 'disable');
@@ -367,7 +372,7 @@ export class EmbeddedStore implements Store {
   }
 
   async set(name: string, settings: string[]): Promise<void> {
-    this.#assertOpen();
+    this.#assertWritable('set');
     if (settings.length === 0) return;
     const id = this.#require(name, 'set').id;
     await this.#mutex.run(`id:${id}`, async () => {
@@ -391,7 +396,7 @@ export class EmbeddedStore implements Store {
 
   /** upgrade() returning what was unpacked. */
   async upgradeWithReport(name: string, options: PullOptions): Promise<InstallReport> {
-    this.#assertOpen();
+    this.#assertWritable('upgrade');
     const id = this.#require(name, 'upgrade').id;
     return this.#mutex.run(`id:${id}`, async () => {
       const plugin = this.#requireId(id, name, 'upgrade');
@@ -442,7 +447,7 @@ export class EmbeddedStore implements Store {
   }
 
   async remove(name: string, force: boolean): Promise<void> {
-    this.#assertOpen();
+    this.#assertWritable('remove');
     const found = this.#find(name);
     if (found === undefined) return;
     const id = found.id;
@@ -486,7 +491,7 @@ export class EmbeddedStore implements Store {
    * creates in progress and holding off new ones meanwhile.
    */
   async gc(): Promise<GcResult> {
-    this.#assertOpen();
+    this.#assertWritable('collect garbage in');
     return this.#gcLock.exclusive(async () => {
       const result = await collectGarbage(this.#content, this.#plugins.values());
       this.#logger.info({ removed: result.removed, bytes: result.bytes, kept: result.kept }, 'blob gc');
@@ -500,7 +505,7 @@ export class EmbeddedStore implements Store {
    * layer and manifest blobs go into the content store, ready for pushPlugin.
    */
   async createPlugin(name: string, context: CreateContext): Promise<InstallReport> {
-    this.#assertOpen();
+    this.#assertWritable('create a plugin in');
     const localName = normalizePluginName(name);
     return this.#mutex.run(`name:${localName}`, async () => {
       this.#assertNameFree(localName, `create ${localName}`);
@@ -557,7 +562,7 @@ export class EmbeddedStore implements Store {
    * dockerd) gets one built from its config and layers, as dockerd does.
    */
   async pushPlugin(name: string, remote?: string): Promise<PushResult> {
-    this.#assertOpen();
+    this.#assertWritable('push from');
     const plugin = this.#require(name, 'push');
     const ref = parseReference(remote ?? plugin.name);
     if (ref.digest !== undefined) {
@@ -653,7 +658,7 @@ export class EmbeddedStore implements Store {
       `the embedded store at ${this.layout.root} was closed`,
     );
     for (const close of [...this.#closers]) close(closed);
-    await this.#lock.release();
+    await this.#lock?.release();
   }
 
   // ---------------------------------------------------------------------------- opening
@@ -671,20 +676,28 @@ export class EmbeddedStore implements Store {
       started: [],
       failedToStart: [],
     };
-    for (const entry of await readdir(this.layout.tmp)) {
-      await removeAll(join(this.layout.tmp, entry));
-      report.cleanedTmp++;
+    const readOnly = this.#lock === undefined;
+    if (!readOnly) {
+      for (const entry of await readdir(this.layout.tmp)) {
+        await removeAll(join(this.layout.tmp, entry));
+        report.cleanedTmp++;
+      }
     }
-    for (const entry of await readdir(this.layout.root)) {
+    const entries = await readdir(this.layout.root).catch((error: unknown) => {
+      if (readOnly && isNotFound(error)) return [];
+      throw error;
+    });
+    for (const entry of entries) {
       const absolute = join(this.layout.root, entry);
       if (entry.endsWith('-removing') && PLUGIN_ID_RE.test(entry.slice(0, -'-removing'.length))) {
+        if (readOnly) continue;
         await removeAll(absolute);
         report.removedLeftovers.push(absolute);
         continue;
       }
       if (!PLUGIN_ID_RE.test(entry)) continue;
       try {
-        const recovered = await this.#recoverUpgrade(entry);
+        const recovered = readOnly ? undefined : await this.#recoverUpgrade(entry);
         if (recovered !== undefined) report.recoveredUpgrades.push({ id: entry, action: recovered });
       } catch (error) {
         report.skipped.push({
@@ -710,6 +723,10 @@ export class EmbeddedStore implements Store {
       }
       this.#plugins.set(entry, parsed);
       report.loaded.push(entry);
+    }
+    if (readOnly) {
+      this.#report = report;
+      return report;
     }
     this.#runtime.onExit((exit) => this.#onExit(exit));
     const enabled = [...this.#plugins.values()].filter((plugin) => plugin.enabled);
@@ -781,6 +798,16 @@ export class EmbeddedStore implements Store {
   #assertOpen(): void {
     if (this.#closed) {
       throw new EmbeddedStoreError('STORE_CLOSED', `the embedded store at ${this.layout.root} is closed`);
+    }
+  }
+
+  #assertWritable(verb: string): void {
+    this.#assertOpen();
+    if (this.#lock === undefined) {
+      throw new EmbeddedStoreError(
+        'STORE_READ_ONLY',
+        `cannot ${verb} the plugin store at ${this.layout.root}: it was opened read-only`,
+      );
     }
   }
 
@@ -1002,20 +1029,23 @@ export class EmbeddedStore implements Store {
  * finishes or undoes interrupted upgrades, loads every `<64-hex>/config.json` (one that cannot be
  * read is skipped and reported, never fatal), and for every enabled plugin adopts it when the
  * runtime reports it running or starts it otherwise (a failed start is retried with backoff).
- * What reload found is in the store's `reloadReport`.
+ * What reload found is in the store's `reloadReport`. With `readOnly`, only the loading is done.
  */
 export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<EmbeddedStore> {
   const layout = new StoreLayout(options.root);
-  try {
-    await mkdir(layout.root, { recursive: true, mode: 0o700 });
-    await mkdir(layout.tmp, { recursive: true, mode: 0o700 });
-    await mkdir(layout.storage, { recursive: true, mode: 0o700 });
-  } catch (error) {
-    throw ioError(`creating the plugin store at ${layout.root}`, error);
+  let lock: StoreLock | undefined;
+  if (options.readOnly !== true) {
+    try {
+      await mkdir(layout.root, { recursive: true, mode: 0o700 });
+      await mkdir(layout.tmp, { recursive: true, mode: 0o700 });
+      await mkdir(layout.storage, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw ioError(`creating the plugin store at ${layout.root}`, error);
+    }
+    lock = await acquireStoreLock(layout.lockFile).catch((error: unknown) => {
+      throw error instanceof PlugctlError ? error : ioError(`locking ${layout.lockFile}`, error);
+    });
   }
-  const lock = await acquireStoreLock(layout.lockFile).catch((error: unknown) => {
-    throw error instanceof PlugctlError ? error : ioError(`locking ${layout.lockFile}`, error);
-  });
   const restartTimeoutSeconds = options.restartTimeoutSeconds ?? 30;
   const store = new EmbeddedStore({
     layout,

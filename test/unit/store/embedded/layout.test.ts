@@ -17,7 +17,6 @@ import {
   parseStoredPlugin,
 } from '../../../../controller/store/embedded/layout.ts';
 import type { JsonObject } from '../../../../controller/store/embedded/layout.ts';
-import { installedPlugin } from '../../../../controller/store/embedded/installed.ts';
 
 const ID = '7a3c'.padEnd(64, '0');
 
@@ -245,39 +244,5 @@ describe('records dockerd wrote', () => {
     assert.match(String(parseStoredPlugin({ plugin: { Id: 'x' } }, ID)), /names plugin ID "x"/);
     assert.match(String(parseStoredPlugin({ plugin: { Id: ID } }, ID)), /no plugin Name/);
     assert.match(String(parseStoredPlugin({ plugin: { Id: ID, Name: 'n' } }, ID)), /no plugin Config/);
-  });
-});
-
-describe("installedPlugin (the embedded store's copy of the docker store's mapping)", () => {
-  it('maps every record exactly as toInstalledPlugin does', () => {
-    const samples: unknown[] = [
-      DOCKERD_RECORD.plugin,
-      { ...DOCKERD_RECORD.plugin, PluginReference: undefined, Enabled: 'yes', Settings: null },
-      {
-        Id: ID,
-        Name: 'x:1',
-        Config: {
-          Interface: { Types: ['docker.volumedriver/1.0', { Capability: 'networkdriver' }, 'weird', 7] },
-          Env: [{ Name: 'A', Value: null, Settable: ['value'] }, { Name: '' }, 'junk'],
-          Mounts: [{ Name: 'm', Source: null, Settable: ['source'] }, { Source: '/x' }],
-          Linux: { Devices: [{ Name: 'd', Settable: ['path'] }], Capabilities: ['CAP_X'] },
-          Args: { Name: 'args', Value: ['a', 1], Settable: 'value' },
-          Network: { Type: 'host' },
-          rootfs: { diff_ids: ['sha256:1', 2] },
-        },
-        Settings: {
-          Env: ['A', 'B=1=2', 3],
-          Args: ['x'],
-          Mounts: [
-            { Name: 'm', Source: '/s' },
-            { Name: '', Source: '/y' },
-          ],
-          Devices: 'no',
-        },
-      },
-      { Id: ID, Name: 'bad-config:1', Config: { Linux: { Capabilities: 'not a list' } } },
-    ];
-    for (const sample of samples)
-      assert.deepEqual(installedPlugin(sample as JsonObject), toInstalledPlugin(sample));
   });
 });
