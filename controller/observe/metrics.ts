@@ -22,7 +22,9 @@ export interface Metrics {
 /** Builds the metrics in a fresh registry; process metrics (RSS, CPU, event loop) are included. */
 export function createMetrics(): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'plugctl_' });
+  // The event-loop monitor samples on a timer; at prom-client's default 10 ms it alone keeps an idle
+  // controller waking 100 times a second. One sample a second is plenty for a lag gauge.
+  collectDefaultMetrics({ register: registry, prefix: 'plugctl_', eventLoopMonitoringPrecision: 1000 });
   const registers = [registry];
   return {
     registry,

@@ -194,6 +194,15 @@ describeIntegration('plugctl apply against a real dockerd', () => {
     assert.equal((await plugctl('diff', '-f', docs)).code, 0, 'converged after the upgrade');
   });
 
+  it('brings up a dependsOn chain in one apply: the dependency first, then its dependent', async () => {
+    await write('chain.yaml', vol('top', { extra: '  dependsOn: [base]' }), vol('base'));
+    const result = await plugctl('apply', '-f', docs);
+    assert.equal(result.code, 0, result.out + result.err);
+    assert.equal((await inspect('base:latest'))?.Enabled, true);
+    assert.equal((await inspect('top:latest'))?.Enabled, true);
+    assert.equal((await plugctl('diff', '-f', docs)).code, 0);
+  });
+
   it('prunes an owned plugin that is no longer declared and leaves an unmanaged one alone', async () => {
     await write('vol.yaml', vol('vol'));
     await write('other.yaml', vol('other'));

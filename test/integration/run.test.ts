@@ -4,7 +4,8 @@
  * about the host's state (through the docker CLI) or the process's exit.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtemp, rm, writeFile, rename, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { afterEach, beforeEach, it } from 'node:test';
 import { describeIntegration, docker, envScript, useEnv } from './harness.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
+const execFileAsync = promisify(execFile);
 
 interface PluginJson {
   Id: string;
@@ -113,6 +115,18 @@ describeIntegration('plugctl run against a real dockerd', () => {
     ].join('\n');
   }
 
+  /** Runs the plugctl CLI as a separate process against the same state directory. */
+  async function runCli(...args: string[]): Promise<string> {
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      [join(ROOT, 'bin/plugctl.js'), '--state-dir', state, ...args],
+      {
+        env: { ...process.env, DOCKER_HOST: env().dockerHost },
+      },
+    );
+    return stdout;
+  }
+
   /** Writes like an editor: a temp file renamed over the target. */
   async function save(file: string, text: string): Promise<void> {
     const temp = join(docs, `.${file}.swp`);
@@ -157,6 +171,20 @@ describeIntegration('plugctl run against a real dockerd', () => {
 
     await unlink(join(docs, 'a.yaml'));
     await eventually('a pruned', async () => (await inspect('a')) === undefined);
+
+    await save('b.yaml', doc('b', { greeting: 'status' }));
+    await eventually('b installed', async () => (await inspect('b'))?.Enabled);
+    // Another process reads the status the controller persisted.
+    await eventually('get shows b Ready', async () => {
+      const get = await runCli('get', '-o', 'json');
+      const rows = JSON.parse(get) as {
+        key: string;
+        status?: { conditions: { type: string; status: string }[] };
+      }[];
+      const row = rows.find((x) => x.key === 'b');
+      return row?.status?.conditions.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+    });
+    assert.match(await runCli('get'), /b\s+b:latest\s+true\s+yes\s+\w+\s+\S+\s+Ready/);
 
     const metrics = await (await fetch(`http://${r.address}/metrics`)).text();
     assert.match(metrics, /plugctl_reconciles_total\{result="done"\} \d+/);

@@ -3,8 +3,7 @@
  * negotiation, per-request deadlines, and HTTP failures turned into EngineErrors. It knows nothing of
  * plugins; store.ts builds the plugin operations on top of it.
  */
-import { Pool } from 'undici';
-import type { Dispatcher } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import { EngineError } from '../../errors.ts';
 import type { FailureKind } from '../../errors.ts';
 
@@ -147,14 +146,14 @@ export class EngineClient {
   readonly apiVersion: string;
   /** the daemon's version string, e.g. `20.10.24+dfsg1` */
   readonly engineVersion: string;
-  readonly #pool: Dispatcher;
+  readonly #pool: EnginePool;
   readonly #defaultTimeoutMs: number;
   readonly #onRequest: NonNullable<EngineClientOptions['onRequest']>;
 
   /** Use connectEngine(); the constructor does no I/O. */
   constructor(init: {
     endpoint: EngineEndpoint;
-    pool: Dispatcher;
+    pool: EnginePool;
     apiVersion: string;
     engineVersion: string;
     defaultTimeoutMs: number;
@@ -350,7 +349,7 @@ export async function connectEngine(options: ConnectOptions = {}): Promise<Engin
     options.host ?? (hostEnv !== undefined && hostEnv !== '' ? hostEnv : DEFAULT_DOCKER_HOST),
   );
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
-  const pool = new Pool(endpoint.origin, {
+  const pool = await openPool(endpoint.origin, {
     ...(endpoint.socketPath !== undefined ? { socketPath: endpoint.socketPath } : {}),
     connections: options.connections ?? 8,
     connectTimeout: connectTimeoutMs,
@@ -400,7 +399,7 @@ function parseVersion(text: string): { engineVersion?: string; apiVersion?: stri
 
 /** One unversioned GET of the handshake; returns the body and the API-Version header. */
 async function handshake(
-  pool: Dispatcher,
+  pool: EnginePool,
   endpoint: EngineEndpoint,
   path: string,
   timeoutMs: number,
@@ -430,4 +429,33 @@ async function handshake(
   const header = response.headers['api-version'];
   const apiVersion = Array.isArray(header) ? header[0] : header;
   return apiVersion === undefined ? { text } : { text, apiVersion };
+}
+
+/** The part of an undici Pool the engine client uses, with `request` bound to the pool. */
+export interface EnginePool {
+  request(options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData>;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+type RequestFn = (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+
+/**
+ * A connection pool to the engine. Only undici's Pool and request API are loaded, not the whole
+ * package: that saves most of undici's start-up time and memory (shared/notes/performance-facts.md).
+ * The specifiers are variables so TypeScript does not look for types of internal paths.
+ */
+async function openPool(origin: string, options: Pool.Options): Promise<EnginePool> {
+  const poolPath = 'undici/lib/dispatcher/pool.js';
+  const requestPath = 'undici/lib/api/api-request.js';
+  const [PoolClass, request] = await Promise.all([
+    import(poolPath).then((m: { default: typeof Pool }) => m.default),
+    import(requestPath).then((m: { default: RequestFn }) => m.default),
+  ]);
+  const pool = new PoolClass(origin, options);
+  return {
+    request: (requestOptions) => request.call(pool, requestOptions),
+    close: () => pool.close(),
+    destroy: () => pool.destroy(),
+  };
 }

@@ -191,3 +191,41 @@ test('a multi-platform remote on a new engine is installed by its platform diges
     'installed by digest counts as installed from the declared remote',
   );
 });
+
+test('dependsOn: installed and configured before its dependencies are Ready, enabled only after', () => {
+  const d = desired({ dependsOn: ['base'], settings: { env: { DEBUG: '1' } } });
+  const remotes = new Map([[REMOTE, remoteInfo(REMOTE)]]);
+  const [waiting] = plan([d], [], inventory([]), { remotes, ready: new Set() });
+  assert.deepEqual(
+    waiting!.actions.map((a) => a.type),
+    ['pull', 'set', 'blocked'],
+  );
+  const last = waiting!.actions.at(-1) as Extract<Action, { type: 'blocked' }>;
+  assert.equal(last.code, 'DEPENDENCY_NOT_READY');
+  assert.equal(last.kind, 'waiting');
+  assert.match(last.reason, /waiting for base to be Ready/);
+
+  const [ready] = plan([d], [], inventory([]), { remotes, ready: new Set(['base']) });
+  assert.equal(ready!.actions.at(-1)!.type, 'enable');
+
+  const [disabled] = plan(
+    [d],
+    [installed({ enabled: false, settings: { env: { GREETING: 'hello', DEBUG: '1' } } })],
+    inventory([NAME]),
+    {
+      remotes,
+      ready: new Set(),
+    },
+  );
+  assert.equal(disabled!.outcome, 'blocked', 'only the enable was left, and it waits');
+  const [running] = plan(
+    [d],
+    [installed({ settings: { env: { GREETING: 'hello', DEBUG: '1' } } })],
+    inventory([NAME]),
+    {
+      remotes,
+      ready: new Set(),
+    },
+  );
+  assert.equal(running!.outcome, 'unchanged', 'an enabled plugin is never disabled because of a dependency');
+});
