@@ -2,12 +2,15 @@
 # plugin-env.sh: a private Docker Engine, a loopback registry and fixture managed plugins, for
 # plugctl's integration tests.
 #
-#   bash test/env/plugin-env.sh install|up|down|status|reset|start-registry|stop-registry|restart-dockerd|build-bench|clean
+#   bash test/env/plugin-env.sh install|up|down|status|reset|start-registry|stop-registry|restart-dockerd|stop-dockerd|start-dockerd|build-bench|clean
 #   eval "$(bash test/env/plugin-env.sh up)"       # `up` and `status` print `export K=V` lines on stdout
 #   source test/env/plugin-env.sh; pe_up; ...; pe_down
 #
 # Settings (environment): PE_DIR (default /tmp/plugctl-env: state, logs, caches, registry storage),
 # PE_REG_PORT (default 5000), PE_BENCH=1 (also push test/bench-1..20 at `up`).
+#
+# stop-dockerd stops only dockerd (by its PID), keeping its data root, so a test can read the
+# plugins directory dockerd wrote ($PE_DIR/root/plugins); start-dockerd starts it again on that root.
 #
 # Needs root. Listens only on 127.0.0.1 and a private unix socket. Only one dockerd may run per
 # machine (managed plugins' sockets live in the fixed /run/docker/plugins), so `up` refuses to start
@@ -475,6 +478,14 @@ pe_restart_dockerd() (
   PE_KEEP_ROOT=1 pe_start_dockerd
 )
 
+# Stops dockerd by PID, keeping its data root and plugins as they are (no reset first, unlike down).
+pe_stop_dockerd() (
+  set -euo pipefail
+  pe_stop_pid "$PE_DIR/dockerd.launch.pid" dockerd 20
+  rm -f "$PE_DIR/dockerd.launch.pid"
+  pe_log "dockerd stopped; data root kept in $PE_DIR/root"
+)
+
 pe_status() (
   set -uo pipefail
   local d r
@@ -503,10 +514,12 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     start-registry) pe_start_registry ;;
     stop-registry) pe_stop_registry ;;
     restart-dockerd) pe_restart_dockerd ;;
+    stop-dockerd) pe_stop_dockerd ;;
+    start-dockerd) PE_KEEP_ROOT=1 pe_start_dockerd ;;
     build-bench) pe_build_bench ;;
     clean) pe_clean ;;
     *)
-      echo "usage: $0 install|up|down|status|reset|start-registry|stop-registry|restart-dockerd|build-bench|clean" >&2
+      echo "usage: $0 install|up|down|status|reset|start-registry|stop-registry|restart-dockerd|stop-dockerd|start-dockerd|build-bench|clean" >&2
       exit 2
       ;;
   esac

@@ -11,15 +11,7 @@ import type { Credentials } from '../../registry/credentials.ts';
 import { formatPrivileges, privilegesEqual } from '../../reconcile/privileges.ts';
 import { parseReference } from '../../spec/reference.ts';
 import type { PluginPrivilege } from '../../spec/types.ts';
-import type {
-  EffectiveSettings,
-  InstalledPlugin,
-  ListFilters,
-  PluginEvent,
-  PullOptions,
-  SettableDefaults,
-  Store,
-} from '../store.ts';
+import type { InstalledPlugin, ListFilters, PluginEvent, PullOptions, Store } from '../store.ts';
 import { array, capabilityOf, record, str, strings, toInstalledPlugin, type Json } from '../plugin-json.ts';
 import { connectEngine } from './client.ts';
 import type { ConnectOptions, EngineClient } from './client.ts';
@@ -182,7 +174,10 @@ export class DockerStore implements Store {
    */
   async privileges(remote: string): Promise<PluginPrivilege[]> {
     this.#guardDigest(remote, 'read the privileges of');
-    const headers = await this.#authHeaders(remote);
+    return this.#privileges(remote, await this.#authHeaders(remote));
+  }
+
+  async #privileges(remote: string, headers: Record<string, string>): Promise<PluginPrivilege[]> {
     const raw = await this.#engine.json('GET', '/plugins/privileges', { query: { remote }, headers });
     return toPrivileges(raw);
   }
@@ -190,14 +185,16 @@ export class DockerStore implements Store {
   async pull(name: string, options: PullOptions): Promise<void> {
     this.#guardDigest(options.remote, 'pull');
     this.#guardName(name);
-    await this.#checkGrants(options, `pulling ${options.remote} as ${name}`);
-    await this.#progress('pull', name, options, 'POST', '/plugins/pull', { remote: options.remote, name });
+    const headers = await this.#authHeaders(options.remote);
+    await this.#checkGrants(options, headers, `pulling ${options.remote} as ${name}`);
+    await this.#progress('pull', name, options, headers, '/plugins/pull', { remote: options.remote, name });
   }
 
   async upgrade(name: string, options: PullOptions): Promise<void> {
     this.#guardDigest(options.remote, 'upgrade to');
-    await this.#checkGrants(options, `upgrading ${name} to ${options.remote}`);
-    await this.#progress('upgrade', name, options, 'POST', `${pluginPath(name)}/upgrade`, {
+    const headers = await this.#authHeaders(options.remote);
+    await this.#checkGrants(options, headers, `upgrading ${name} to ${options.remote}`);
+    await this.#progress('upgrade', name, options, headers, `${pluginPath(name)}/upgrade`, {
       remote: options.remote,
     });
   }
@@ -375,8 +372,8 @@ export class DockerStore implements Store {
    * the remote; then nothing is checked here, and the pull reports the fetch error, or the engine
    * refuses the grants (lengths differ) and #progress reports PRIVILEGES_MISMATCH.
    */
-  async #checkGrants(options: PullOptions, what: string): Promise<void> {
-    const required = await this.privileges(options.remote);
+  async #checkGrants(options: PullOptions, headers: Record<string, string>, what: string): Promise<void> {
+    const required = await this.#privileges(options.remote, headers);
     if (required.length === 0 || privilegesEqual(options.privileges, required)) return;
     throw new EngineError(
       'PRIVILEGES_MISMATCH',
@@ -402,17 +399,16 @@ export class DockerStore implements Store {
     verb: 'pull' | 'upgrade',
     name: string,
     options: PullOptions,
-    method: 'POST',
+    headers: Record<string, string>,
     path: string,
     query: Record<string, string>,
   ): Promise<void> {
-    const headers = await this.#authHeaders(options.remote);
     let failure: string | undefined;
     const what =
       verb === 'pull' ? `pulling ${options.remote} as ${name}` : `upgrading ${name} to ${options.remote}`;
     try {
       await this.#engine.stream(
-        method,
+        'POST',
         path,
         {
           query,
