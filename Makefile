@@ -48,8 +48,11 @@ test: lint ## everything CI runs: lint, unit and integration tests
 bench: deps env-install ## benchmarks against real dockerd and registries (prints comparison tables)
 	$(NODE) bench/cold-apply.ts
 	$(NODE) bench/update-check.ts
+	$(NODE) bench/controller.ts
+	$(NODE) bench/embedded-pull.ts
+	$(NODE) bench/gc.ts
 
-demo: deps env-install ## start the local env, apply examples/, show `plugctl get`, stop what it started
+demo: deps ## converge examples/ on the embedded store (installs a registry, runc; no dockerd), then clean up
 	bash test/env/demo.sh
 
 .PHONY: help deps env-install build lint format crds test-unit test-integration test bench demo
