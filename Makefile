@@ -17,7 +17,7 @@ node_modules/.installed: package.json package-lock.json
 
 deps: node_modules/.installed ## install npm dependencies (pins Node 24 through the `node` package)
 
-env-install: ## install the apt packages the integration tests and demo need (root)
+env-install: ## install the apt packages the integration tests and benchmarks need (root)
 	$(ENV) install
 	bash test/env/registry-env.sh install
 
