@@ -163,6 +163,19 @@ async function startProxy(
   return { server, requests };
 }
 
+/** The engine's own view of a plugin's enabled state, asked directly (not through the proxy). */
+async function enabledOnEngine(socket: string, name: string): Promise<boolean | undefined> {
+  const { stdout } = await run('curl', [
+    '-fsS',
+    '--unix-socket',
+    socket,
+    `http://localhost/plugins/${name}/json`,
+  ]).catch(() => ({
+    stdout: '',
+  }));
+  return stdout === '' ? undefined : (JSON.parse(stdout) as { Enabled: boolean }).Enabled;
+}
+
 async function benchLatency(dockerSocket: string): Promise<void> {
   const edits = Number(values.edits);
   const work = await mkdtemp(join(tmpdir(), 'plugctl-bench-latency-'));
@@ -192,8 +205,13 @@ async function benchLatency(dockerSocket: string): Promise<void> {
       );
       const first = proxy.requests.slice(seen).find((r) => r.line.includes('/plugins'))!;
       latencies.push(first.at - start);
-      // let the engine's events and the echo reconcile settle before the next edit
-      await sleep(60);
+      // Measure each edit from a quiet controller: wait until the engine reports the new state
+      // (the previous action finished), then for the echo of its own engine events to pass.
+      await until(
+        `engine reports enabled=${enabled}`,
+        async () => (await enabledOnEngine(dockerSocket, 'lat:latest')) === enabled,
+      );
+      await sleep(150);
     }
   } finally {
     await p.stop();

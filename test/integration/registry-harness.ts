@@ -91,7 +91,7 @@ async function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
 }
 
 /**
- * Starts `docker-registry serve` on 127.0.0.1:`port` (5100-5199) with filesystem storage in a temp
+ * Starts `docker-registry serve` on 127.0.0.1:`port` (5100-5499) with filesystem storage in a temp
  * dir, waits until /v2/ answers, and returns it. htpasswd files are made with `htpasswd -Bbn`
  * (bcrypt, the only hash distribution accepts).
  */
@@ -99,7 +99,8 @@ export async function startRegistry(
   port: number,
   auth: RegistryAuth = { kind: 'none' },
 ): Promise<RunningRegistry> {
-  if (port < 5100 || port > 5199) throw new Error(`test registries use ports 5100-5199, not ${port}`);
+  // 5000 belongs to test/env's registry; each suite keeps to its own hundred above it.
+  if (port < 5100 || port > 5499) throw new Error(`test registries use ports 5100-5499, not ${port}`);
   const dir = await mkdtemp(join(tmpdir(), `plugctl-registry-${port}-`));
   await mkdir(join(dir, 'data'));
   let authYaml = '';

@@ -205,6 +205,34 @@ describeIntegration('supply chain against a real dockerd and registry', () => {
     assert.match(result.out, new RegExp(env().engineVersion.split('+')[0]!.replace(/\./g, '\\.')));
     assert.equal((await docker(['version'])).code, 0, 'dockerd is still alive');
     assert.equal(await inspect('multi'), undefined);
+
+    // The embedded store takes digests: the same document installs the host platform's manifest.
+    const root = await mkdtemp(join(tmpdir(), 'plugctl-sc-root-'));
+    const embedded = (...args: string[]): Promise<{ code: number; out: string; err: string }> =>
+      plugctl('--store', 'embedded', '--root', root, ...args);
+    try {
+      const applied = await embedded('apply', '-f', docs);
+      assert.equal(applied.code, 0, applied.out + applied.err);
+      const rows = JSON.parse((await embedded('get', '-o', 'json')).out) as {
+        plugin: string;
+        reference: string;
+        enabled: boolean;
+      }[];
+      const multi = rows.find((r) => r.plugin === 'multi:latest');
+      const host = process.arch === 'arm64' ? arm : amd;
+      assert.equal(
+        multi?.reference,
+        `${env().registry}/test/multi@${host.digest}`,
+        'the host platform, by digest',
+      );
+      assert.equal(multi?.enabled, true);
+      assert.equal((await embedded('diff', '-f', docs)).code, 0, 'converged');
+    } finally {
+      const empty = await mkdtemp(join(tmpdir(), 'plugctl-sc-empty-'));
+      await embedded('apply', '-f', empty);
+      await rm(empty, { recursive: true, force: true });
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   describeIntegration('a registry that lies', () => {
