@@ -5,8 +5,10 @@
  * later than the holder did) is stale and taken over. Node has no flock(2); the takeover removes
  * the stale file only while it still holds the content that was judged stale, which leaves a
  * window of microseconds for two processes taking over the same stale lock at the same instant.
+ * The temp files of processes killed while taking the lock are deleted by the next holder.
  */
-import { link, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { EmbeddedStoreError } from './errors.ts';
 import { isNotFound, randomHex } from './fsutil.ts';
 
@@ -68,6 +70,36 @@ function parseHolder(text: string): LockHolder | undefined {
 }
 
 /**
+ * Deletes the temp files (`<lock>.<32 hex>`) that processes killed while taking the lock left
+ * beside it: those of a dead holder, and empty or unreadable ones (a process killed between
+ * creating and writing it). A live process's temp file is left to it. Runs with the lock held, so
+ * a process in the middle of taking it would fail anyway; at worst it fails with ENOENT instead
+ * of STORE_LOCKED.
+ */
+async function removeStaleTemps(path: string, ownToken: string): Promise<void> {
+  const prefix = `${basename(path)}.`;
+  const dir = dirname(path);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !/^[0-9a-f]{32}$/.test(name.slice(prefix.length))) continue;
+    if (name.slice(prefix.length) === ownToken) continue;
+    const temp = join(dir, name);
+    try {
+      const holder = parseHolder(await readFile(temp, 'utf8'));
+      if (holder !== undefined && (await holderAlive(holder))) continue;
+      await rm(temp, { force: true });
+    } catch {
+      // gone meanwhile, or not ours to judge: the next start tries again
+    }
+  }
+}
+
+/**
  * Takes the lock at `path` for this process. Throws STORE_LOCKED naming the holder's PID when a
  * live process holds it; takes over a stale one.
  */
@@ -82,6 +114,7 @@ export async function acquireStoreLock(path: string): Promise<StoreLock> {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         await link(temp, path);
+        await removeStaleTemps(path, token);
         return {
           path,
           holder,

@@ -11,7 +11,8 @@
  *   `rootfs-old`, the new rootfs renamed in, the upgrade file renamed over config.json, and
  *   `rootfs-old` deleted. Reload finishes an upgrade whose new rootfs is in place and rolls back
  *   one whose is not, so config.json always describes the rootfs beside it.
- * - set / enable / disable: one atomic rewrite of config.json.
+ * - set / enable / disable: one atomic rewrite of config.json. Enable starts the plugin before it
+ *   records it: a crash in between leaves a disabled plugin running, which reload stops.
  * - remove: `<id>` is renamed to `<id>-removing` (fsynced), then deleted; reload deletes leftovers
  *   by absolute path (dockerd's reload uses a relative path and never does).
  * Blobs are committed before anything references them and deleted only by gc(), which excludes
@@ -108,7 +109,7 @@ export interface ReloadReport {
   skipped: { id: string; path: string; reason: string }[];
   /** `<id>-removing` leftovers deleted (absolute paths) */
   removedLeftovers: string[];
-  /** entries deleted from `tmp/` (interrupted pulls, upgrades, ingests) */
+  /** entries deleted from `tmp/` (interrupted pulls, upgrades, ingests), and temp files of interrupted config.json writes */
   cleanedTmp: number;
   /** upgrades interrupted by a crash, finished or undone */
   recoveredUpgrades: { id: string; action: 'completed' | 'rolled back' }[];
@@ -118,6 +119,11 @@ export interface ReloadReport {
   started: string[];
   /** enabled plugins that failed to start (retried with backoff) */
   failedToStart: { id: string; error: string }[];
+  /**
+   * disabled plugins found running and stopped: an enable killed after the runtime started the
+   * plugin but before config.json recorded it (config.json is the truth: that enable never happened)
+   */
+  stopped: string[];
 }
 
 export type { ListFilters } from '../store.ts';
@@ -675,6 +681,7 @@ export class EmbeddedStore implements Store {
       adopted: [],
       started: [],
       failedToStart: [],
+      stopped: [],
     };
     const readOnly = this.#lock === undefined;
     if (!readOnly) {
@@ -697,6 +704,8 @@ export class EmbeddedStore implements Store {
       }
       if (!PLUGIN_ID_RE.test(entry)) continue;
       try {
+        // an unreadable directory is reported below, when its config.json cannot be read
+        if (!readOnly) report.cleanedTmp += await this.#removeTempFiles(entry).catch(() => 0);
         const recovered = readOnly ? undefined : await this.#recoverUpgrade(entry);
         if (recovered !== undefined) report.recoveredUpgrades.push({ id: entry, action: recovered });
       } catch (error) {
@@ -752,8 +761,48 @@ export class EmbeddedStore implements Store {
         }
       }),
     );
+    // only a plugin with a runtime state directory (`<runDir>/<id>`, made before each start) can
+    // run: the others cost no runtime query
+    const disabled = [...this.#plugins.values()].filter((plugin) => !plugin.enabled);
+    await Promise.all(
+      disabled.map(async (plugin) => {
+        try {
+          const started = await lstat(join(this.#runDir, plugin.id)).then(
+            () => true,
+            () => false,
+          );
+          if (!started || !(await this.#runtime.isRunning(plugin.id))) return;
+          await this.#stop(plugin.id);
+          report.stopped.push(plugin.id);
+          this.#logger.warn(
+            { id: plugin.id, name: plugin.name },
+            `plugin ${plugin.name} is disabled but was running (an interrupted enable); stopped it`,
+          );
+        } catch (error) {
+          this.#logger.warn(
+            { id: plugin.id, name: plugin.name, error: describeError(error) },
+            `could not stop disabled plugin ${plugin.name}, which is running`,
+          );
+        }
+      }),
+    );
     this.#report = report;
     return report;
+  }
+
+  /**
+   * Deletes the temp files of config.json writes a crash interrupted (writeFileAtomic's
+   * `.<name>.tmp-<hex>`, from set, enable, disable or the upgrade file) in a plugin directory.
+   */
+  async #removeTempFiles(id: string): Promise<number> {
+    const dir = this.layout.pluginDir(id);
+    let removed = 0;
+    for (const name of await readdir(dir)) {
+      if (!/^\..+\.tmp-[0-9a-f]{12}$/.test(name)) continue;
+      await removeAll(join(dir, name));
+      removed++;
+    }
+    return removed;
   }
 
   /** Finishes or undoes an upgrade a crash interrupted (see the module comment). */
@@ -1028,7 +1077,8 @@ export class EmbeddedStore implements Store {
  * stale lock is taken over), then reloads: empties `tmp/`, deletes `<id>-removing` leftovers,
  * finishes or undoes interrupted upgrades, loads every `<64-hex>/config.json` (one that cannot be
  * read is skipped and reported, never fatal), and for every enabled plugin adopts it when the
- * runtime reports it running or starts it otherwise (a failed start is retried with backoff).
+ * runtime reports it running or starts it otherwise (a failed start is retried with backoff), and
+ * stops disabled plugins the runtime reports running (an enable interrupted before it was recorded).
  * What reload found is in the store's `reloadReport`. With `readOnly`, only the loading is done.
  */
 export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<EmbeddedStore> {

@@ -1,0 +1,148 @@
+/**
+ * The process crash-safety.test.ts kills: opens the embedded store on ROOT, performs one operation
+ * and prints `done` when it has finished. The test SIGKILLs it at a random moment, then checks
+ * what the next store process finds.
+ *
+ *   node test/integration/crash-worker.ts ROOT pull    NAME REMOTE
+ *   node test/integration/crash-worker.ts ROOT upgrade NAME REMOTE
+ *   node test/integration/crash-worker.ts ROOT set     NAME JOURNAL KEY=VALUE...
+ *   node test/integration/crash-worker.ts ROOT remove  NAME
+ *   node test/integration/crash-worker.ts ROOT enable  NAME      (CRASH_RUNC set: see crash-common.ts)
+ *   node test/integration/crash-worker.ts ROOT disable NAME
+ *   node test/integration/crash-worker.ts ROOT open              (only opens the store: a restart)
+ *
+ * Output, one line each, in this order: `ready` (modules loaded; with CRASH_WAIT_GO=1 it then
+ * waits for a line on stdin), `open` (the store is open, reload done), `journal` (set only: the
+ * SetJournal is durable), `start` (the operation is called), `done`. Errors go to stderr with
+ * exit code 2. Stdout is a pipe, which Node writes synchronously on Linux: a line is out before the
+ * next step begins.
+ */
+import { pino } from 'pino';
+import { RegistryClient } from '../../controller/registry/client.ts';
+import { writeFileAtomic } from '../../controller/store/embedded/fsutil.ts';
+import type { PluginRuntime } from '../../controller/store/embedded/runtime.ts';
+import { openEmbeddedStore } from '../../controller/store/embedded/store.ts';
+import { ENV_RUNC, ENV_WAIT_GO, FIXTURE_PRIVILEGES, idleRuntime } from './crash-common.ts';
+import type { CrashOp, RuncPaths, SetJournal } from './crash-common.ts';
+
+const OPS: readonly (CrashOp | 'open')[] = ['pull', 'upgrade', 'set', 'remove', 'enable', 'disable', 'open'];
+
+function say(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function usage(message: string): never {
+  process.stderr.write(`crash-worker: ${message}\nusage: crash-worker.ts ROOT OP NAME [ARGS...]\n`);
+  process.exit(64);
+}
+
+function waitForGo(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const onData = (chunk: Buffer): void => {
+      seen += chunk.toString('utf8');
+      if (seen.includes('\n')) {
+        process.stdin.off('data', onData);
+        process.stdin.pause();
+        resolve();
+      }
+    };
+    process.stdin.on('data', onData);
+    process.stdin.once('end', () => reject(new Error('stdin closed before go')));
+  });
+}
+
+async function main(): Promise<void> {
+  const [root, opArg, name, ...rest] = process.argv.slice(2);
+  if (root === undefined || opArg === undefined || (name === undefined && opArg !== 'open'))
+    usage('missing arguments');
+  const op = OPS.find((candidate) => candidate === opArg);
+  if (op === undefined) usage(`unknown operation ${opArg}`);
+
+  const runcJson = process.env[ENV_RUNC];
+  let runtime: PluginRuntime = idleRuntime;
+  let runDir: string | undefined;
+  const logger = pino({ level: 'silent' });
+  if (runcJson !== undefined && runcJson !== '') {
+    const paths = JSON.parse(runcJson) as RuncPaths;
+    const { RuncRuntime } = await import('../../controller/store/embedded/runc.ts');
+    runtime = new RuncRuntime({
+      logger,
+      runcRoot: paths.runcRoot,
+      socketsRoot: paths.socketsRoot,
+      discoveryDir: null,
+      pollMs: 50,
+    });
+    runDir = paths.runDir;
+  }
+  const registry = new RegistryClient({ credentials: async () => undefined });
+  say('ready');
+  if (process.env[ENV_WAIT_GO] === '1') await waitForGo();
+
+  const store = await openEmbeddedStore({
+    root,
+    runtime,
+    registry,
+    logger,
+    ...(runDir !== undefined ? { runDir } : {}),
+    stopGraceMs: 2000,
+    restartTimeoutSeconds: 10,
+  });
+  say('open');
+  if (op === 'open') say('start');
+  const target = name ?? '';
+  switch (op) {
+    case 'pull':
+    case 'upgrade': {
+      const remote = rest[0];
+      if (remote === undefined) usage(`${op} needs a REMOTE`);
+      say('start');
+      if (op === 'pull') await store.pull(target, { remote, privileges: FIXTURE_PRIVILEGES });
+      else await store.upgrade(target, { remote, privileges: FIXTURE_PRIVILEGES });
+      break;
+    }
+    case 'set': {
+      const [journal, ...settings] = rest;
+      if (journal === undefined || settings.length === 0)
+        usage('set needs a JOURNAL and KEY=VALUE arguments');
+      const current = await store.inspect(target);
+      if (current === undefined) throw new Error(`set: plugin ${target} is not installed`);
+      const record: SetJournal = {
+        name: target,
+        settings,
+        before: { env: current.settings.env, args: current.settings.args },
+      };
+      await writeFileAtomic(journal, JSON.stringify(record), 0o600);
+      say('journal');
+      say('start');
+      await store.set(target, settings);
+      break;
+    }
+    case 'remove':
+      say('start');
+      await store.remove(target, false);
+      break;
+    case 'enable':
+      say('start');
+      await store.enable(target, 10);
+      break;
+    case 'disable':
+      say('start');
+      await store.disable(target, false);
+      break;
+  }
+  say('done');
+  await store.close();
+  await runtime.close();
+  await registry.close();
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(
+      `crash-worker: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(2);
+  },
+);
