@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, it } from 'node:test';
-import { main } from '../../controller/main.ts';
+import { runPlugctl, type CliResult } from './cli.ts';
 import { describeIntegration, docker, envScript, useEnv } from './harness.ts';
 
 interface PluginJson {
@@ -35,16 +35,7 @@ describeIntegration('plugctl apply against a real dockerd', () => {
     await rm(docs, { recursive: true, force: true });
   });
 
-  async function plugctl(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const code = await main(
-      ['--state-dir', state, ...args],
-      { out: (t) => void (out += t), err: (t) => void (err += t) },
-      { ...process.env, DOCKER_HOST: env().dockerHost },
-    );
-    return { code, out, err };
-  }
+  const plugctl = (...args: string[]): Promise<CliResult> => runPlugctl(state, env().dockerHost, args);
 
   async function write(file: string, ...documents: string[]): Promise<string> {
     const path = join(docs, file);

@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, it } from 'node:test';
-import { main } from '../../controller/main.ts';
+import { runPlugctl, type CliResult } from './cli.ts';
 import { describeIntegration, docker, envScript, useEnv } from './harness.ts';
 
 const SCHEMA2 = 'application/vnd.docker.distribution.manifest.v2+json';
@@ -41,16 +41,7 @@ describeIntegration('supply chain against a real dockerd and registry', () => {
     await rm(docs, { recursive: true, force: true });
   });
 
-  async function plugctl(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const code = await main(
-      ['--state-dir', state, ...args],
-      { out: (t) => void (out += t), err: (t) => void (err += t) },
-      { ...process.env, DOCKER_HOST: env().dockerHost },
-    );
-    return { code, out, err };
-  }
+  const plugctl = (...args: string[]): Promise<CliResult> => runPlugctl(state, env().dockerHost, args);
 
   function doc(name: string, remote: string, extra = ''): string {
     return [
