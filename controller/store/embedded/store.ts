@@ -292,17 +292,7 @@ export class EmbeddedStore implements Store {
         const id = generatePluginId();
         const staging = await this.#staging();
         try {
-          const unpacked = await unpackLayers({
-            registry: this.#registry,
-            content: this.#content,
-            remote,
-            layers,
-            rootfs: join(staging, 'rootfs'),
-            limits: this.#limits,
-            logger: this.#logger,
-            ...(this.#reclaim !== undefined ? { reclaim: this.#reclaim } : {}),
-          });
-          await this.#commitBlobs(remote, unpacked.staged);
+          const unpacked = await this.#unpackAndCommit(remote, layers, staging);
           const record = newStoredPlugin({
             id,
             name: localName,
@@ -419,17 +409,7 @@ export class EmbeddedStore implements Store {
       return this.#gcLock.shared(async () => {
         const staging = await this.#staging();
         try {
-          const unpacked = await unpackLayers({
-            registry: this.#registry,
-            content: this.#content,
-            remote,
-            layers,
-            rootfs: join(staging, 'rootfs'),
-            limits: this.#limits,
-            logger: this.#logger,
-            ...(this.#reclaim !== undefined ? { reclaim: this.#reclaim } : {}),
-          });
-          await this.#commitBlobs(remote, unpacked.staged);
+          const unpacked = await this.#unpackAndCommit(remote, layers, staging);
           // moby's upgradePlugin: new config, reference and digests; the settings are kept
           const upgraded = plugin.with((json) => {
             const object = json['plugin'] as JsonObject;
@@ -928,6 +908,26 @@ export class EmbeddedStore implements Store {
     const staging = await mkdtemp(join(this.layout.tmp, '.pull-'));
     await mkdir(join(staging, 'rootfs'), { mode: 0o755 });
     return staging;
+  }
+
+  /** Unpacks the layers into `<staging>/rootfs` in one pass each, then commits their blobs. */
+  async #unpackAndCommit(
+    remote: RemotePlugin,
+    layers: Parameters<typeof unpackLayers>[0]['layers'],
+    staging: string,
+  ): Promise<Awaited<ReturnType<typeof unpackLayers>>> {
+    const unpacked = await unpackLayers({
+      registry: this.#registry,
+      content: this.#content,
+      remote,
+      layers,
+      rootfs: join(staging, 'rootfs'),
+      limits: this.#limits,
+      logger: this.#logger,
+      ...(this.#reclaim !== undefined ? { reclaim: this.#reclaim } : {}),
+    });
+    await this.#commitBlobs(remote, unpacked.staged);
+    return unpacked;
   }
 
   /** Commits the new layer blobs, the config and the manifest (when its bytes are known). */
