@@ -154,11 +154,6 @@ export class Controller {
     await this.#status.flush();
   }
 
-  /** Statuses of every key, for tests and `get`. */
-  statuses(): PluginStatus[] {
-    return this.#status.all();
-  }
-
   /** Reconciles one key: plan what is declared for it against the host, apply, record status. */
   async reconcile(key: string): Promise<ReconcileResult> {
     const ledger = this.#ledger;
