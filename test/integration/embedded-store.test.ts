@@ -1018,6 +1018,7 @@ describe('embedded store with a real registry', { skip, concurrency: false }, ()
       assert.equal(await runtime.isRunning(id), false);
       assert.equal(await store.inspect(vol1), undefined);
       assert.equal(await exists(store.layout.pluginDir(id)), false);
+      assert.equal(await exists(join(short, 'r', id)), false, 'its runtime state is gone too');
     });
   });
 });

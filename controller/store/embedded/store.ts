@@ -462,6 +462,8 @@ export class EmbeddedStore implements Store {
       this.#emit('remove', plugin);
       try {
         await removeAll(removing);
+        // The runtime's files for it (bundle, pid file, log) outlive a disable, not a remove.
+        await removeAll(join(this.#runDir, id));
       } catch (error) {
         // the plugin is gone already; reload deletes what is left
         this.#logger.warn(
