@@ -14,10 +14,10 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { inspect } from 'node:util';
-import { PlugctlError } from '../../controller/errors.ts';
 import type { PluginPrivilege } from '../../controller/spec/types.ts';
 import type { InstalledPlugin, ListFilters, PluginEvent, Store } from '../../controller/store/store.ts';
+import { rejectsWith } from '../errors.ts';
+export { rejectsWith };
 
 /** A Store with `docker plugin ls --filter` listing, which both stores implement. */
 export interface ConformanceStore extends Store {
@@ -48,23 +48,6 @@ const PRIV_GRANTS: PluginPrivilege[] = [
 /** the fixtures' Interface.Socket */
 const SOCKET = 'plugind.sock';
 const ENABLE_TIMEOUT_S = 20;
-
-/** Asserts that `promise` rejects with a PlugctlError of `code` (and `kind`), and returns it. */
-export async function rejectsWith(
-  promise: Promise<unknown>,
-  code: string,
-  kind?: string,
-): Promise<PlugctlError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof PlugctlError, `expected a PlugctlError ${code}, got ${inspect(error)}`);
-    assert.equal(error.code, code, error.message);
-    if (kind !== undefined) assert.equal(error.kind, kind, error.message);
-    return error;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
 
 /**
  * True when something on the unix socket `path` answers Plugin.Activate as a volume driver (what

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { PlugctlError } from '../../controller/errors.ts';
 import { Credentials } from '../../controller/registry/credentials.ts';
 import type { PluginPrivilege } from '../../controller/spec/types.ts';
 import {
@@ -31,6 +30,7 @@ import {
 } from '../../controller/store/docker/store.ts';
 import type { DockerStore } from '../../controller/store/docker/store.ts';
 import { describeIntegration, docker, envScript, resetEnv, useEnv } from './harness.ts';
+import { rejectsWith } from '../errors.ts';
 
 const NETWORK_HOST: PluginPrivilege[] = [{ name: 'network', value: ['host'] }];
 const PRIV_GRANTS: PluginPrivilege[] = [
@@ -40,19 +40,6 @@ const PRIV_GRANTS: PluginPrivilege[] = [
   { name: 'capabilities', value: ['CAP_SYS_ADMIN'] },
 ];
 const A_DIGEST = `sha256:${'a'.repeat(64)}`;
-
-/** Asserts that `promise` rejects with a PlugctlError of `code` (and kind) and returns it. */
-async function rejectsWith(promise: Promise<unknown>, code: string, kind?: string): Promise<PlugctlError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof PlugctlError, `expected a PlugctlError, got ${inspect(error)}`);
-    assert.equal(error.code, code, error.message);
-    if (kind !== undefined) assert.equal(error.kind, kind, error.message);
-    return error;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
 
 describe('docker store: pure parts', () => {
   it('orders engine versions, with pre-releases before their release and unknown versions oldest', () => {

@@ -28,12 +28,10 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { inspect } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { Agent } from 'undici';
 import type { Dispatcher } from 'undici';
-import { PlugctlError } from '../../controller/errors.ts';
 import { RegistryClient } from '../../controller/registry/client.ts';
 import { RegistryError } from '../../controller/registry/errors.ts';
 import {
@@ -56,6 +54,7 @@ import {
 } from '../unit/store/embedded/loopback-registry.ts';
 import type { LoopbackRegistry } from '../unit/store/embedded/loopback-registry.ts';
 import { tarOf, tree } from '../unit/store/embedded/helpers.ts';
+import { rejectsWith } from '../errors.ts';
 
 const PORT = 5210;
 const NETWORK_HOST: PluginPrivilege[] = [{ name: 'network', value: ['host'] }];
@@ -98,18 +97,6 @@ async function runcSkipReason(): Promise<string | undefined> {
 
 const skip = await skipReason();
 const runcSkip = skip ?? (await runcSkipReason());
-
-async function rejectsWith(promise: Promise<unknown>, code: string, kind?: string): Promise<PlugctlError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof PlugctlError, `expected a PlugctlError, got ${inspect(error)}`);
-    assert.equal(error.code, code, error.message);
-    if (kind !== undefined) assert.equal(error.kind, kind, error.message);
-    return error;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
 
 /** A runtime for stores that never enable anything (builder stores, lock tests). */
 const idleRuntime: PluginRuntime = {

@@ -37,6 +37,11 @@ import {
   startTokenIssuer,
 } from './registry-harness.ts';
 import type { RunningRegistry, TokenIssuer } from './registry-harness.ts';
+import { rejectsWith as rejectsWithError } from '../errors.ts';
+
+/** Every failure of the client is a RegistryError with a stable code. */
+const rejectsWith = (promise: Promise<unknown>, code: string): Promise<RegistryError> =>
+  rejectsWithError(promise, code, undefined, RegistryError);
 
 const skip = await registrySkipReason();
 
@@ -55,17 +60,6 @@ function countingDispatcher(): Counter {
     return dispatch(options, handler);
   });
   return { dispatcher, requests, close: () => agent.close() };
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<RegistryError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof RegistryError, `expected a RegistryError, got ${String(error)}`);
-    assert.equal(error.code, code, `expected ${code}, got ${error.code}: ${error.message}`);
-    return error;
-  }
-  assert.fail(`expected ${code}, but it resolved`);
 }
 
 async function readAll(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {

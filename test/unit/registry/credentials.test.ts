@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { PlugctlError } from '../../../controller/errors.ts';
 import {
   authKeyFor,
   convertToHostname,
@@ -16,6 +15,7 @@ import {
   encodeRegistryAuth,
   resolveCredentials,
 } from '../../../controller/registry/credentials.ts';
+import { rejectsWith } from '../../errors.ts';
 
 const HELPER = `#!/bin/sh
 # docker-credential-test: answers from a fixed table, logging which server it was asked about
@@ -34,18 +34,6 @@ esac
 
 function b64(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64');
-}
-
-/** Asserts a PlugctlError with `code` and returns it. */
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<PlugctlError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof PlugctlError, `expected a PlugctlError, got ${inspect(error)}`);
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected a rejection with ${code}`);
 }
 
 describe('registry credentials', () => {
