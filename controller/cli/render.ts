@@ -30,6 +30,8 @@ export function describeAction(action: Action): string {
     case 'pull':
     case 'upgrade':
       return `${action.type} ${action.remote}  (${action.reason})`;
+    case 'build':
+      return `build ${action.context}  (${action.reason})`;
     case 'set':
       return `set ${(action.changes ?? declaredSettingStrings(action.declared, 'args')).join(' ')}  (${action.reason})`;
     case 'enable':

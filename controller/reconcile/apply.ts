@@ -82,7 +82,7 @@ async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginRes
       }
       result.steps.push({ action, ok: true });
       if (action.type === 'upgrade') upgraded = action;
-      if (action.type === 'pull' || action.type === 'upgrade')
+      if (action.type === 'pull' || action.type === 'upgrade' || action.type === 'build')
         await deps.ledger.setDigest(plan.name, action.digest);
     }
     if (plan.ownership === 'drop') await deps.ledger.disown(plan.name);
@@ -109,6 +109,8 @@ async function execute(plan: PluginPlan, action: Action, store: Store): Promise<
       return store.pull(plan.name, { remote: action.remote, privileges: action.privileges });
     case 'upgrade':
       return store.upgrade(plan.name, { remote: action.remote, privileges: action.privileges });
+    case 'build':
+      return store.create(plan.name, action.context);
     case 'set':
       return applySettings(plan.name, action, store);
     case 'enable':

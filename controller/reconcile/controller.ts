@@ -24,6 +24,7 @@ import { plan, type PluginPlan } from './plan.ts';
 import { WorkQueue } from './queue.ts';
 import { conditionsFor, phaseOf, StatusStore, type Observation, type PluginStatus } from './status.ts';
 import { startWorkers, type ReconcileResult } from './workers.ts';
+import { ContextWatcher } from '../sources/contexts.ts';
 
 /** Per-snapshot lookups. */
 interface SnapshotIndex {
@@ -31,6 +32,8 @@ interface SnapshotIndex {
   names: ReadonlyMap<string, string>;
   /** key -> keys whose spec.dependsOn names it */
   dependents: ReadonlyMap<string, readonly string[]>;
+  /** absolute build context -> keys of the documents selected here that build from it */
+  contexts: ReadonlyMap<string, readonly string[]>;
 }
 
 /** Everything the controller needs, injected. */
@@ -75,6 +78,7 @@ export class Controller {
   readonly #desiredCache = new WeakMap<LoadedDocument, DesiredPlugin>();
   readonly #hashCache = new WeakMap<LoadedDocument, string>();
   #indexed: { snapshot: DesiredSnapshot; index: SnapshotIndex } | undefined;
+  readonly #contexts: ContextWatcher;
 
   /** Builds a controller; nothing runs until start(). */
   constructor(options: ControllerOptions) {
@@ -83,6 +87,7 @@ export class Controller {
     this.#queue = new WorkQueue({ clock: this.#clock });
     this.#actual = new ActualState(options.store);
     this.#status = new StatusStore(options.stateDir);
+    this.#contexts = new ContextWatcher((context) => this.#onContextChanged(context), this.#clock);
   }
 
   /** True once every key of the first full sync has been reconciled once. */
@@ -110,6 +115,7 @@ export class Controller {
         `no documents found at start-up: the ${owned} plugin(s) plugctl owns are kept until a first document appears`,
       );
     }
+    this.#watchContexts();
     const keys = this.#allKeys();
     this.#initial = new Set(keys);
     for (const key of keys) this.#queue.add(key);
@@ -151,6 +157,7 @@ export class Controller {
       this.#options.logger.warn(`shutdown: reconciles still running after ${timeoutMs} ms`);
     await this.#events;
     await this.#options.source.close();
+    await this.#contexts.close();
     await this.#status.flush();
   }
 
@@ -218,21 +225,27 @@ export class Controller {
   }
 
   /**
-   * Lookups over the current snapshot (local name -> key of the document declaring it here, and
-   * key -> keys that depend on it), built once per snapshot: snapshots are immutable.
+   * Lookups over the current snapshot (local name -> key of the document declaring it here,
+   * key -> keys that depend on it, build context -> keys), built once per snapshot: snapshots are
+   * immutable.
    */
   #index(): SnapshotIndex {
     const snapshot = this.#options.source.snapshot();
     if (this.#indexed?.snapshot === snapshot) return this.#indexed.index;
     const names = new Map<string, string>();
     const dependents = new Map<string, string[]>();
+    const contexts = new Map<string, string[]>();
     for (const [key, doc] of snapshot.documents) {
-      if (this.#selected(doc) !== undefined) names.set(doc.localName, key);
+      if (this.#selected(doc) !== undefined) {
+        names.set(doc.localName, key);
+        const context = this.#desiredOf(doc).build?.context;
+        if (context !== undefined) contexts.set(context, [...(contexts.get(context) ?? []), key]);
+      }
       for (const dependency of doc.doc.spec.dependsOn ?? []) {
         dependents.set(dependency, [...(dependents.get(dependency) ?? []), key]);
       }
     }
-    const index = { names, dependents };
+    const index = { names, dependents, contexts };
     this.#indexed = { snapshot, index };
     return index;
   }
@@ -340,6 +353,19 @@ export class Controller {
       for (const key of this.#allKeys()) this.#queue.add(key);
     this.#hadErrors = hasErrors;
     this.#seenDocument ||= firstDocument;
+    this.#watchContexts();
+  }
+
+  /** Keeps the context watcher on the build contexts of the documents selected for this host. */
+  #watchContexts(): void {
+    const contexts = new Set(this.#index().contexts.keys());
+    this.#contexts.sync(contexts).catch((error: unknown) => {
+      this.#options.logger.warn({ err: error }, 'cannot watch build contexts; changes are seen at resync');
+    });
+  }
+
+  #onContextChanged(context: string): void {
+    for (const key of this.#index().contexts.get(context) ?? []) this.#queue.add(key);
   }
 
   #onEngineEvent(event: PluginEvent): void {
@@ -368,7 +394,9 @@ export class Controller {
       const status = this.#status.get(key);
       const doc = documents.get(key);
       const stalled = status !== undefined && phaseOf(status) === 'stalled';
-      if (stalled && doc !== undefined && status.observedHash === this.#hashOf(doc)) continue;
+      // A built plugin's input is also its context, which can be fixed without touching the document.
+      const builds = doc?.doc.spec.build !== undefined;
+      if (stalled && !builds && doc !== undefined && status.observedHash === this.#hashOf(doc)) continue;
       this.#queue.add(key);
       queued++;
     }

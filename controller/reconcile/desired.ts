@@ -2,6 +2,7 @@
  * The planner's view of one declared plugin: a document with every default applied and its
  * reference normalised, so plan() never has to know about YAML, schemas or defaults.
  */
+import { dirname, resolve } from 'node:path';
 import type { LoadedDocument } from '../spec/load.ts';
 import { formatReference } from '../spec/reference.ts';
 import type { InUsePolicy, Origin, PluginPrivilege, PluginSettings, UpgradePolicy } from '../spec/types.ts';
@@ -13,8 +14,13 @@ export interface DesiredPlugin {
   key: string;
   /** local plugin name on the host */
   name: string;
-  /** normalised remote reference, e.g. `docker.io/vieux/sshfs:1.2` */
+  /**
+   * normalised remote reference, e.g. `docker.io/vieux/sshfs:1.2`; for a built plugin, its local
+   * name as a reference (nothing is pulled from it)
+   */
   remote: string;
+  /** present for a plugin built from a context: the context's absolute path */
+  build?: { context: string };
   enabled: boolean;
   /** the exact grants consented to, or 'all' for grantAllPrivileges */
   privileges: PluginPrivilege[] | 'all';
@@ -38,6 +44,10 @@ export function toDesired(loaded: LoadedDocument): DesiredPlugin {
     key: loaded.doc.metadata.name,
     name: loaded.localName,
     remote: formatReference(loaded.reference),
+    // Relative to the declaring file, as a Git repository is checked out anywhere.
+    ...(spec.build !== undefined
+      ? { build: { context: resolve(dirname(loaded.origin.file), spec.build.context) } }
+      : {}),
     enabled: spec.enabled,
     privileges: spec.grantAllPrivileges ? 'all' : spec.privileges,
     settings: structuredClone(loaded.doc.spec.settings ?? {}),

@@ -5,6 +5,7 @@
  * makes no registry traffic unless it tracks tags (then one manifest HEAD each, thanks to caching).
  */
 import type { RemoteInfo, RemoteInspector } from '../registry/inspect.ts';
+import type { ContextInfo } from '../store/context.ts';
 import type { InstalledPlugin } from '../store/store.ts';
 import type { DesiredPlugin } from './desired.ts';
 import { sameRemote, type RemoteFacts } from './plan.ts';
@@ -17,7 +18,7 @@ export function remotesToResolve(
   const installed = new Map(actual.map((p) => [p.name, p]));
   const remotes = new Set<string>();
   for (const d of desired) {
-    if (d.suspend) continue;
+    if (d.suspend || d.build !== undefined) continue;
     const plugin = installed.get(d.name);
     const follows = d.upgradePolicy === 'TrackTag' || d.remote.includes('@');
     const differs = plugin !== undefined && !sameRemote(plugin.reference, d.remote);
@@ -47,5 +48,27 @@ export async function gatherFacts(
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, wanted.length) }, worker));
-  return { remotes };
+  return { remotes, builds: await inspectContexts(desired) };
+}
+
+/**
+ * Reads the context of every built plugin that is not suspended: its digest says whether it must
+ * be rebuilt, its config what it may do. A context that cannot be read becomes an Error value.
+ */
+async function inspectContexts(desired: readonly DesiredPlugin[]): Promise<Map<string, ContextInfo | Error>> {
+  const builds = new Map<string, ContextInfo | Error>();
+  const contexts = [
+    ...new Set(desired.filter((d) => !d.suspend).flatMap((d) => (d.build ? [d.build.context] : []))),
+  ];
+  if (contexts.length === 0) return builds;
+  // Loaded on first use: hosts without built plugins never load tar-stream for this.
+  const { inspectContext } = await import('../store/context.ts');
+  for (const context of contexts) {
+    try {
+      builds.set(context, await inspectContext(context));
+    } catch (error) {
+      builds.set(context, error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+  return builds;
 }

@@ -17,7 +17,10 @@ export interface OwnedPlugin {
   remote: string;
   /** the declaration's inUse policy, remembered so a prune respects it after the document is gone */
   inUse: InUsePolicy;
-  /** manifest digest of the content plugctl last installed (the engine does not report it) */
+  /**
+   * manifest digest of the content plugctl last installed (the engine does not report it), or for
+   * a plugin built from a context (spec.build) the digest of that context
+   */
   digest?: string;
 }
 

@@ -85,8 +85,8 @@ export function readyKeys(
   const ready = new Set<string>();
   for (const d of desired) {
     const plugin = installed.get(d.name);
-    if (plugin !== undefined && plugin.enabled === d.enabled && sameRemote(plugin.reference, d.remote))
-      ready.add(d.key);
+    const fromDeclared = d.build !== undefined || sameRemote(plugin?.reference ?? '', d.remote);
+    if (plugin !== undefined && plugin.enabled === d.enabled && fromDeclared) ready.add(d.key);
   }
   return ready;
 }

@@ -7,9 +7,10 @@ import { PlugctlError, type FailureKind } from '../errors.ts';
 import { formatReference, parseReference } from '../spec/reference.ts';
 import type { PluginPrivilege, PluginSettings } from '../spec/types.ts';
 import type { RemoteInfo } from '../registry/inspect.ts';
+import type { ContextInfo } from '../store/context.ts';
 import type { InstalledPlugin } from '../store/store.ts';
 import type { DesiredPlugin } from './desired.ts';
-import type { Inventory } from './inventory.ts';
+import type { Inventory, OwnedPlugin } from './inventory.ts';
 import { formatPrivileges, privilegesEqual } from './privileges.ts';
 import { declaresSettings, diffSettings, restoreSettingStrings } from './settings.ts';
 
@@ -42,6 +43,8 @@ export type Action =
   | { type: 'enable'; timeoutSeconds: number; reason: string }
   | { type: 'disable'; force: boolean; reason: string }
   | { type: 'remove'; force: boolean; reason: string }
+  /** creates the plugin from a context (spec.build); `digest` is the context's, recorded once built */
+  | { type: 'build'; context: string; digest: string; reason: string }
   /** checks that the installed content is the pinned content; a mismatch is removed and reported */
   | { type: 'verify'; diffIds: string[]; pin: string; reason: string }
   | { type: 'adopt'; reason: string }
@@ -73,6 +76,8 @@ export interface RemoteFacts {
    * checked for new content; an Error when it could not be read
    */
   remotes: ReadonlyMap<string, RemoteInfo | Error>;
+  /** what each build context (by absolute path) holds; an Error when it could not be read */
+  builds?: ReadonlyMap<string, ContextInfo | Error>;
   /** keys of the DockerPlugins that are Ready, for spec.dependsOn; absent means "none are" */
   ready?: ReadonlySet<string>;
 }
@@ -98,7 +103,12 @@ export function plan(
   const declaredNames = new Set(desired.map((d) => d.name));
   const plans = desired.map((d) =>
     waitForDependencies(
-      planDeclared(d, installed.get(d.name), Object.hasOwn(inventory.plugins, d.name), facts),
+      planDeclared(
+        d,
+        installed.get(d.name),
+        Object.hasOwn(inventory.plugins, d.name) ? inventory.plugins[d.name] : undefined,
+        facts,
+      ),
       facts,
     ),
   );
@@ -144,16 +154,23 @@ function waitForDependencies(p: PluginPlan, facts: RemoteFacts): PluginPlan {
 function planDeclared(
   d: DesiredPlugin,
   plugin: InstalledPlugin | undefined,
-  owned: boolean,
+  ownedEntry: OwnedPlugin | undefined,
   facts: RemoteFacts,
 ): PluginPlan {
   const base = { key: d.key, name: d.name, desired: d };
+  const owned = ownedEntry !== undefined;
   if (d.suspend) {
     return {
       ...base,
       outcome: 'suspended',
       ownership: owned ? 'keep' : 'none',
       actions: [noop('spec.suspend is true')],
+    };
+  }
+  if (d.build !== undefined) {
+    return {
+      ...base,
+      ...planBuilt(d, d.build.context, plugin, ownedEntry, facts.builds?.get(d.build.context)),
     };
   }
   const info = facts.remotes.get(d.remote);
@@ -163,19 +180,7 @@ function planDeclared(
   const adopt: Action[] = [];
   if (!owned) {
     if (!fromDeclared) {
-      return {
-        ...base,
-        ownership: 'none',
-        outcome: 'blocked',
-        actions: [
-          blocked(
-            'stalled',
-            'NAME_CONFLICT',
-            `a plugin named ${d.name} from ${plugin.reference} is installed but not managed by plugctl; ` +
-              `remove it or set spec.alias to another name`,
-          ),
-        ],
-      };
+      return { ...base, ownership: 'none', outcome: 'blocked', actions: [nameConflict(d, plugin)] };
     }
     adopt.push({ type: 'adopt', reason: `installed from the declared remote; plugctl takes ownership` });
   }
@@ -187,6 +192,83 @@ function planDeclared(
   const actions = [...adopt, ...rest.actions];
   const outcome = rest.outcome === 'unchanged' && adopt.length > 0 ? 'configure' : rest.outcome;
   return { ...base, ownership: owned ? 'keep' : 'add', outcome, actions };
+}
+
+function nameConflict(d: DesiredPlugin, plugin: InstalledPlugin): Action {
+  return blocked(
+    'stalled',
+    'NAME_CONFLICT',
+    `a plugin named ${d.name} from ${plugin.reference} is installed but not managed by plugctl; ` +
+      `remove it or set spec.alias to another name`,
+  );
+}
+
+/**
+ * A plugin built from a context (spec.build). Its content is known by the context's digest, which
+ * plugctl records when it builds: a different digest means the context changed, and the plugin is
+ * rebuilt (engines cannot create over an existing plugin, so it is removed first and gets a new ID).
+ * The grants are checked against the context's config on every pass, because creating a plugin
+ * grants whatever its config asks for without asking.
+ */
+function planBuilt(
+  d: DesiredPlugin,
+  context: string,
+  plugin: InstalledPlugin | undefined,
+  owned: OwnedPlugin | undefined,
+  info: ContextInfo | Error | undefined,
+): Pick<PluginPlan, 'ownership' | 'outcome' | 'actions'> {
+  // Built plugins record no remote to recognise them by, so only the inventory says they are ours.
+  if (plugin !== undefined && owned === undefined) {
+    return { ownership: 'none', outcome: 'blocked', actions: [nameConflict(d, plugin)] };
+  }
+  const ownership = owned === undefined ? 'add' : 'keep';
+  const stop = (action: Action): Pick<PluginPlan, 'ownership' | 'outcome' | 'actions'> => ({
+    ownership,
+    outcome: 'blocked',
+    actions: [action],
+  });
+  if (info === undefined) {
+    return stop(blocked('transient', 'FACTS_MISSING', `the build context ${context} has not been read yet`));
+  }
+  if (info instanceof Error) {
+    const kind = info instanceof PlugctlError ? info.kind : 'transient';
+    return stop(blocked(kind, info instanceof PlugctlError ? info.code : 'CONTEXT_INVALID', info.message));
+  }
+  const grants = compareGrants(d, info.privileges, `the context ${context}`);
+  if (!Array.isArray(grants)) return stop(grants);
+  const build: Action = { type: 'build', context, digest: info.digest, reason: 'not installed' };
+  const actions: Action[] = [];
+  if (plugin === undefined) {
+    actions.push(build);
+    if (declaresSettings(d.settings)) {
+      actions.push({ type: 'set', declared: d.settings, reason: 'apply the declared settings' });
+    }
+    if (d.enabled) actions.push(enable(d, 'spec.enabled is true'));
+    return { ownership, outcome: 'create', actions };
+  }
+  if (owned?.digest === info.digest) return { ownership, ...planInPlace(d, plugin, undefined) };
+  const why =
+    owned?.digest === undefined
+      ? `the context it was built from is not recorded; rebuild from ${context}`
+      : `the context changed (${shortDigest(owned.digest)} -> ${shortDigest(info.digest)})`;
+  if (plugin.enabled) {
+    const disabling = disable(d, plugin, 'a rebuild needs the plugin disabled');
+    if (disabling.type === 'blocked') return stop(disabling);
+    actions.push(disabling);
+  }
+  actions.push({ type: 'remove', force: false, reason: `${why}; engines create only under a free name` });
+  actions.push({ ...build, reason: why });
+  actions.push({
+    type: 'set',
+    declared: d.settings,
+    reason: 'apply the declared settings to the rebuilt plugin',
+  });
+  if (d.enabled) actions.push(enable(d, 'spec.enabled is true'));
+  return { ownership, outcome: 'configure', actions };
+}
+
+function shortDigest(digest: string): string {
+  return digest.replace(/^sha256:/, '').slice(0, 12);
 }
 
 /**
@@ -369,20 +451,27 @@ function checkGrants(
     const code = info instanceof PlugctlError ? info.code : 'REGISTRY_ERROR';
     return { blocked: blocked(kind, code, info.message) };
   }
-  const required = info.privileges;
-  if (d.privileges === 'all' || privilegesEqual(d.privileges, required)) {
-    // The engine is sent the list in the order it computes it, whatever order the document used.
-    return { privileges: [...required], info };
-  }
-  return {
-    blocked: blocked(
-      'stalled',
-      'PRIVILEGES_MISMATCH',
-      `privileges do not match: ${d.remote} asks for ${formatPrivileges(required)}; ` +
-        `spec.privileges grants ${formatPrivileges(d.privileges)}. ` +
-        `Declare exactly what it asks for, or set grantAllPrivileges: true`,
-    ),
-  };
+  const privileges = compareGrants(d, info.privileges, d.remote);
+  return Array.isArray(privileges) ? { privileges, info } : { blocked: privileges };
+}
+
+/**
+ * The grants to send when the declaration consents to exactly what `source` asks for (or to all),
+ * in the order the plugin asks for them; otherwise a stalled PRIVILEGES_MISMATCH.
+ */
+function compareGrants(
+  d: DesiredPlugin,
+  required: readonly PluginPrivilege[],
+  source: string,
+): PluginPrivilege[] | Action {
+  if (d.privileges === 'all' || privilegesEqual(d.privileges, required)) return [...required];
+  return blocked(
+    'stalled',
+    'PRIVILEGES_MISMATCH',
+    `privileges do not match: ${source} asks for ${formatPrivileges(required)}; ` +
+      `spec.privileges grants ${formatPrivileges(d.privileges)}. ` +
+      `Declare exactly what it asks for, or set grantAllPrivileges: true`,
+  );
 }
 
 function enable(d: DesiredPlugin, reason: string): Action {

@@ -27,7 +27,7 @@ export interface LoadedDocument {
    * becomes `sshfs:latest`) or else the name `docker plugin install <remote>` would give.
    */
   localName: string;
-  /** spec.remote, parsed and normalised. */
+  /** spec.remote, parsed and normalised; for a built plugin, its local name as a reference. */
   reference: Reference;
 }
 
@@ -209,21 +209,29 @@ function parseFile(text: string, file: string): FileResult {
       continue;
     }
     const parsed = result.doc;
+    // The schema holds exactly one of remote and build.
+    const { remote, build, alias } = parsed.spec;
+    // A built plugin is named like `docker plugin create NAME` names it: the alias, else metadata.name.
+    const nameSegments =
+      remote !== undefined
+        ? ['spec', 'remote']
+        : alias !== undefined
+          ? ['spec', 'alias']
+          : ['metadata', 'name'];
     let reference: Reference;
     try {
-      reference = parseReference(parsed.spec.remote);
+      reference = parseReference(remote ?? alias ?? parsed.metadata.name);
     } catch (error) {
       rejected();
       errors.push({
-        origin: at(['spec', 'remote']),
-        path: 'spec.remote',
+        origin: at(nameSegments),
+        path: nameSegments.join('.'),
         message: messageOf(error),
         code: codeOf(error, 'INVALID_REFERENCE'),
       });
       continue;
     }
     let localName: string;
-    const alias = parsed.spec.alias;
     try {
       // Docker normalises --alias exactly like a reference (docker.io and :latest implied), so two
       // aliases collide when docker would give them the same name, not only when they are equal strings.
@@ -238,7 +246,17 @@ function parseFile(text: string, file: string): FileResult {
       });
       continue;
     }
-    const localNameSegments = alias === undefined ? ['spec', 'remote'] : ['spec', 'alias'];
+    if (build !== undefined && reference.digest !== undefined) {
+      rejected();
+      errors.push({
+        origin: at(nameSegments),
+        path: nameSegments.join('.'),
+        message: 'a built plugin is named REPOSITORY[:TAG], without a digest',
+        code: 'INVALID_REFERENCE',
+      });
+      continue;
+    }
+    const localNameSegments = alias === undefined ? nameSegments : ['spec', 'alias'];
     candidates.push({
       doc: parsed,
       origin: at([]),

@@ -170,12 +170,11 @@ const specSchema = {
   type: 'object',
   description: 'Desired state of one Docker managed plugin on every host the nodeSelector matches.',
   additionalProperties: false,
-  required: ['remote'],
   properties: {
     remote: {
       type: 'string',
       description:
-        'Registry reference of the plugin image, e.g. `vieux/sshfs:1.2` or `registry.example.com/team/plugin:v1`. A digest (`@sha256:...`) pins the content; with a tag, upgrade.policy decides whether a moved tag is followed.',
+        'Registry reference of the plugin image, e.g. `vieux/sshfs:1.2` or `registry.example.com/team/plugin:v1`. A digest (`@sha256:...`) pins the content; with a tag, upgrade.policy decides whether a moved tag is followed. Exactly one of remote and build is required.',
       minLength: 1,
     },
     alias: {
@@ -361,6 +360,21 @@ const specSchema = {
         'Stop reconciling this plugin: nothing is installed, changed or removed for it until suspend is false again. Status keeps being reported.',
       default: SPEC_DEFAULTS.suspend,
     },
+    build: {
+      type: 'object',
+      description:
+        'Build the plugin on the host instead of pulling it, as `docker plugin create` does. Exactly one of remote and build is required; the local name is spec.alias, or else metadata.name with the tag `latest`.',
+      additionalProperties: false,
+      required: ['context'],
+      properties: {
+        context: {
+          type: 'string',
+          description:
+            'A directory holding config.json and rootfs/, or a tar (optionally gzip-compressed) of one, relative to the file that declares the document. When its content changes, the plugin is rebuilt (removed and created again) and its settings re-applied.',
+          minLength: 1,
+        },
+      },
+    },
   },
   not: {
     required: ['grantAllPrivileges', 'privileges'],
@@ -405,6 +419,18 @@ export const dockerPluginSchema = {
       'x-kubernetes-preserve-unknown-fields': true,
     },
   },
+  // Exactly one of spec.remote and spec.build. It sits here rather than on spec, whose junctor and
+  // rule are about privileges, so each junctor is paired with one message.
+  oneOf: [
+    { properties: { spec: { type: 'object', required: ['remote'], properties: { remote: {} } } } },
+    { properties: { spec: { type: 'object', required: ['build'], properties: { build: {} } } } },
+  ],
+  'x-kubernetes-validations': [
+    {
+      rule: 'has(self.spec.remote) != has(self.spec.build)',
+      message: 'exactly one of spec.remote and spec.build is required',
+    },
+  ],
 } as const;
 
 // Compile-time guard that the schema and types.ts name the same fields: adding a field to one and not

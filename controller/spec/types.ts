@@ -41,9 +41,17 @@ export interface LabelSelector {
   }[];
 }
 
+/** A plugin built on the host from a context, instead of pulled (`docker plugin create`). */
+export interface PluginBuild {
+  /** directory or tar file holding config.json and rootfs/, relative to the declaring file */
+  context: string;
+}
+
 /** Desired state of one managed plugin. */
 export interface DockerPluginSpec {
-  remote: string;
+  /** exactly one of remote and build is present */
+  remote?: string;
+  build?: PluginBuild;
   alias?: string;
   enabled?: boolean;
   privileges?: PluginPrivilege[];
@@ -63,7 +71,8 @@ export interface DockerPluginSpec {
  * resolved once by the loader (LoadedDocument.localName).
  */
 export interface ResolvedSpec {
-  remote: string;
+  remote?: string;
+  build?: PluginBuild;
   alias?: string;
   enabled: boolean;
   privileges: PluginPrivilege[];

@@ -390,7 +390,8 @@ export function assertDockerPlugin(value: unknown): DockerPlugin {
 export function withDefaults(spec: DockerPluginSpec): ResolvedSpec {
   const copy = structuredClone(spec);
   const resolved: ResolvedSpec = {
-    remote: copy.remote,
+    ...(copy.remote !== undefined ? { remote: copy.remote } : {}),
+    ...(copy.build !== undefined ? { build: copy.build } : {}),
     enabled: copy.enabled ?? SPEC_DEFAULTS.enabled,
     privileges: copy.privileges ?? [],
     grantAllPrivileges: copy.grantAllPrivileges ?? SPEC_DEFAULTS.grantAllPrivileges,

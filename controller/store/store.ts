@@ -98,6 +98,12 @@ export interface Store {
   disable(name: string, force: boolean): Promise<void>;
   /** Applies settings (`KEY=value`, `mount.source=/x`, `args=a b`) to a disabled plugin. */
   set(name: string, settings: string[]): Promise<void>;
+  /**
+   * `docker plugin create`: installs a plugin named `name`, disabled, built from `context` (the
+   * absolute path of a directory holding config.json and rootfs/, or of a tar of one). The caller
+   * has already checked the context's privileges: creating grants whatever its config asks for.
+   */
+  create(name: string, context: string): Promise<void>;
   /** Replaces a disabled plugin's content with `remote`, keeping its ID and name. */
   upgrade(name: string, options: PullOptions): Promise<void>;
   /** Deletes a disabled plugin (force removes an enabled one). */

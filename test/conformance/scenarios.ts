@@ -12,11 +12,14 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { PluginPrivilege } from '../../controller/spec/types.ts';
 import type { InstalledPlugin, ListFilters, PluginEvent, Store } from '../../controller/store/store.ts';
 import { rejectsWith } from '../errors.ts';
+import { buildPlugind, exec, makeVolContext } from './fixtures.ts';
 export { rejectsWith };
 
 /** A Store with `docker plugin ls --filter` listing, which both stores implement. */
@@ -392,6 +395,45 @@ export function defineStoreConformance(name: string, open: () => Promise<OpenedS
       }
       assert.equal(await store.inspect(pinned), undefined);
       assert.deepEqual(await store.list(), []);
+    });
+
+    it('creates from a context directory and from a gzip tar of one; refuses a taken name and a bad context', async () => {
+      const work = await mkdtemp(join(tmpdir(), 'plugctl-conformance-ctx-'));
+      try {
+        const plugind = await buildPlugind(join(work, 'plugind'));
+        const dir = await makeVolContext(join(work, 'ctx'), plugind, 'built');
+        const tarball = join(work, 'ctx.tar.gz');
+        const tarred = await exec('tar', ['-czf', tarball, '-C', dir, 'config.json', 'rootfs']);
+        assert.equal(tarred.code, 0, tarred.stderr);
+
+        await store.create('conformance/built', dir);
+        const plugin = await mustInspect('conformance/built:latest');
+        assert.equal(plugin.enabled, false);
+        assert.deepEqual(plugin.capabilities, ['volumedriver']);
+        assert.deepEqual(plugin.settings.env, { GREETING: 'hello', DEBUG: '0', FAIL_AT_START: '0' });
+        assert.deepEqual(plugin.settings.args, ['--label=built']);
+        assert.deepEqual(bare(plugin.privileges), NETWORK_HOST);
+        await store.set('conformance/built:latest', ['DEBUG=2']);
+        await store.enable('conformance/built:latest', ENABLE_TIMEOUT_S);
+        await assertAnswers(await mustInspect('conformance/built:latest'), true, 'a built plugin runs');
+        await rejectsWith(store.create('conformance/built', dir), 'PLUGIN_EXISTS');
+        assert.equal((await mustInspect('conformance/built:latest')).id, plugin.id, 'the first is untouched');
+
+        await store.create('conformance/from-tar:1', tarball);
+        const fromTar = await mustInspect('conformance/from-tar:1');
+        assert.deepEqual(fromTar.settings.args, ['--label=built']);
+
+        const empty = join(work, 'empty');
+        await mkdir(empty);
+        await rejectsWith(store.create('conformance/empty:1', empty), 'CONTEXT_INVALID', 'stalled');
+        assert.equal(await store.inspect('conformance/empty:1'), undefined);
+
+        await store.remove('conformance/built:latest', true);
+        await store.remove('conformance/from-tar:1', false);
+        assert.deepEqual(await store.list(), []);
+      } finally {
+        await rm(work, { recursive: true, force: true });
+      }
     });
   });
 }

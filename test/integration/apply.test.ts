@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, it } from 'node:test';
+import { buildPlugind, makeVolContext, volConfig } from '../conformance/fixtures.ts';
 import { runPlugctl, type CliResult } from './cli.ts';
 import { describeIntegration, docker, envScript, useEnv } from './harness.ts';
 
@@ -336,5 +337,63 @@ describeIntegration('plugctl apply against a real dockerd', () => {
     assert.match(refused.out, /PIN_MISMATCH/);
     assert.match(refused.out, new RegExp(`now points at ${digest}`));
     assert.equal(await inspect('pinned2:latest'), undefined);
+  });
+
+  it('builds a plugin from a context in the repository, rebuilds it when the context changes', async () => {
+    const plugind = await buildPlugind(join(docs, '..', `${docs.split('/').pop()}-plugind`));
+    try {
+      const context = await makeVolContext(join(docs, 'plugins', 'helper'), plugind, 'one');
+      const document = (privileges: string): string =>
+        [
+          'apiVersion: plugctl.dev/v1alpha1',
+          'kind: DockerPlugin',
+          'metadata: { name: helper }',
+          'spec:',
+          '  build: { context: ../plugins/helper }',
+          `  privileges: ${privileges}`,
+          '  settings: { env: { DEBUG: "3" } }',
+          '',
+        ].join('\n');
+      await write('docs/helper.yaml', document('[{ name: network, value: [host] }]'));
+      const docsDir = join(docs, 'docs');
+
+      const first = await plugctl('apply', '-f', docsDir);
+      assert.equal(first.code, 0, first.out + first.err);
+      const built = await inspect('helper:latest');
+      assert.equal(built?.Enabled, true);
+      assert.equal(envOf(built!)['DEBUG'], '3');
+      assert.deepEqual(built?.Settings.Args, ['--label=one']);
+      assert.equal(
+        (await plugctl('diff', '-f', docsDir)).code,
+        0,
+        'converged: the same context is not rebuilt',
+      );
+
+      // A new version of the context in the repository (a fresh checkout also changes mtimes).
+      await writeFile(join(context, 'config.json'), JSON.stringify(volConfig('two')));
+      const diff = await plugctl('diff', '-f', docsDir);
+      assert.equal(diff.code, 1);
+      assert.match(diff.out, /build .*plugins\/helper {2}\(the context changed/);
+      const second = await plugctl('apply', '-f', docsDir);
+      assert.equal(second.code, 0, second.out + second.err);
+      const rebuilt = await inspect('helper:latest');
+      assert.notEqual(rebuilt?.Id, built?.Id, 'rebuilt');
+      assert.equal(rebuilt?.Enabled, true);
+      assert.deepEqual(rebuilt?.Settings.Args, ['--label=two']);
+      assert.equal(envOf(rebuilt!)['DEBUG'], '3', 'the declared settings are applied again');
+
+      // Creating grants whatever the config asks: plugctl compares before it builds.
+      await docker(['plugin', 'rm', '-f', 'helper:latest']);
+      await write('docs/helper.yaml', document('[]'));
+      const refused = await plugctl('apply', '-f', docsDir);
+      assert.equal(refused.code, 1);
+      assert.match(
+        refused.out,
+        /PRIVILEGES_MISMATCH\]: privileges do not match: the context \S+plugins\/helper asks for network=\[host\]/,
+      );
+      assert.equal(await inspect('helper:latest'), undefined, 'nothing built');
+    } finally {
+      await rm(plugind, { force: true });
+    }
   });
 });

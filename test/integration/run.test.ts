@@ -6,10 +6,11 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, rm, writeFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile, rename, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, it } from 'node:test';
+import { buildPlugind, makeVolContext, volConfig } from '../conformance/fixtures.ts';
 import { describeIntegration, docker, envScript, useEnv } from './harness.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -19,7 +20,7 @@ interface PluginJson {
   Id: string;
   Enabled: boolean;
   PluginReference: string;
-  Settings: { Env: string[] };
+  Settings: { Env: string[]; Args: string[] };
 }
 
 /** A running `plugctl run`, with its log lines. */
@@ -191,6 +192,50 @@ describeIntegration('plugctl run against a real dockerd', () => {
     assert.match(metrics, /plugctl_docker_api_requests_total\{method="GET",path="\/plugins",outcome="200"\}/);
     assert.equal((await fetch(`http://${r.address}/readyz`)).status, 200);
     assert.equal(await stop(r), 0, 'SIGTERM exits cleanly');
+  });
+
+  it('builds from a context, and rebuilds when the context alone is fixed or changed', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'plugctl-run-ctx-'));
+    try {
+      const plugind = await buildPlugind(join(work, 'plugind'));
+      const context = join(work, 'helper');
+      await mkdir(join(context, 'rootfs'), { recursive: true });
+      await start();
+      await save(
+        'helper.yaml',
+        [
+          'apiVersion: plugctl.dev/v1alpha1',
+          'kind: DockerPlugin',
+          'metadata: { name: helper }',
+          'spec:',
+          `  build: { context: ${context} }`,
+          '  privileges: [{ name: network, value: [host] }]',
+          '',
+        ].join('\n'),
+      );
+      // No config.json yet: stalled, naming the context.
+      await eventually('helper stalled on its context', async () => {
+        const rows = JSON.parse(await runCli('get', '-o', 'json')) as {
+          key: string;
+          status?: { lastError?: { code: string; message: string } };
+        }[];
+        const error = rows.find((x) => x.key === 'helper')?.status?.lastError;
+        return error?.code === 'CONTEXT_INVALID' && error.message.includes(context);
+      });
+      // Fixing the context (the document is unchanged) is noticed without waiting for a resync.
+      await makeVolContext(context, plugind, 'one');
+      const built = await eventually('helper built and enabled', async () => {
+        const p = await inspect('helper');
+        return p?.Enabled === true ? p : undefined;
+      });
+      await writeFile(join(context, 'config.json'), JSON.stringify(volConfig('two')));
+      await eventually('helper rebuilt from the changed context', async () => {
+        const p = await inspect('helper');
+        return p?.Enabled === true && p.Id !== built.Id && p.Settings.Args.includes('--label=two');
+      });
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 
   it('never prunes at start-up before the documents are read, nor on an empty directory', async () => {

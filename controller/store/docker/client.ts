@@ -3,6 +3,7 @@
  * negotiation, per-request deadlines, and HTTP failures turned into EngineErrors. It knows nothing of
  * plugins; store.ts builds the plugin operations on top of it.
  */
+import type { Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import { EngineError } from '../../errors.ts';
 import type { FailureKind } from '../../errors.ts';
@@ -64,6 +65,8 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   /** JSON-encoded as the request body */
   json?: unknown;
+  /** a streamed request body (e.g. a tar for POST /plugins/create), sent with `contentType` */
+  body?: { stream: Readable; contentType: string };
   /** extra headers; their values never appear in errors */
   headers?: Record<string, string>;
   /** whole-request deadline in milliseconds; 0 means none (long-lived streams such as /events) */
@@ -256,10 +259,13 @@ export class EngineClient {
       ),
     );
     const headers: Record<string, string> = { ...options.headers };
-    let body: string | undefined;
+    let body: string | Readable | undefined;
     if (options.json !== undefined) {
       body = JSON.stringify(options.json);
       headers['content-type'] = 'application/json';
+    } else if (options.body !== undefined) {
+      body = options.body.stream;
+      headers['content-type'] = options.body.contentType;
     }
     try {
       const response = await this.#pool.request({

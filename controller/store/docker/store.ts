@@ -190,6 +190,46 @@ export class DockerStore implements Store {
     await this.#progress('pull', name, options, headers, '/plugins/pull', { remote: options.remote, name });
   }
 
+  /**
+   * POST /plugins/create?name=NAME with the context as a plain tar. The engine grants the created
+   * plugin whatever its config asks for and never asks about it, so the planner has compared the
+   * context's privileges with the declared grants before this is called.
+   */
+  async create(name: string, context: string): Promise<void> {
+    this.#guardName(name);
+    // Imported here: only documents with spec.build need tar-stream in this process.
+    const { contextTar } = await import('../context.ts');
+    const stream = await contextTar(context);
+    try {
+      await this.#engine.request('POST', '/plugins/create', {
+        query: { name },
+        body: { stream, contentType: 'application/x-tar' },
+        timeoutMs: this.#pullTimeoutMs,
+      });
+    } catch (error) {
+      stream.destroy();
+      if (error instanceof EngineError && /already exists/i.test(error.message)) {
+        throw new EngineError(
+          'PLUGIN_EXISTS',
+          `cannot create ${name}: a plugin with that name is already installed`,
+          {
+            kind: 'transient',
+            ...(error.status !== undefined ? { status: error.status } : {}),
+            cause: error,
+          },
+        );
+      }
+      if (error instanceof EngineError && error.status !== undefined && error.status < 500) {
+        throw new EngineError(
+          'CONTEXT_INVALID',
+          `the engine refused to create ${name} from ${context}: ${error.message}. Fix the context (config.json and rootfs/)`,
+          { kind: 'stalled', status: error.status, cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+
   async upgrade(name: string, options: PullOptions): Promise<void> {
     this.#guardDigest(options.remote, 'upgrade to');
     const headers = await this.#authHeaders(options.remote);

@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -25,14 +25,19 @@ import { createGunzip, createGzip } from 'node:zlib';
 import { extract, pack } from 'tar-stream';
 import type { Header, Pack } from 'tar-stream';
 import type { RegistryClient } from '../../registry/client.ts';
-import { RegistryError } from '../../registry/errors.ts';
 import {
   MEDIA_TYPE_DOCKER_LAYER_GZIP,
   MEDIA_TYPE_DOCKER_MANIFEST,
   MEDIA_TYPE_PLUGIN_CONFIG,
 } from '../../registry/manifest.ts';
-import { parsePluginConfig } from '../../registry/privileges.ts';
 import type { PluginConfig } from '../../registry/privileges.ts';
+import {
+  addEntry,
+  contextError,
+  packDirectory,
+  parseContextConfig,
+  readDirectoryContext,
+} from '../context.ts';
 import type { ContentStore, Ingest } from './content.ts';
 import { EmbeddedStoreError } from './errors.ts';
 import { mobyConfigJson } from './layout.ts';
@@ -54,112 +59,6 @@ export interface ManifestEntry {
 }
 
 const CHUNK = 1024 * 1024;
-
-function contextError(context: string, message: string, cause?: unknown): EmbeddedStoreError {
-  return new EmbeddedStoreError(
-    'CONTEXT_INVALID',
-    `plugin context ${context}: ${message}`,
-    cause !== undefined ? { cause } : {},
-  );
-}
-
-/** Parses and checks the context's config.json as dockerd would decode it. */
-function parseContextConfig(bytes: Uint8Array, context: string): PluginConfig {
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch (error) {
-    throw contextError(context, `config.json is not valid JSON (${(error as Error).message})`, error);
-  }
-  try {
-    return parsePluginConfig(json, { registry: 'context', repository: context });
-  } catch (error) {
-    if (error instanceof RegistryError) {
-      const detail = error.message
-        .replace(/^.*the plugin config is not valid: /, '')
-        .replace(/; docker would.*$/, '');
-      throw contextError(context, `config.json is not a valid plugin config: ${detail}`, error);
-    }
-    throw error;
-  }
-}
-
-/** Adds one entry to `packer` and waits until it is written. */
-function addEntry(
-  packer: Pack,
-  header: Header | (Partial<Header> & { name: string }),
-  body?: Readable | Uint8Array,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = (error?: Error | null): void => (error ? reject(error) : resolve());
-    if (body instanceof Uint8Array) {
-      packer.entry(header, body, done);
-      return;
-    }
-    const sink = packer.entry(header, done);
-    if (body !== undefined) pipeline(body, sink).catch(reject);
-  });
-}
-
-/** Linux's major/minor of a dev_t. */
-function majorMinor(rdev: number): { devmajor: number; devminor: number } {
-  return {
-    devmajor: ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff),
-    devminor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00),
-  };
-}
-
-/** Writes `dir`'s tree into `packer` (sorted, hardlinks as links, sockets skipped), then finalizes. */
-async function packDirectory(dir: string, packer: Pack): Promise<void> {
-  const inodes = new Map<string, string>();
-  const walk = async (rel: string): Promise<void> => {
-    const names = (await readdir(rel === '' ? dir : join(dir, rel))).sort();
-    for (const name of names) {
-      const childRel = rel === '' ? name : `${rel}/${name}`;
-      const abs = join(dir, childRel);
-      const stats = await lstat(abs);
-      const base = {
-        name: childRel,
-        mode: stats.mode & 0o7777,
-        uid: stats.uid,
-        gid: stats.gid,
-        mtime: stats.mtime,
-      };
-      if (stats.isDirectory()) {
-        await addEntry(packer, { ...base, type: 'directory' });
-        await walk(childRel);
-      } else if (stats.isSymbolicLink()) {
-        await addEntry(packer, { ...base, type: 'symlink', linkname: await readlink(abs) });
-      } else if (stats.isFile()) {
-        if (stats.nlink > 1) {
-          const key = `${stats.dev}:${stats.ino}`;
-          const first = inodes.get(key);
-          if (first !== undefined) {
-            await addEntry(packer, { ...base, type: 'link', linkname: first });
-            continue;
-          }
-          inodes.set(key, childRel);
-        }
-        await addEntry(
-          packer,
-          { ...base, type: 'file', size: stats.size },
-          createReadStream(abs, { highWaterMark: CHUNK }),
-        );
-      } else if (stats.isFIFO()) {
-        await addEntry(packer, { ...base, type: 'fifo' });
-      } else if (stats.isCharacterDevice() || stats.isBlockDevice()) {
-        await addEntry(packer, {
-          ...base,
-          type: stats.isCharacterDevice() ? 'character-device' : 'block-device',
-          ...majorMinor(stats.rdev),
-        });
-      }
-      // sockets cannot be archived; tar skips them too
-    }
-  };
-  await walk('');
-  packer.finalize();
-}
 
 /** moby's splitConfigRootFSFromTar: `config.json` out, `rootfs/...` re-rooted into `packer`. */
 async function splitTarContext(
@@ -266,26 +165,9 @@ export async function buildContext(context: CreateContext, content: ContentStore
         throw contextError(context, `cannot be read (${(error as Error).message})`, error);
       });
       if (stats.isDirectory()) {
-        configBytes = await readFile(join(context, 'config.json')).catch((error: unknown) => {
-          throw contextError(
-            context,
-            'has no config.json; a plugin context holds config.json and rootfs/',
-            error,
-          );
-        });
-        const rootfs = join(context, 'rootfs');
-        if (
-          !(await stat(rootfs).then(
-            (s) => s.isDirectory(),
-            () => false,
-          ))
-        ) {
-          throw contextError(
-            context,
-            'has no rootfs/ directory; a plugin context holds config.json and rootfs/',
-          );
-        }
-        await packDirectory(rootfs, packer);
+        configBytes = await readDirectoryContext(context);
+        await packDirectory(join(context, 'rootfs'), packer);
+        packer.finalize();
       } else {
         configBytes = await splitTarContext(
           createReadStream(context, { highWaterMark: CHUNK }),

@@ -487,6 +487,11 @@ export class EmbeddedStore implements Store {
     });
   }
 
+  /** The Store's create: createPlugin from a context path. */
+  async create(name: string, context: string): Promise<void> {
+    await this.createPlugin(name, context);
+  }
+
   /**
    * `docker plugin create`: a plugin named `name` (REPOSITORY[:TAG]) from a context (a directory
    * or tar path, or a tar stream, holding config.json and rootfs/), installed disabled. Its config,

@@ -191,10 +191,23 @@ ${plugin('a', 'remote: busybox # trailing comment')}---
     assert.match(e.message, /invalid reference "Vieux\/SSHFS:1.2"/);
   });
 
-  test('a missing spec.remote points at the spec mapping', () => {
-    const e = onlyError(load(plugin('a', 'enabled: false', 'inUse: Force')));
-    assert.equal(e.code, 'MISSING_FIELD');
-    assert.equal(formatLoadError(e), 'plugins.yaml:6:3: spec.remote: required field is missing');
+  test('a document with neither spec.remote nor spec.build, or both, is refused by the rule', () => {
+    for (const spec of [['enabled: false'], ['remote: x/y:1', 'build: { context: ./ctx }']]) {
+      const e = onlyError(load(plugin('a', ...spec)));
+      assert.equal(e.code, 'RULE_VIOLATION');
+      assert.equal(
+        formatLoadError(e),
+        'plugins.yaml:1:1: exactly one of spec.remote and spec.build is required',
+      );
+    }
+  });
+
+  test('a built plugin is named by its alias, else by metadata.name with :latest', () => {
+    const named = load(plugin('fuse-helper', 'build: { context: ./ctx }'));
+    assert.deepEqual(named.errors, []);
+    assert.equal(named.documents[0]!.localName, 'fuse-helper:latest');
+    const aliased = load(plugin('a', 'build: { context: ./ctx }', 'alias: team/helper:2'));
+    assert.equal(aliased.documents[0]!.localName, 'team/helper:2');
   });
 
   test('a missing spec points at the document', () => {

@@ -1,0 +1,291 @@
+/**
+ * Plugin build contexts, as `docker plugin create` takes them: a directory holding `config.json`
+ * and `rootfs/`, or a tar of one (a file; gzip-compressed or not). Both stores build from a context
+ * (the docker store sends it to POST /plugins/create, the embedded store unpacks it itself), and the
+ * planner needs to know, before anything is built, what the context asks for (its privileges) and
+ * whether it changed since it was built (its digest). Everything here is store-neutral.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, open, readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { extract, pack } from 'tar-stream';
+import type { Header, Pack } from 'tar-stream';
+import { PlugctlError } from '../errors.ts';
+import { RegistryError } from '../registry/errors.ts';
+import { computePrivileges, parsePluginConfig } from '../registry/privileges.ts';
+import type { PluginConfig } from '../registry/privileges.ts';
+import type { PluginPrivilege } from '../spec/types.ts';
+
+const CHUNK = 1024 * 1024;
+
+/** What a context holds, known before anything is built from it. */
+export interface ContextInfo {
+  /** absolute path of the context */
+  context: string;
+  /**
+   * `sha256:` of the context's content: of a tar file's bytes, or of a directory's tree (names,
+   * types, modes, owners, link targets and file contents; not modification times, which a fresh
+   * Git checkout changes without changing anything else)
+   */
+  digest: string;
+  config: PluginConfig;
+  /** what the plugin will be able to do once created (moby's rules), to compare with the grants */
+  privileges: PluginPrivilege[];
+}
+
+/** CONTEXT_INVALID (stalled: the context must be fixed) naming the context and what is wrong. */
+export function contextError(context: string, message: string, cause?: unknown): PlugctlError {
+  return new PlugctlError('CONTEXT_INVALID', `plugin context ${context}: ${message}`, {
+    kind: 'stalled',
+    ...(cause !== undefined ? { cause } : {}),
+  });
+}
+
+/** Parses and checks a context's config.json as dockerd would decode it. */
+export function parseContextConfig(bytes: Uint8Array, context: string): PluginConfig {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch (error) {
+    throw contextError(context, `config.json is not valid JSON (${(error as Error).message})`, error);
+  }
+  try {
+    return parsePluginConfig(json, { registry: 'context', repository: context });
+  } catch (error) {
+    if (error instanceof RegistryError) {
+      const detail = error.message
+        .replace(/^.*the plugin config is not valid: /, '')
+        .replace(/; docker would.*$/, '');
+      throw contextError(context, `config.json is not a valid plugin config: ${detail}`, error);
+    }
+    throw error;
+  }
+}
+
+/** Adds one entry to `packer` and waits until it is written. */
+export function addEntry(
+  packer: Pack,
+  header: Header | (Partial<Header> & { name: string }),
+  body?: Readable | Uint8Array,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error | null): void => (error ? reject(error) : resolve());
+    if (body instanceof Uint8Array) {
+      packer.entry(header, body, done);
+      return;
+    }
+    const sink = packer.entry(header, done);
+    if (body !== undefined) pipeline(body, sink).catch(reject);
+  });
+}
+
+/** Linux's major/minor of a dev_t. */
+function majorMinor(rdev: number): { devmajor: number; devminor: number } {
+  return {
+    devmajor: ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff),
+    devminor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00),
+  };
+}
+
+/** How packDirectory names and dates entries. */
+export interface PackOptions {
+  /** prepended to every entry name (`rootfs/`), '' for none */
+  prefix?: string;
+  /** a fixed modification time for every entry, so the archive depends on content only */
+  mtime?: Date;
+}
+
+/**
+ * Writes `dir`'s tree into `packer`, sorted by name so the same tree always gives the same archive;
+ * hardlinks become links, sockets are skipped (tar cannot hold them). Does not finalize.
+ */
+export async function packDirectory(dir: string, packer: Pack, options: PackOptions = {}): Promise<void> {
+  const prefix = options.prefix ?? '';
+  const inodes = new Map<string, string>();
+  const walk = async (rel: string): Promise<void> => {
+    const names = (await readdir(rel === '' ? dir : join(dir, rel))).sort();
+    for (const name of names) {
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      const abs = join(dir, childRel);
+      const stats = await lstat(abs);
+      const base = {
+        name: `${prefix}${childRel}`,
+        mode: stats.mode & 0o7777,
+        uid: stats.uid,
+        gid: stats.gid,
+        mtime: options.mtime ?? stats.mtime,
+      };
+      if (stats.isDirectory()) {
+        await addEntry(packer, { ...base, type: 'directory' });
+        await walk(childRel);
+      } else if (stats.isSymbolicLink()) {
+        await addEntry(packer, { ...base, type: 'symlink', linkname: await readlink(abs) });
+      } else if (stats.isFile()) {
+        if (stats.nlink > 1) {
+          const key = `${stats.dev}:${stats.ino}`;
+          const first = inodes.get(key);
+          if (first !== undefined) {
+            await addEntry(packer, { ...base, type: 'link', linkname: first });
+            continue;
+          }
+          inodes.set(key, `${prefix}${childRel}`);
+        }
+        await addEntry(
+          packer,
+          { ...base, type: 'file', size: stats.size },
+          createReadStream(abs, { highWaterMark: CHUNK }),
+        );
+      } else if (stats.isFIFO()) {
+        await addEntry(packer, { ...base, type: 'fifo' });
+      } else if (stats.isCharacterDevice() || stats.isBlockDevice()) {
+        await addEntry(packer, {
+          ...base,
+          type: stats.isCharacterDevice() ? 'character-device' : 'block-device',
+          ...majorMinor(stats.rdev),
+        });
+      }
+    }
+  };
+  await walk('');
+}
+
+/** True when the stream starts with gzip's magic bytes. */
+async function isGzipFile(file: string): Promise<boolean> {
+  const handle = await open(file, 'r');
+  try {
+    const magic = Buffer.alloc(2);
+    const { bytesRead } = await handle.read(magic, 0, 2, 0);
+    return bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A context tar file's bytes as a plain tar (gunzipped when it is compressed). */
+async function plainTarOf(file: string): Promise<Readable> {
+  const raw = createReadStream(file, { highWaterMark: CHUNK });
+  if (!(await isGzipFile(file))) return raw;
+  const gunzip = createGunzip({ chunkSize: CHUNK });
+  raw.on('error', (error) => gunzip.destroy(error));
+  return raw.pipe(gunzip);
+}
+
+/**
+ * Checks a context directory (config.json and rootfs/ present) and returns config.json's bytes;
+ * throws CONTEXT_INVALID naming what is missing.
+ */
+export async function readDirectoryContext(context: string): Promise<Uint8Array> {
+  const config = await readFile(join(context, 'config.json')).catch((error: unknown) => {
+    throw contextError(context, 'has no config.json; a plugin context holds config.json and rootfs/', error);
+  });
+  const rootfs = await stat(join(context, 'rootfs')).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!rootfs)
+    throw contextError(context, 'has no rootfs/ directory; a plugin context holds config.json and rootfs/');
+  return config;
+}
+
+/** Reads config.json out of a context tar (the name cleaned as moby's splitConfigRootFSFromTar does). */
+async function configFromTar(context: string): Promise<Uint8Array> {
+  let config: Uint8Array | undefined;
+  let hasRootfs = false;
+  const tar = extract();
+  tar.on('entry', (header, stream, next) => {
+    let name = posix.normalize(header.name).replace(/\/+$/, '');
+    if (name.startsWith('/')) name = name.slice(1);
+    if (name === 'rootfs' || name.startsWith('rootfs/')) hasRootfs = true;
+    if (name !== 'config.json') {
+      stream.on('end', () => next());
+      stream.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
+    stream.on('end', () => {
+      config = Buffer.concat(chunks);
+      next();
+    });
+  });
+  try {
+    await pipeline(await plainTarOf(context), tar);
+  } catch (error) {
+    throw contextError(context, `is not a readable tar archive (${(error as Error).message})`, error);
+  }
+  if (config === undefined)
+    throw contextError(context, 'has no config.json; a plugin context holds config.json and rootfs/');
+  if (!hasRootfs)
+    throw contextError(context, 'has no rootfs/ directory; a plugin context holds config.json and rootfs/');
+  return config;
+}
+
+const EPOCH = new Date(0);
+
+/** sha256 of everything `source` yields. */
+async function digestOf(source: AsyncIterable<Uint8Array>): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of source) hash.update(chunk);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/**
+ * Reads a context without building it: its config (checked as dockerd checks it), the privileges
+ * that config asks for, and the digest of its content. Throws CONTEXT_INVALID naming the context
+ * when it is missing, unreadable, or lacks config.json or rootfs/.
+ */
+export async function inspectContext(context: string): Promise<ContextInfo> {
+  const stats = await stat(context).catch((error: unknown) => {
+    throw contextError(
+      context,
+      `cannot be read (${(error as Error).message}); check spec.build.context`,
+      error,
+    );
+  });
+  let configBytes: Uint8Array;
+  let digest: string;
+  if (stats.isDirectory()) {
+    configBytes = await readDirectoryContext(context);
+    const packer = pack();
+    const packing = (async () => {
+      await addEntry(packer, { name: 'config.json', type: 'file', mode: 0o644, mtime: EPOCH }, configBytes);
+      await packDirectory(join(context, 'rootfs'), packer, { prefix: 'rootfs/', mtime: EPOCH });
+      packer.finalize();
+    })();
+    packing.catch((error: unknown) => packer.destroy(error as Error));
+    [digest] = await Promise.all([digestOf(packer as AsyncIterable<Uint8Array>), packing]);
+  } else {
+    configBytes = await configFromTar(context);
+    digest = await digestOf(createReadStream(context, { highWaterMark: CHUNK }));
+  }
+  const config = parseContextConfig(configBytes, context);
+  return { context, digest, config, privileges: computePrivileges(config) };
+}
+
+/**
+ * The context as the plain tar `docker plugin create` uploads: a directory is archived
+ * (config.json, then rootfs/ sorted), a tar file is sent as is (gunzipped when compressed).
+ */
+export async function contextTar(context: string): Promise<Readable> {
+  const stats = await stat(context).catch((error: unknown) => {
+    throw contextError(
+      context,
+      `cannot be read (${(error as Error).message}); check spec.build.context`,
+      error,
+    );
+  });
+  if (!stats.isDirectory()) return plainTarOf(context);
+  const configBytes = await readDirectoryContext(context);
+  const packer = pack();
+  void (async () => {
+    await addEntry(packer, { name: 'config.json', type: 'file', mode: 0o644 }, configBytes);
+    await addEntry(packer, { name: 'rootfs', type: 'directory', mode: 0o755 });
+    await packDirectory(join(context, 'rootfs'), packer, { prefix: 'rootfs/' });
+    packer.finalize();
+  })().catch((error: unknown) => packer.destroy(error as Error));
+  return Readable.from(packer as AsyncIterable<Uint8Array>);
+}
