@@ -6,9 +6,10 @@
  *
  * Per plugin, in its `stateDir`: `bundle/config.json` (the OCI spec from oci-spec.ts, with plugctl's
  * bookkeeping in its annotations), `plugin.pid`, and `plugin.log` — the container's stdout and
- * stderr and runc's own start-up errors (the previous start's log is kept as `plugin.log.1`). The
- * process writes to that file directly rather than through a pipe to the controller, so it keeps
- * running, and logging, while the controller restarts.
+ * stderr and runc's own start-up errors (the previous start's log is kept as `plugin.log.1`, and a
+ * log past its cap is rotated there too, see runc-log.ts). The process writes to that file directly
+ * rather than through a pipe to the controller, so it keeps running, and logging, while the
+ * controller restarts.
  */
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { buildRuntimeSpec } from './oci-spec.ts';
 import type { DeviceLookup, OciRuntimeSpec } from './oci-spec.ts';
 import { linkDiscovery, unlinkDiscovery } from './runc-discovery.ts';
 import { makeRshared, unmountUnder } from './runc-mounts.ts';
+import { DEFAULT_LOG_MAX_BYTES, rotateLogIfLarge } from './runc-log.ts';
 import { RestartPolicy } from './runc-restart.ts';
 import type { RestartPolicyOptions } from './runc-restart.ts';
 import { prepareRootfs } from './runc-rootfs.ts';
@@ -44,6 +46,8 @@ export interface RuncRuntimeOptions {
   restart?: Omit<RestartPolicyOptions, 'now'>;
   /** how often running plugins are checked for crashes; default 300 ms */
   pollMs?: number;
+  /** a plugin's log is rotated once larger than this (see runc-log.ts); default 10 MiB */
+  logMaxBytes?: number;
   /** device lookup for the spec; injected by tests */
   lookupDevices?: DeviceLookup;
   /** monotonic milliseconds (restart backoff); default performance.now */
@@ -61,6 +65,8 @@ export interface RuncExit extends RuntimeExit {
 const BUNDLE_DIR = 'bundle';
 const PID_FILE = 'plugin.pid';
 const LOG_FILE = 'plugin.log';
+/** how often the logs of running plugins are checked against their cap */
+const LOG_CHECK_MS = 5000;
 const TAIL_LINES = 20;
 /** grace before SIGKILL when a plugin that failed to come up is torn down */
 const FAILED_START_GRACE_MS = 1000;
@@ -189,6 +195,8 @@ export class RuncRuntime implements PluginRuntime {
   readonly #discoveryDir: string | null;
   readonly #restart: Omit<RestartPolicyOptions, 'now'>;
   readonly #pollMs: number;
+  readonly #logMaxBytes: number;
+  #lastLogCheck = 0;
   readonly #lookupDevices: DeviceLookup | undefined;
   readonly #now: () => number;
   readonly #watched = new Map<string, Tracked>();
@@ -206,6 +214,7 @@ export class RuncRuntime implements PluginRuntime {
     this.#discoveryDir = options.discoveryDir === undefined ? this.#socketsRoot : options.discoveryDir;
     this.#restart = options.restart ?? {};
     this.#pollMs = options.pollMs ?? 300;
+    this.#logMaxBytes = options.logMaxBytes ?? DEFAULT_LOG_MAX_BYTES;
     this.#lookupDevices = options.lookupDevices;
     this.#now = options.now ?? (() => performance.now());
   }
@@ -593,6 +602,19 @@ export class RuncRuntime implements PluginRuntime {
       if (tracked.exiting !== true && !alive(tracked)) {
         tracked.exiting = true;
         void this.#serial(tracked.id, () => this.#exited(tracked));
+      }
+    }
+    // Log sizes change slowly; a stat per plugin every few seconds is enough to hold the cap.
+    if (this.#now() - this.#lastLogCheck >= LOG_CHECK_MS) {
+      this.#lastLogCheck = this.#now();
+      for (const tracked of this.#watched.values()) {
+        rotateLogIfLarge(tracked.logPath, this.#logMaxBytes).then(
+          (rotated) => {
+            if (rotated) this.#log.info({ plugin: tracked.name, log: tracked.logPath }, 'plugin log rotated');
+          },
+          (error: unknown) =>
+            this.#log.warn({ plugin: tracked.name, err: error }, 'rotating the plugin log failed'),
+        );
       }
     }
     if (this.#watched.size === 0 && this.#timer !== undefined) {
