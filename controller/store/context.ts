@@ -6,7 +6,7 @@
  * whether it changed since it was built (its digest). Everything here is store-neutral.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { lstat, open, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
@@ -233,31 +233,44 @@ async function digestOf(source: AsyncIterable<Uint8Array>): Promise<string> {
   return `sha256:${hash.digest('hex')}`;
 }
 
-/**
- * Reads a context without building it: its config (checked as dockerd checks it), the privileges
- * that config asks for, and the digest of its content. Throws CONTEXT_INVALID naming the context
- * when it is missing, unreadable, or lacks config.json or rootfs/.
- */
-export async function inspectContext(context: string): Promise<ContextInfo> {
-  const stats = await stat(context).catch((error: unknown) => {
+/** stat() of a context, or CONTEXT_INVALID naming it. */
+async function statContext(context: string): Promise<Stats> {
+  return stat(context).catch((error: unknown) => {
     throw contextError(
       context,
       `cannot be read (${(error as Error).message}); check spec.build.context`,
       error,
     );
   });
+}
+
+/**
+ * A context directory as a plain tar: config.json, then rootfs/ sorted. With `mtime`, every entry
+ * carries it, so the archive depends on content only. A failure while packing errors the stream.
+ */
+function packContext(context: string, config: Uint8Array, mtime?: Date): Pack {
+  const packer = pack();
+  const stamp = mtime === undefined ? {} : { mtime };
+  void (async () => {
+    await addEntry(packer, { name: 'config.json', type: 'file', mode: 0o644, ...stamp }, config);
+    await addEntry(packer, { name: 'rootfs', type: 'directory', mode: 0o755, ...stamp });
+    await packDirectory(join(context, 'rootfs'), packer, { prefix: 'rootfs/', ...stamp });
+    packer.finalize();
+  })().catch((error: unknown) => packer.destroy(error as Error));
+  return packer;
+}
+
+/**
+ * Reads a context without building it: its config (checked as dockerd checks it), the privileges
+ * that config asks for, and the digest of its content. Throws CONTEXT_INVALID naming the context
+ * when it is missing, unreadable, or lacks config.json or rootfs/.
+ */
+export async function inspectContext(context: string): Promise<ContextInfo> {
   let configBytes: Uint8Array;
   let digest: string;
-  if (stats.isDirectory()) {
+  if ((await statContext(context)).isDirectory()) {
     configBytes = await readDirectoryContext(context);
-    const packer = pack();
-    const packing = (async () => {
-      await addEntry(packer, { name: 'config.json', type: 'file', mode: 0o644, mtime: EPOCH }, configBytes);
-      await packDirectory(join(context, 'rootfs'), packer, { prefix: 'rootfs/', mtime: EPOCH });
-      packer.finalize();
-    })();
-    packing.catch((error: unknown) => packer.destroy(error as Error));
-    [digest] = await Promise.all([digestOf(packer as AsyncIterable<Uint8Array>), packing]);
+    digest = await digestOf(packContext(context, configBytes, EPOCH) as AsyncIterable<Uint8Array>);
   } else {
     configBytes = await configFromTar(context);
     digest = await digestOf(createReadStream(context, { highWaterMark: CHUNK }));
@@ -271,21 +284,7 @@ export async function inspectContext(context: string): Promise<ContextInfo> {
  * (config.json, then rootfs/ sorted), a tar file is sent as is (gunzipped when compressed).
  */
 export async function contextTar(context: string): Promise<Readable> {
-  const stats = await stat(context).catch((error: unknown) => {
-    throw contextError(
-      context,
-      `cannot be read (${(error as Error).message}); check spec.build.context`,
-      error,
-    );
-  });
-  if (!stats.isDirectory()) return plainTarOf(context);
+  if (!(await statContext(context)).isDirectory()) return plainTarOf(context);
   const configBytes = await readDirectoryContext(context);
-  const packer = pack();
-  void (async () => {
-    await addEntry(packer, { name: 'config.json', type: 'file', mode: 0o644 }, configBytes);
-    await addEntry(packer, { name: 'rootfs', type: 'directory', mode: 0o755 });
-    await packDirectory(join(context, 'rootfs'), packer, { prefix: 'rootfs/' });
-    packer.finalize();
-  })().catch((error: unknown) => packer.destroy(error as Error));
-  return Readable.from(packer as AsyncIterable<Uint8Array>);
+  return Readable.from(packContext(context, configBytes) as AsyncIterable<Uint8Array>);
 }
