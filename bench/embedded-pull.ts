@@ -11,6 +11,9 @@
  * store open, pull). The embedded pull runs twice per round: once through the CLI's own
  * openStore() (cli/open-store.ts: the runc runtime and the CLI's `reclaim` hook, a minor GC every
  * 2 MiB), which is the row the targets apply to, and once without `reclaim`, for comparison.
+ * For the CLI-path row it also prints where the child's time went, phase by phase (start-up,
+ * module loading, registry round trips, the streamed layer, commit), from marks the child takes
+ * and the pull's own stage events (pull.ts PULL_STAGES_CHANNEL).
  *
  * The plugin is built and pushed by the embedded store (Docker schema 2 manifest, config media type
  * application/vnd.docker.plugin.v1+json, gzip layer), which dockerd 20.10 installs. Each dockerd
@@ -52,17 +55,23 @@ const noRuntime: PluginRuntime = {
 };
 
 /**
- * The child: plain JavaScript against the compiled controller; prints {pullMs, maxRssKb}. Mode
- * `cli` opens the store exactly as the CLI does (cli/open-store.ts, with its reclaim hook); mode
- * `none` opens it directly without reclaim.
+ * The child: plain JavaScript against the compiled controller; prints {pullMs, maxRssKb, marks}.
+ * Mode `cli` opens the store exactly as the CLI does (cli/open-store.ts, with its reclaim hook);
+ * mode `none` opens it directly without reclaim. `marks` are performance.now() values (ms since
+ * the child's process started) at the end of each phase, the pull's own stages from its
+ * diagnostics channel (pull.ts PULL_STAGES_CHANNEL) included.
  */
 const CHILD = `
 import { join } from 'node:path';
+import { subscribe } from 'node:diagnostics_channel';
+const marks = { boot: performance.now() };
+subscribe('plugctl:embedded-pull', (event) => { marks[event.stage] = event.at; });
 const [remote, root, mode] = process.argv.slice(2);
 const { pino } = await import('pino');
 const { RegistryClient } = await import('./controller/registry/client.js');
 const logger = pino({ level: 'warn' }, pino.destination(2));
 const registry = new RegistryClient({ credentials: async () => undefined });
+marks.loaded = performance.now();
 let store;
 if (mode === 'cli') {
   const { openStore } = await import('./controller/cli/open-store.js');
@@ -76,12 +85,31 @@ if (mode === 'cli') {
   store = await openEmbeddedStore({ root, runtime: noRuntime, registry, logger, runDir: join(root, 'run') });
 }
 const start = performance.now();
+marks.opened = start;
 await store.pull(remote, { remote, privileges: [] });
 const pullMs = performance.now() - start;
+marks.pulled = performance.now();
 await store.close();
 await registry.close();
-process.stdout.write(JSON.stringify({ pullMs, maxRssKb: process.resourceUsage().maxRSS }) + '\\n');
+process.stdout.write(JSON.stringify({ pullMs, maxRssKb: process.resourceUsage().maxRSS, marks }) + '\\n');
 `;
+
+/** The phases of one child, from its marks (ms); `whole` is the parent's measurement of it. */
+function phasesOf(marks: Record<string, number>, whole: number): [string, number][] {
+  const at = (name: string): number => marks[name] ?? Number.NaN;
+  const applied = Math.max(at('layer-applied'), at('blob-synced'));
+  return [
+    ['node start-up (to the first line of the child)', at('boot')],
+    ['module loading (pino, registry client)', at('loaded') - at('boot')],
+    ['openStore (imports store + runc, lock, reload)', at('opened') - at('loaded')],
+    ['registry: ping, manifest HEAD + GET, config', at('remote-read') - at('remote-start')],
+    ['staging, ingest, blob GET until its headers', at('blob-opened') - at('remote-read')],
+    ['download + verify; inflate, untar, ingest overlapped', at('blob-verified') - at('blob-opened')],
+    ['inflate/untar/fsync after the last byte', applied - at('blob-verified')],
+    ['commit blobs, config.json, publish (fsyncs)', at('pulled') - applied],
+    ['close, exit, spawn', whole - at('pulled')],
+  ];
+}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -111,6 +139,9 @@ async function buildChild(work: string): Promise<string> {
     dist,
     '--sourceMap',
     'false',
+    // emit only: type errors are `make lint`'s business, and a tree others are editing must not
+    // stop a measurement of code that runs
+    '--noCheck',
   ]);
   await symlink(join(repo, 'node_modules'), join(dist, 'node_modules'));
   await writeFile(join(dist, 'child.mjs'), CHILD);
@@ -260,6 +291,7 @@ async function main(): Promise<void> {
     let round = 0;
 
     const inProcess = new Map<string, number[]>();
+    const phases = new Map<string, [string, number][][]>();
     const rss = new Map<string, number[]>();
     const embedded = (label: string, mode: 'cli' | 'none'): Row => ({
       label,
@@ -279,7 +311,9 @@ async function main(): Promise<void> {
         const result = JSON.parse(output.trim().split('\n').pop() ?? '{}') as {
           pullMs: number;
           maxRssKb: number;
+          marks: Record<string, number>;
         };
+        phases.set(label, [...(phases.get(label) ?? []), phasesOf(result.marks, elapsed)]);
         inProcess.set(label, [...(inProcess.get(label) ?? []), result.pullMs]);
         rss.set(label, [...(rss.get(label) ?? []), result.maxRssKb / 1024]);
         await rm(root, { recursive: true, force: true });
@@ -333,6 +367,7 @@ async function main(): Promise<void> {
     for (const row of rows) await row.run();
     inProcess.clear();
     rss.clear();
+    phases.clear();
     for (let i = 0; i < rounds; i++) {
       for (const row of rows) times.get(row.label)?.push(await row.run());
     }
@@ -371,6 +406,16 @@ async function main(): Promise<void> {
         `${(cliMs / floor).toFixed(2)}x curl|tar <= 1.5x ${verdict(cliMs <= 1.5 * floor)}; ` +
         `peak RSS ${cliRss.toFixed(0)} MB <= 100 MB ${verdict(cliRss <= 100)}`,
     );
+    const cliPhases = phases.get(cliPath.label) ?? [];
+    const names = (cliPhases[0] ?? []).map(([name]) => name);
+    if (names.length > 0) {
+      console.log(`stages of the CLI-path child, medians of ${cliPhases.length} rounds:`);
+      const phaseWidth = Math.max(...names.map((name) => name.length));
+      names.forEach((name, index) => {
+        const ms = median(cliPhases.map((round) => round[index]?.[1] ?? Number.NaN));
+        console.log(`  ${name.padEnd(phaseWidth)}  ${ms.toFixed(0).padStart(5)} ms`);
+      });
+    }
   } finally {
     await registry.stop();
     await rm(work, { recursive: true, force: true });

@@ -22,15 +22,28 @@ export interface BlobInfo {
 }
 
 /**
+ * Bytes written to an ingest file between two background data syncs. Syncing as the blob arrives
+ * spreads its writeback over the download, so the fsync that must precede the commit finds little
+ * left to write instead of the whole blob (dockerd's content store fsyncs every ingest too).
+ */
+const EARLY_SYNC_BYTES = 8 * 1024 * 1024;
+
+/**
  * A blob being written to its temp file (several writes in flight, so a chunk must not be modified
- * after it was passed to `write`). Nothing here checks the digest: the caller verifies the bytes
- * (the registry client's verified stream) before commit.
+ * until it has been written; see ParallelWriter). Nothing here checks the digest: the caller
+ * verifies the bytes (the registry client's verified stream) before commit.
  */
 export class Ingest {
   readonly path: string;
   readonly #handle: FileHandle;
   readonly #writer: ParallelWriter;
   #closed = false;
+  /** the background data sync in flight, if any */
+  #syncing: Promise<void> | undefined;
+  #syncedAt = 0;
+  /** a failed background sync: reported by finish(), since the kernel reports a writeback error once */
+  #syncFailure: unknown = undefined;
+  #finishing: Promise<void> | undefined;
 
   /** Use ContentStore.ingest(). */
   constructor(path: string, handle: FileHandle) {
@@ -44,22 +57,59 @@ export class Ingest {
     return this.#writer.size;
   }
 
-  /** Queues `chunk` at the current end; waits only when too many writes are in flight. */
-  write(chunk: Uint8Array): Promise<void> {
-    return this.#writer.write(chunk);
+  /** The first failure of a write or of a background sync, if any. */
+  get failure(): unknown {
+    return this.#writer.failure ?? this.#syncFailure;
   }
 
-  /** Waits for every write, fsyncs and closes the file. */
-  async finish(): Promise<void> {
-    await this.#writer.flush();
-    await this.#handle.sync();
-    this.#closed = true;
-    await this.#handle.close();
+  /** Queues `chunk` at the current end; waits only when too many writes are in flight. */
+  async write(chunk: Uint8Array): Promise<void> {
+    await this.#writer.write(chunk);
+    this.#syncEarly();
+  }
+
+  /**
+   * Queues `chunk` without waiting; `written` is called once the file no longer reads it (see
+   * ParallelWriter.queue). The caller bounds how much it has in flight.
+   */
+  queue(chunk: Uint8Array, written?: () => void): void {
+    this.#writer.queue(chunk, written);
+    this.#syncEarly();
+  }
+
+  #syncEarly(): void {
+    if (this.#syncing !== undefined || this.#finishing !== undefined) return;
+    if (this.#writer.size - this.#syncedAt < EARLY_SYNC_BYTES) return;
+    this.#syncedAt = this.#writer.size;
+    this.#syncing = this.#handle.datasync().then(
+      () => {
+        this.#syncing = undefined;
+      },
+      (error: unknown) => {
+        this.#syncFailure ??= error;
+        this.#syncing = undefined;
+      },
+    );
+  }
+
+  /** Waits for every write, fsyncs and closes the file. Calling it again returns the same promise. */
+  finish(): Promise<void> {
+    this.#finishing ??= (async () => {
+      await this.#writer.flush();
+      await this.#syncing;
+      if (this.#syncFailure !== undefined) throw this.#syncFailure;
+      await this.#handle.sync();
+      this.#closed = true;
+      await this.#handle.close();
+    })();
+    return this.#finishing;
   }
 
   /** Closes (if still open) and deletes the temp file. Never throws. */
   async abort(): Promise<void> {
     await this.#writer.settle();
+    await this.#syncing;
+    await this.#finishing?.catch(() => undefined);
     if (!this.#closed) {
       this.#closed = true;
       await this.#handle.close().catch(() => undefined);

@@ -28,7 +28,6 @@
  *   size (default 100:1 past 16 MiB); beyond either the layer is refused as GZIP_BOMB.
  * The caller extracts into a staging directory and discards it on any error.
  */
-import { execFile } from 'node:child_process';
 import {
   chmod,
   chown,
@@ -46,11 +45,11 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import type { createGunzip as createGunzipType } from 'node:zlib';
 import type { Logger } from 'pino';
-import { extract } from 'tar-stream';
-import type { Header } from 'tar-stream';
+import type { Header, extract as extractType } from 'tar-stream';
 import { LayerError } from './errors.ts';
 import { ParallelWriter, isNotFound } from './fsutil.ts';
 
@@ -164,7 +163,9 @@ async function drain(stream: AsyncIterable<unknown>): Promise<void> {
   }
 }
 
-function mkfifo(path: string, mode: number): Promise<void> {
+async function mkfifo(path: string, mode: number): Promise<void> {
+  // FIFOs are rare in layers: child_process is loaded only for them
+  const { execFile } = await import('node:child_process');
   return new Promise((resolve, reject) => {
     execFile('mkfifo', ['-m', (mode & 0o7777).toString(8), '--', path], (error) =>
       error === null ? resolve() : reject(error),
@@ -482,130 +483,296 @@ class RootfsWriter {
   }
 }
 
-/** Yields `first` and then the rest of `iterator`. */
-async function* prepend(first: Uint8Array, iterator: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
-  yield first;
-  for (;;) {
-    const next = await iterator.next();
-    if (next.done === true) return;
-    yield next.value;
+interface ExtractionModules {
+  createGunzip: typeof createGunzipType;
+  extract: typeof extractType;
+}
+let modules: Promise<ExtractionModules> | undefined;
+
+/**
+ * Loads what extraction needs (zlib, tar-stream). They are imported on first use, not with this
+ * module, so that commands that never unpack a layer do not pay for them at start-up; a pull calls
+ * this before its registry round trips so that the loading overlaps the waiting.
+ */
+export function preloadExtraction(): Promise<ExtractionModules> {
+  modules ??= Promise.all([import('node:zlib'), import('tar-stream')]).then(([zlib, tar]) => ({
+    createGunzip: zlib.createGunzip,
+    extract: tar.extract,
+  }));
+  return modules;
+}
+
+/**
+ * One layer being applied, fed chunk by chunk (see openLayer). Inflating runs on the thread pool
+ * while the caller produces the next chunk; files are written while the next ones inflate.
+ */
+export interface LayerSink {
+  /**
+   * Hands over the next bytes of the layer. `consumed`, when given, is called exactly once when
+   * the sink no longer reads `chunk` (the caller may then reuse its memory); without it the chunk
+   * must never be modified. Never throws: a failure rejects `done`, and later chunks are dropped.
+   */
+  write(chunk: Uint8Array, consumed?: () => void): void;
+  /** The layer's input is complete: `done` resolves once every entry is on disk. */
+  end(): void;
+  /** Stops applying; `done` rejects with `error` (passed through, like the source's own errors). */
+  abort(error: unknown): void;
+  /**
+   * The report, once the input was ended, was a valid layer and every entry is on disk. Rejects
+   * with LayerError (LAYER_UNSAFE, LAYER_INVALID, LAYER_UNSUPPORTED, GZIP_BOMB) or the abort's
+   * error, only after every file operation in flight has settled, so the caller may then delete
+   * the rootfs. The rootfs is left half-written: the caller owns it and must discard it.
+   */
+  readonly done: Promise<LayerReport>;
+}
+
+/** Chunks an applyLayer source may have handed over and not yet seen consumed. */
+const SOURCE_CHUNKS_IN_FLIGHT = 4;
+
+class LayerApplier implements LayerSink {
+  readonly done: Promise<LayerReport>;
+  readonly #layer: string;
+  readonly #limits: ExtractLimits;
+  readonly #options: ApplyLayerOptions;
+  readonly #writer: RootfsWriter;
+  readonly #report: LayerReport;
+  readonly #modules: ExtractionModules;
+  #resolve: (report: LayerReport) => void = () => undefined;
+  #reject: (error: unknown) => void = () => undefined;
+  /** the first stream of the chain, built at the first non-empty chunk */
+  #input: Writable | undefined;
+  #compression: Compression | undefined;
+  #failed = false;
+  #ended = false;
+  /** the entry being applied (entries are applied one at a time) */
+  #applying: Promise<void> = Promise.resolve();
+  #sinceReclaim = 0;
+  readonly #onAbort: () => void;
+
+  constructor(rootfs: string, options: ApplyLayerOptions, loaded: ExtractionModules) {
+    this.#layer = options.layer;
+    this.#limits = options.limits ?? DEFAULT_EXTRACT_LIMITS;
+    this.#options = options;
+    this.#modules = loaded;
+    this.#writer = new RootfsWriter(rootfs, this.#layer, options.chown ?? process.getuid?.() === 0);
+    this.#report = { entries: 0, tarBytes: 0, inputBytes: 0, skipped: this.#writer.skipped };
+    this.done = new Promise<LayerReport>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.#onAbort = () => this.abort(options.signal?.reason ?? new Error('aborted'));
+    if (options.signal?.aborted === true) this.#onAbort();
+    else options.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
+
+  write(chunk: Uint8Array, consumed?: () => void): void {
+    this.#write(chunk, consumed, consumed !== undefined);
+  }
+
+  /** write() for a chunk its producer never reuses (a stream's): never copied. */
+  writeOwned(chunk: Uint8Array, consumed: () => void): void {
+    this.#write(chunk, consumed, false);
+  }
+
+  #write(chunk: Uint8Array, consumed: (() => void) | undefined, reused: boolean): void {
+    if (this.#failed || this.#ended || chunk.byteLength === 0) {
+      consumed?.();
+      return;
+    }
+    this.#report.inputBytes += chunk.byteLength;
+    this.#sinceReclaim += chunk.byteLength;
+    if (this.#options.reclaim !== undefined && this.#sinceReclaim >= RECLAIM_EVERY) {
+      this.#sinceReclaim = 0;
+      this.#options.reclaim();
+    }
+    if (this.#input === undefined) {
+      try {
+        this.#start(sniff(chunk, this.#layer));
+      } catch (error) {
+        consumed?.();
+        this.abort(error);
+        return;
+      }
+    }
+    // zlib is done with its input when the write callback runs (it inflates into buffers of its
+    // own); the tar parser instead hands out slices of its input as file content, so a plain tar
+    // chunk its producer will reuse is copied. Either way the callback comes only once the chain
+    // has taken the chunk in, which is what bounds the producer's memory.
+    const data = reused && this.#compression !== 'gzip' ? Buffer.from(chunk) : chunk;
+    (this.#input as Writable).write(data, consumed === undefined ? undefined : () => consumed());
+  }
+
+  end(): void {
+    if (this.#failed || this.#ended) return;
+    this.#ended = true;
+    if (this.#input === undefined) {
+      this.abort(
+        new LayerError(
+          'LAYER_INVALID',
+          `layer ${this.#layer} is empty; a layer is a tar archive (gzip-compressed or not)`,
+        ),
+      );
+      return;
+    }
+    this.#input.end();
+  }
+
+  abort(error: unknown): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    if (this.#input === undefined) {
+      void this.#settle(error);
+      return;
+    }
+    // the pipeline rejects with this error and settles `done`
+    this.#input.destroy(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  /** Builds inflater -> cap -> tar parser -> files for the compression sniffed from the first chunk. */
+  #start(compression: Compression): void {
+    this.#compression = compression;
+    const report = this.#report;
+    const limits = this.#limits;
+    const layer = this.#layer;
+    // a Transform, not an async generator: an iterator would make the inflater's Readable
+    // concatenate its buffered output (a copy of every byte); a Transform gets each chunk as is
+    const capped = new Transform({
+      readableHighWaterMark: INFLATE_CHUNK,
+      writableHighWaterMark: INFLATE_CHUNK,
+      transform(chunk: Buffer, _encoding, callback) {
+        report.tarBytes += chunk.byteLength;
+        if (report.tarBytes > limits.maxBytes) {
+          callback(
+            new LayerError(
+              'GZIP_BOMB',
+              `layer ${layer} inflates to more than ${limits.maxBytes} bytes (the per-layer limit); refused as a decompression bomb. Nothing was installed`,
+            ),
+          );
+          return;
+        }
+        if (
+          compression === 'gzip' &&
+          report.tarBytes > limits.ratioGraceBytes &&
+          report.tarBytes > limits.maxRatio * report.inputBytes
+        ) {
+          callback(
+            new LayerError(
+              'GZIP_BOMB',
+              `layer ${layer} inflates more than ${limits.maxRatio}:1 (${report.tarBytes} bytes from ${report.inputBytes}); refused as a decompression bomb. Nothing was installed`,
+            ),
+          );
+          return;
+        }
+        callback(null, chunk);
+      },
+    });
+
+    const tar = this.#modules.extract();
+    // streamx re-emits an error that destroyed it after node's pipeline has already settled and
+    // let go of its listeners; the pipeline reports the error, this keeps the late copy quiet
+    tar.on('error', () => undefined);
+    tar.on('entry', (header, stream, next) => {
+      // an entry stream destroyed with the archive emits its error with nobody listening; reading
+      // it (for await) still throws it
+      stream.on('error', () => undefined);
+      report.entries++;
+      this.#applying = this.#writer.apply(header, stream).then(
+        () => next(),
+        (error: unknown) => {
+          stream.resume();
+          next(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+
+    const inflate =
+      compression === 'gzip' ? this.#modules.createGunzip({ chunkSize: INFLATE_CHUNK }) : undefined;
+    this.#input = inflate ?? capped;
+    const piped = inflate !== undefined ? pipeline(inflate, capped, tar) : pipeline(capped, tar);
+    piped.then(
+      () => this.#finish(),
+      (error: unknown) => this.#settle(error),
+    );
+  }
+
+  async #finish(): Promise<void> {
+    try {
+      await this.#writer.finish();
+    } catch (error) {
+      await this.#settle(error);
+      return;
+    }
+    this.#options.signal?.removeEventListener('abort', this.#onAbort);
+    const writer = this.#writer;
+    if (writer.skippedCount > 0) {
+      this.#options.logger?.warn(
+        { layer: this.#layer, skipped: writer.skippedCount, examples: writer.skipped.slice(0, 5) },
+        `layer ${this.#layer}: ${writer.skippedCount} entr${writer.skippedCount === 1 ? 'y was' : 'ies were'} skipped or applied partly (device nodes, extended attributes)`,
+      );
+    }
+    this.#resolve(this.#report);
+  }
+
+  /** Rejects `done`, once the entry being applied (if any) has let go of its files. */
+  async #settle(error: unknown): Promise<void> {
+    this.#failed = true;
+    this.#options.signal?.removeEventListener('abort', this.#onAbort);
+    await this.#applying.catch(() => undefined);
+    this.#reject(classify(error, this.#layer));
+  }
+}
+
+/**
+ * Starts applying one layer onto `rootfs` (an existing directory): its compression is sniffed
+ * from the first bytes, as moby's DecompressStream does. See LayerSink for the protocol.
+ */
+export async function openLayer(rootfs: string, options: ApplyLayerOptions): Promise<LayerSink> {
+  return new LayerApplier(rootfs, options, await preloadExtraction());
 }
 
 /**
  * Applies one layer from `source` onto `rootfs` (an existing directory). Resolves when every entry
  * is on disk and the source ended without error; rejects with LayerError (LAYER_UNSAFE,
  * LAYER_INVALID, LAYER_UNSUPPORTED, GZIP_BOMB) or the source's own error. On rejection the rootfs
- * is left half-written: the caller owns it and must discard it.
+ * is left half-written: the caller owns it and must discard it. The chunks of `source` are never
+ * modified nor reused by the source after they are yielded (a stream's chunks are not).
  */
 export async function applyLayer(
   source: AsyncIterable<Uint8Array>,
   rootfs: string,
   options: ApplyLayerOptions,
 ): Promise<LayerReport> {
-  const layer = options.layer;
-  const limits = options.limits ?? DEFAULT_EXTRACT_LIMITS;
-  const writer = new RootfsWriter(rootfs, layer, options.chown ?? process.getuid?.() === 0);
-  const report: LayerReport = { entries: 0, tarBytes: 0, inputBytes: 0, skipped: writer.skipped };
-
-  const iterator = source[Symbol.asyncIterator]();
-  let first: IteratorResult<Uint8Array>;
-  do {
-    first = await iterator.next();
-  } while (first.done !== true && first.value.byteLength === 0);
-  if (first.done === true) {
-    throw new LayerError(
-      'LAYER_INVALID',
-      `layer ${layer} is empty; a layer is a tar archive (gzip-compressed or not)`,
-    );
-  }
-  const compression = sniff(first.value, layer);
-
-  const counted = async function* (input: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    let sinceReclaim = 0;
-    for await (const chunk of input) {
-      report.inputBytes += chunk.byteLength;
-      sinceReclaim += chunk.byteLength;
-      if (options.reclaim !== undefined && sinceReclaim >= RECLAIM_EVERY) {
-        sinceReclaim = 0;
-        options.reclaim();
-      }
-      yield chunk;
-    }
+  const sink = new LayerApplier(rootfs, options, await preloadExtraction());
+  let failed = false;
+  sink.done.catch(() => {
+    failed = true;
+  });
+  // at most a few chunks handed over and not yet inflated: the source is read as fast as the
+  // inflater goes, not into memory
+  let inFlight = 0;
+  let wake: (() => void) | undefined;
+  const consumed = (): void => {
+    inFlight--;
+    wake?.();
   };
-  // a Transform, not an async generator: an iterator would make the inflater's Readable
-  // concatenate its buffered output (a copy of every byte); a Transform gets each chunk as is
-  const capped = new Transform({
-    readableHighWaterMark: INFLATE_CHUNK,
-    writableHighWaterMark: INFLATE_CHUNK,
-    transform(chunk: Buffer, _encoding, callback) {
-      report.tarBytes += chunk.byteLength;
-      if (report.tarBytes > limits.maxBytes) {
-        callback(
-          new LayerError(
-            'GZIP_BOMB',
-            `layer ${layer} inflates to more than ${limits.maxBytes} bytes (the per-layer limit); refused as a decompression bomb. Nothing was installed`,
-          ),
-        );
-        return;
-      }
-      if (
-        compression === 'gzip' &&
-        report.tarBytes > limits.ratioGraceBytes &&
-        report.tarBytes > limits.maxRatio * report.inputBytes
-      ) {
-        callback(
-          new LayerError(
-            'GZIP_BOMB',
-            `layer ${layer} inflates more than ${limits.maxRatio}:1 (${report.tarBytes} bytes from ${report.inputBytes}); refused as a decompression bomb. Nothing was installed`,
-          ),
-        );
-        return;
-      }
-      callback(null, chunk);
-    },
-  });
-
-  const tar = extract();
-  // streamx re-emits an error that destroyed it after node's pipeline has already settled and
-  // let go of its listeners; the pipeline reports the error, this keeps the late copy quiet
-  tar.on('error', () => undefined);
-  tar.on('entry', (header, stream, next) => {
-    // an entry stream destroyed with the archive emits its error with nobody listening; reading
-    // it (for await) still throws it
-    stream.on('error', () => undefined);
-    report.entries++;
-    writer.apply(header, stream).then(
-      () => next(),
-      (error: unknown) => {
-        stream.resume();
-        next(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
-
-  const input = counted(prepend(first.value, iterator));
   try {
-    if (compression === 'gzip') {
-      await pipeline(input, createGunzip({ chunkSize: INFLATE_CHUNK }), capped, tar, {
-        ...(options.signal !== undefined ? { signal: options.signal } : {}),
-      });
-    } else {
-      await pipeline(input, capped, tar, {
-        ...(options.signal !== undefined ? { signal: options.signal } : {}),
-      });
+    for await (const chunk of source) {
+      if (failed) break;
+      inFlight++;
+      sink.writeOwned(chunk, consumed);
+      while (inFlight >= SOURCE_CHUNKS_IN_FLIGHT && !failed) {
+        await Promise.race([
+          new Promise<void>((resolve) => (wake = resolve)),
+          sink.done.catch(() => undefined),
+        ]);
+        wake = undefined;
+      }
     }
   } catch (error) {
-    throw classify(error, layer);
+    sink.abort(error);
   }
-  await writer.finish();
-  if (writer.skippedCount > 0) {
-    options.logger?.warn(
-      { layer, skipped: writer.skippedCount, examples: writer.skipped.slice(0, 5) },
-      `layer ${layer}: ${writer.skippedCount} entr${writer.skippedCount === 1 ? 'y was' : 'ies were'} skipped or applied partly (device nodes, extended attributes)`,
-    );
-  }
-  return report;
+  sink.end();
+  return sink.done;
 }
 
 /** Turns zlib and tar-stream failures into LAYER_INVALID; everything else passes through. */

@@ -62,8 +62,10 @@ export function isNotFound(error: unknown): boolean {
 
 /**
  * Writes chunks at increasing offsets of a file with several writes in flight (the thread pool
- * writes while the caller produces the next chunk). A chunk must not be modified after it was
- * passed to `write`. The first failure is thrown by the next `write` or by `flush`.
+ * writes while the caller produces the next chunk). A chunk must not be modified until it has been
+ * written: `written`, when given, is called exactly once when the writer no longer reads it (after
+ * its write finished or failed, or at once when the writer has already failed), which is when a
+ * pooled buffer may be reused. The first failure is thrown by the next `write` or by `flush`.
  */
 export class ParallelWriter {
   readonly #handle: FileHandle;
@@ -82,19 +84,39 @@ export class ParallelWriter {
     return this.#position;
   }
 
+  /** The first write failure, if any (writes after it are dropped). */
+  get failure(): unknown {
+    return this.#failure;
+  }
+
   /** Queues `chunk` at the current end; waits only while too many writes are in flight. */
-  async write(chunk: Uint8Array): Promise<void> {
-    if (this.#failure !== undefined) throw this.#failure;
-    if (chunk.byteLength === 0) return;
-    const position = this.#position;
-    this.#position += chunk.byteLength;
-    const pending = this.#writeAll(chunk, position).catch((error: unknown) => {
-      this.#failure ??= error;
-    });
-    this.#inflight.add(pending);
-    void pending.finally(() => this.#inflight.delete(pending));
+  async write(chunk: Uint8Array, written?: () => void): Promise<void> {
+    this.queue(chunk, written);
     if (this.#inflight.size >= this.#maxInflight) await Promise.race(this.#inflight);
     if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /**
+   * Queues `chunk` at the current end without waiting, however many writes are in flight: for a
+   * caller that bounds what it has in flight itself (a pool of buffers). Failures are reported as
+   * for write().
+   */
+  queue(chunk: Uint8Array, written?: () => void): void {
+    if (this.#failure !== undefined || chunk.byteLength === 0) {
+      written?.();
+      return;
+    }
+    const position = this.#position;
+    this.#position += chunk.byteLength;
+    const pending = this.#writeAll(chunk, position).then(
+      () => written?.(),
+      (error: unknown) => {
+        this.#failure ??= error;
+        written?.();
+      },
+    );
+    this.#inflight.add(pending);
+    void pending.finally(() => this.#inflight.delete(pending));
   }
 
   /** Waits for every queued write; throws the first failure. */

@@ -5,7 +5,9 @@
  * Nothing here commits anything: the store commits blobs and publishes the plugin only after every
  * layer has been applied (see store.ts), and discards the staging on any failure.
  */
+import { channel } from 'node:diagnostics_channel';
 import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RegistryClient, ResolvedManifest } from '../../registry/client.ts';
 import type { Descriptor } from '../../registry/manifest.ts';
@@ -21,8 +23,8 @@ import type { Reference } from '../../spec/reference.ts';
 import type { PluginPrivilege } from '../../spec/types.ts';
 import type { ContentStore, Ingest } from './content.ts';
 import { LayerError } from './errors.ts';
-import { applyLayer } from './extract.ts';
-import type { ExtractLimits, LayerReport } from './extract.ts';
+import { applyLayer, openLayer, preloadExtraction } from './extract.ts';
+import type { ExtractLimits, LayerReport, LayerSink } from './extract.ts';
 
 /** Everything known about a remote plugin before any layer is downloaded. */
 export interface RemotePlugin {
@@ -50,6 +52,34 @@ const LAYER_TYPES: ReadonlySet<string> = new Set([
 
 /** How many compressed bytes are gathered before they go to zlib and to the ingest file. */
 const COALESCE_BYTES = 1024 * 1024;
+
+/**
+ * Buffers of COALESCE_BYTES one layer download may fill ahead of the inflater and the ingest
+ * file. Enough to keep both busy while the next one fills; every buffer more is a megabyte of
+ * peak memory.
+ */
+const POOL_BUFFERS = 4;
+
+/** The node:diagnostics_channel on which a pull reports its stages (see PullStageEvent). */
+export const PULL_STAGES_CHANNEL = 'plugctl:embedded-pull';
+
+/** What a pull reports on PULL_STAGES_CHANNEL: the stage just reached and when. */
+export interface PullStageEvent {
+  stage: 'remote-start' | 'remote-read' | 'blob-opened' | 'blob-verified' | 'layer-applied' | 'blob-synced';
+  /** performance.now() */
+  at: number;
+  /** the layer, for the blob stages */
+  digest?: string;
+}
+
+// Stage timestamps for benchmarks and tracing; publishing costs nothing without a subscriber.
+const stages = channel(PULL_STAGES_CHANNEL);
+
+function reportStage(stage: PullStageEvent['stage'], digest?: string): void {
+  if (!stages.hasSubscribers) return;
+  const event: PullStageEvent = { stage, at: performance.now(), ...(digest !== undefined ? { digest } : {}) };
+  stages.publish(event);
+}
 
 function caseInsensitiveString(json: unknown, key: string): string | undefined {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
@@ -125,8 +155,12 @@ export async function readRemote(
   signal?: AbortSignal,
 ): Promise<RemotePlugin> {
   const ref = parseReference(remote);
+  reportStage('remote-start');
+  // a pull unpacks next: its modules load while the registry answers
+  preloadExtraction().catch(() => undefined);
   const options = signal !== undefined ? { signal } : {};
   const fetched = await registry.fetchConfig(ref, undefined, options);
+  reportStage('remote-read');
   const config = parsePluginConfig(fetched.json, {
     registry: ref.domain,
     repository: ref.path,
@@ -169,28 +203,128 @@ export function applicableLayers(remote: RemotePlugin, logger?: Pick<Logger, 'wa
 }
 
 /**
- * Gathers chunks into writes of at least 1 MiB (fewer zlib thread-pool round trips, fewer
- * write(2)s) and writes each one to `ingest` as it passes to the inflater.
+ * Streams one layer blob from the registry into an ingest file and onto the rootfs at once.
+ *
+ * The network's small chunks (64 KiB) are copied into a few reused 1 MiB buffers; each full
+ * buffer is queued to the ingest file and to the inflater, both on the thread pool, and goes back
+ * to the pool once both are done with it. While they work, the main thread receives, hashes and
+ * copies the next megabyte: the stages overlap instead of taking turns. When no buffer is free
+ * the download pauses (TCP backpressure), so memory stays bounded whatever the layer's size, and
+ * reusing the same few buffers avoids the page faults and garbage of fresh ones.
+ *
+ * Resolves when the source ended without error (the registry client's stream ends only after the
+ * size and digest matched) and every entry is on disk. By then the ingest file's finish() (flush
+ * and fsync) has been started; the caller awaits it before committing. Rejects with the first
+ * error; the source is then destroyed and the sink aborted and settled. The caller deletes the
+ * ingest and the rootfs. `digest` only names the layer in stage reports.
  */
-async function* coalesceInto(source: AsyncIterable<Uint8Array>, ingest: Ingest): AsyncGenerator<Uint8Array> {
-  let parts: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of source) {
-    parts.push(chunk);
-    size += chunk.byteLength;
-    if (size >= COALESCE_BYTES) {
-      const buffer = parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts, size);
-      parts = [];
-      size = 0;
-      await ingest.write(buffer);
-      yield buffer;
-    }
-  }
-  if (size > 0) {
-    const buffer = parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts, size);
-    await ingest.write(buffer);
-    yield buffer;
-  }
+export function pumpLayer(
+  source: Readable,
+  ingest: Ingest,
+  sink: LayerSink,
+  digest?: string,
+): Promise<LayerReport> {
+  return new Promise<LayerReport>((resolve, reject) => {
+    const free: Buffer[] = [];
+    let made = 0;
+    let current: Buffer | undefined;
+    let filled = 0;
+    /** bytes received while no buffer was free (at most one network chunk) */
+    let pending: Uint8Array | undefined;
+    let failed = false;
+    let ended = false;
+
+    const take = (): Buffer | undefined => {
+      const buffer = free.pop();
+      if (buffer !== undefined) return buffer;
+      if (made >= POOL_BUFFERS) return undefined;
+      made++;
+      return Buffer.allocUnsafeSlow(COALESCE_BYTES);
+    };
+
+    const fail = (error: unknown): void => {
+      if (failed) return;
+      failed = true;
+      source.destroy();
+      sink.abort(error);
+      // settles after every file operation in flight, so the caller may delete at once
+      sink.done.then(
+        () => reject(error),
+        (sinkError: unknown) => reject(sinkError),
+      );
+    };
+
+    /** Hands the filled part of `current` to the ingest file and the inflater. */
+    const dispatch = (): void => {
+      const buffer = current as Buffer;
+      const chunk = filled === COALESCE_BYTES ? buffer : buffer.subarray(0, filled);
+      current = undefined;
+      filled = 0;
+      let holders = 2;
+      const release = (): void => {
+        if (--holders > 0) return;
+        if (failed) return;
+        if (ingest.failure !== undefined) {
+          fail(ingest.failure);
+          return;
+        }
+        free.push(buffer);
+        if (pending !== undefined) {
+          const rest = pending;
+          pending = undefined;
+          copyIn(rest);
+          if (pending !== undefined) return;
+          if (ended) finish();
+          else source.resume();
+        }
+      };
+      ingest.queue(chunk, release);
+      sink.write(chunk, release);
+    };
+
+    /** Copies `bytes` into pool buffers, dispatching each one that fills; pauses when none is free. */
+    const copyIn = (bytes: Uint8Array): void => {
+      let offset = 0;
+      while (offset < bytes.byteLength) {
+        if (current === undefined) {
+          current = take();
+          if (current === undefined) {
+            pending = bytes.subarray(offset);
+            source.pause();
+            return;
+          }
+        }
+        const n = Math.min(bytes.byteLength - offset, COALESCE_BYTES - filled);
+        current.set(bytes.subarray(offset, offset + n), filled);
+        filled += n;
+        offset += n;
+        if (filled === COALESCE_BYTES) dispatch();
+      }
+    };
+
+    /** After the source's end: the last partial buffer goes out, then the sink and ingest finish. */
+    const finish = (): void => {
+      if (failed || pending !== undefined) return;
+      if (current !== undefined && filled > 0) dispatch();
+      sink.end();
+      // the blob's fsync starts now, overlapping with inflating and writing the last megabytes;
+      // the caller awaits ingest.finish() (the same promise) before committing
+      ingest.finish().catch(() => undefined);
+      sink.done.then(resolve, () => undefined);
+    };
+
+    source.on('data', (chunk: Uint8Array) => {
+      if (!failed) copyIn(chunk);
+    });
+    source.once('error', fail);
+    source.once('end', () => {
+      reportStage('blob-verified', digest);
+      // 'end' may come while the last bytes wait for a free buffer (pending): release() finishes then
+      ended = true;
+      finish();
+    });
+    sink.done.catch(fail);
+  });
 }
 
 /** A layer blob written to an ingest file and verified, waiting to be committed. */
@@ -262,11 +396,25 @@ export async function unpackLayers(options: UnpackOptions): Promise<Unpacked> {
       const ingest = await content.ingest();
       const entry: StagedBlob = { digest: layer.digest, ingest, finished: Promise.resolve() };
       staged.push(entry);
-      const blob = await registry.openBlob(remote.ref, layer, callOptions);
-      reports.push(await applyLayer(coalesceInto(blob, ingest), rootfs, extractOptions));
-      // the fsync of this blob overlaps with the next layer's download
-      entry.finished = ingest.finish();
+      const sink = await openLayer(rootfs, extractOptions);
+      let blob: Readable;
+      try {
+        blob = await registry.openBlob(remote.ref, layer, callOptions);
+      } catch (error) {
+        sink.abort(error);
+        await sink.done.catch(() => undefined);
+        throw error;
+      }
+      reportStage('blob-opened', layer.digest);
+      const pumped = pumpLayer(blob, ingest, sink, layer.digest);
+      // started by the pump when the download ended; the fsync overlaps with the next layer
+      entry.finished = pumped.then(async () => {
+        await ingest.finish();
+        reportStage('blob-synced', layer.digest);
+      });
       entry.finished.catch(() => undefined);
+      reports.push(await pumped);
+      reportStage('layer-applied', layer.digest);
     }
     await Promise.all(staged.map((blob) => blob.finished));
   } catch (error) {
