@@ -4,11 +4,9 @@
  * `credsStore` and `auths`. Secrets stay inside Credentials objects, which redact themselves when
  * logged, inspected or serialised; no error message ever contains one.
  */
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { inspect } from 'node:util';
 import { PlugctlError } from '../errors.ts';
 
 /** The key Docker Hub credentials are stored under, for historical reasons. */
@@ -60,8 +58,8 @@ export class Credentials {
     return `Credentials(${this.serverAddress}, ${this.#identityToken !== undefined ? 'identity token' : `user ${this.username ?? '?'}`})`;
   }
 
-  /** What console.log and util.inspect show: the same as toString(). */
-  [inspect.custom](): string {
+  /** What console.log and util.inspect show: the same as toString() (util's well-known symbol). */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
     return this.toString();
   }
 }
@@ -231,6 +229,8 @@ async function runHelper(
     );
   }
   const program = `docker-credential-${helper}`;
+  // Loaded here: most hosts have no helper, and every CLI start would pay for child_process.
+  const { execFile } = await import('node:child_process');
   const result = await new Promise<{ code: number | string | undefined; stdout: string; stderr: string }>(
     (resolve) => {
       const child = execFile(

@@ -34,8 +34,9 @@ import type { PluginConfig } from '../../registry/privileges.ts';
 import { familiarString, parseReference } from '../../spec/reference.ts';
 import type { PluginPrivilege } from '../../spec/types.ts';
 import type { InstalledPlugin, ListFilters, PluginEvent, PullOptions, Store } from '../store.ts';
-import { buildContext, configBlob, manifestBlobs, pluginManifest, pushManifestAndBlobs } from './build.ts';
-import type { CreateContext, PushResult } from './build.ts';
+// build.ts (tar-stream, gzip) is imported where a plugin is created or pushed: a pull or a
+// controller never pays for loading it.
+import type { BuiltContext, CreateContext, PushResult } from './build.ts';
 import { ContentStore } from './content.ts';
 import { EmbeddedStoreError, ioError } from './errors.ts';
 import { DEFAULT_EXTRACT_LIMITS, applyLayer } from './extract.ts';
@@ -504,8 +505,9 @@ export class EmbeddedStore implements Store {
       this.#assertNameFree(localName, `create ${localName}`);
       return this.#gcLock.shared(async () => {
         const staging = await this.#staging();
-        let built: Awaited<ReturnType<typeof buildContext>> | undefined;
+        let built: BuiltContext | undefined;
         try {
+          const { buildContext, configBlob, pluginManifest } = await import('./build.ts');
           built = await buildContext(context, this.#content);
           const { layer } = built;
           // unpack from the blob itself: what is installed is exactly what will be pushed
@@ -565,6 +567,7 @@ export class EmbeddedStore implements Store {
       );
     }
     const tag = ref.tag ?? 'latest';
+    const { manifestBlobs, pluginManifest, pushManifestAndBlobs } = await import('./build.ts');
     return this.#gcLock.shared(async () => {
       let manifestBytes =
         plugin.manifestDigest !== undefined ? await this.#content.read(plugin.manifestDigest) : undefined;
