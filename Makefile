@@ -32,7 +32,7 @@ lint: deps ## eslint, prettier --check and the type check
 format: deps ## rewrite files with prettier
 	$(BIN)/prettier --write .
 
-crds: deps ## regenerate crds/ from the JSON Schema in controller/spec/schema.ts
+crds: deps ## regenerate crds/ and the precompiled validator from the JSON Schema in controller/spec/schema.ts
 	$(NODE) controller/spec/crd-gen.ts
 
 test-unit: deps ## unit tests (pure logic, no services)

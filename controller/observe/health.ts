@@ -2,9 +2,15 @@
  * The HTTP endpoints of `plugctl run`: /healthz (the process serves), /readyz (the first full sync
  * has completed) and /metrics (Prometheus text). Bound to a loopback address by default.
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+
+// Not `import { createServer } from 'node:http'`: importing a built-in as an ES module snapshots all
+// of its exports, and reading http's lazy WebSocket/CloseEvent/MessageEvent exports loads Node's
+// bundled undici, for nothing (+13 MB resident in a bare process, ~1.5 MB in an idle controller).
+// getBuiltinModule returns the CommonJS exports object without reading them.
+const { createServer } = process.getBuiltinModule('node:http');
 
 /** What the endpoints report. */
 export interface HealthSource {

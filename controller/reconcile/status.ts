@@ -183,7 +183,11 @@ export class StatusStore {
   }
 
   #write(): void {
-    const plugins = Object.fromEntries([...this.#statuses.entries()].sort(([a], [b]) => a.localeCompare(b)));
+    // Code-unit order: stable across hosts, and unlike localeCompare it does not load ICU's collation
+    // data, which stays resident (~3 MB) in the long-running controller.
+    const plugins = Object.fromEntries(
+      [...this.#statuses.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
     const text = `${JSON.stringify({ version: 1, plugins }, null, 2)}\n`;
     this.#writing = this.#writing
       .catch(() => undefined)

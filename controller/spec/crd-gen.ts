@@ -1,7 +1,8 @@
 /**
  * Renders the DockerPlugin CustomResourceDefinition from schema.ts, so the cluster validates exactly
- * what the file loader validates. Run as a script it writes crds/dockerplugins.plugctl.dev.yaml
- * (`make crds`); with `--check` it only reports whether the checked-in file is stale (for CI).
+ * what the file loader validates. Run as a script it writes crds/dockerplugins.plugctl.dev.yaml and,
+ * through validator-gen.ts, the precompiled validator (`make crds`); with `--check` it only reports
+ * whether the checked-in files are stale (for CI).
  *
  * The JSON Schema is turned into a Kubernetes structural schema by a few mechanical rules, each forced
  * by the API server (see toStructural); nothing here restates a field, a type or a description.
@@ -145,7 +146,7 @@ export function renderCrd(): string {
 }
 
 /** Writes `content` to `path` without a window where the file is partial: temp file, fsync, rename. */
-async function writeAtomic(path: string, content: string): Promise<void> {
+export async function writeAtomic(path: string, content: string): Promise<void> {
   const temp = `${path}.tmp-${process.pid}`;
   const handle = await open(temp, 'w');
   try {
@@ -182,4 +183,14 @@ export async function main(args: readonly string[], crdPath: string = CRD_PATH):
   return 0;
 }
 
-if (import.meta.main) process.exitCode = await main(process.argv.slice(2));
+if (import.meta.main) {
+  // `make crds` regenerates everything derived from schema.ts: the CRD and the precompiled validator
+  // (validator-gen.ts, loaded only here so that importing this module does not load ajv). Not awaited
+  // at the top level: validator-gen.ts imports this module, which must finish evaluating first.
+  const args = process.argv.slice(2);
+  void main(args)
+    .then(async (code) => Math.max(code, await (await import('./validator-gen.ts')).main(args)))
+    .then((code) => {
+      process.exitCode = code;
+    });
+}

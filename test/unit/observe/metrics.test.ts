@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { createMetrics, recordDockerRequest } from '../../../controller/observe/metrics.ts';
 import { parseListen } from '../../../controller/observe/health.ts';
+
+const run = promisify(execFile);
 
 test('engine request paths are templated so labels stay bounded', async () => {
   const m = createMetrics();
@@ -23,4 +27,74 @@ test('parseListen', () => {
   assert.deepEqual(parseListen('127.0.0.1:9365'), { host: '127.0.0.1', port: 9365 });
   assert.deepEqual(parseListen('[::1]:0'), { host: '::1', port: 0 });
   assert.throws(() => parseListen('9365'), /expected host:port/);
+});
+
+test('every plugctl metric and the process metrics are served, each series once', async () => {
+  const m = createMetrics();
+  m.reconciles.inc({ result: 'done' });
+  m.reconcileDuration.observe(0.02);
+  m.queueDepth.set(3);
+  m.plugins.inc({ state: 'ready' });
+  recordDockerRequest(m, 'GET', '/plugins', 500);
+  const text = await m.registry.metrics();
+  for (const series of [
+    /^plugctl_reconciles_total\{result="done"\} 1$/m,
+    /^plugctl_reconcile_duration_seconds_bucket\{le="0\.05"\} 1$/m,
+    /^plugctl_reconcile_duration_seconds_count 1$/m,
+    /^plugctl_queue_depth 3$/m,
+    /^plugctl_plugins\{state="ready"\} 1$/m,
+    /^plugctl_docker_api_requests_total\{method="GET",path="\/plugins",outcome="500"\} 1$/m,
+    /^plugctl_docker_api_errors_total\{code="500"\} 1$/m,
+    /^plugctl_process_start_time_seconds \d+$/m,
+    /^plugctl_process_cpu_user_seconds_total [\d.e-]+$/m,
+    /^plugctl_process_cpu_system_seconds_total [\d.e-]+$/m,
+    /^plugctl_process_cpu_seconds_total [\d.e-]+$/m,
+    /^plugctl_process_resident_memory_bytes [1-9]\d*$/m,
+    /^plugctl_nodejs_heap_size_total_bytes [1-9]\d*$/m,
+    /^plugctl_nodejs_heap_size_used_bytes [1-9]\d*$/m,
+    /^plugctl_nodejs_external_memory_bytes [1-9]\d*$/m,
+    /^plugctl_process_open_fds [1-9]\d*$/m,
+    /^plugctl_nodejs_eventloop_lag_seconds [\d.e-]+$/m,
+  ]) {
+    assert.match(text, series);
+  }
+  const names = [...text.matchAll(/^# TYPE (\S+)/gm)].map((match) => match[1]);
+  assert.equal(new Set(names).size, names.length);
+});
+
+test('CPU counters only grow, and the total is user plus system', async () => {
+  const m = createMetrics();
+  const read = async (name: string): Promise<number> =>
+    Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await m.registry.metrics())?.[1]);
+  const first = await read('plugctl_process_cpu_seconds_total');
+  for (let i = 0; i < 200_000; i++) Math.sqrt(i);
+  const text = await m.registry.metrics();
+  const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+  assert.ok(value('plugctl_process_cpu_seconds_total') >= first);
+  assert.ok(
+    Math.abs(
+      value('plugctl_process_cpu_seconds_total') -
+        value('plugctl_process_cpu_user_seconds_total') -
+        value('plugctl_process_cpu_system_seconds_total'),
+    ) < 1e-6,
+  );
+});
+
+test("the metrics and the health server load only prom-client's metric classes, not otel, tdigest or Node's bundled undici", async () => {
+  const script = [
+    "import { createRequire } from 'node:module';",
+    `const { createMetrics } = await import(${JSON.stringify(new URL('../../../controller/observe/metrics.ts', import.meta.url).href)});`,
+    `const { startHealthServer } = await import(${JSON.stringify(new URL('../../../controller/observe/health.ts', import.meta.url).href)});`,
+    'const metrics = createMetrics();',
+    "const server = await startHealthServer('127.0.0.1:0', { ready: () => true, registry: metrics.registry });",
+    'await metrics.registry.metrics();',
+    'await server.close();',
+    'const loaded = Object.keys(createRequire(import.meta.url).cache);',
+    'console.log(JSON.stringify({',
+    '  heavy: loaded.filter((p) => /@opentelemetry|tdigest|bintrees|pushgateway|prom-client[\\\\/]index/.test(p)),',
+    '  builtins: process.moduleLoadList.filter((m) => /deps\\/undici/.test(m)),',
+    '}));',
+  ].join('\n');
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script]);
+  assert.deepEqual(JSON.parse(stdout), { heavy: [], builtins: [] });
 });
