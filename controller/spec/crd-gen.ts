@@ -169,17 +169,24 @@ export async function writeAtomic(path: string, content: string): Promise<void> 
  * exit code (1 when the file is stale or missing) instead of exiting, so tests can call it.
  */
 export async function main(args: readonly string[], crdPath: string = CRD_PATH): Promise<number> {
-  const rendered = renderCrd();
+  return writeOrCheck(crdPath, renderCrd(), args);
+}
+
+/**
+ * What every generator derived from schema.ts does: writes `rendered` to `path`, or with `--check`
+ * in `args` only compares. Returns 1 (after saying what to run) when the file is stale or missing.
+ */
+export async function writeOrCheck(path: string, rendered: string, args: readonly string[]): Promise<number> {
   if (args.includes('--check')) {
-    const current = await readFile(crdPath, 'utf8').catch(() => undefined);
+    const current = await readFile(path, 'utf8').catch(() => undefined);
     if (current === rendered) return 0;
     process.stderr.write(
-      `${crdPath} is ${current === undefined ? 'missing' : 'out of date with controller/spec/schema.ts'}; run \`make crds\` and commit the result\n`,
+      `${path} is ${current === undefined ? 'missing' : 'out of date with controller/spec/schema.ts'}; run \`make crds\` and commit the result\n`,
     );
     return 1;
   }
-  await writeAtomic(crdPath, rendered);
-  process.stdout.write(`wrote ${crdPath}\n`);
+  await writeAtomic(path, rendered);
+  process.stdout.write(`wrote ${path}\n`);
   return 0;
 }
 

@@ -8,12 +8,11 @@
  * The ajv options here are the ones validate.ts relies on (every error, verbose errors carrying the
  * schema and the data, no defaults applied); the Kubernetes extensions are annotations to ajv.
  */
-import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import standaloneCode from 'ajv/dist/standalone/index.js';
 import ucs2length from 'ajv/dist/runtime/ucs2length.js';
-import { writeAtomic } from './crd-gen.ts';
+import { writeOrCheck } from './crd-gen.ts';
 import { dockerPluginSchema } from './schema.ts';
 
 /** Absolute path of the checked-in generated validator. */
@@ -99,18 +98,7 @@ export function renderValidator(): string {
  * the exit code (1 when the file is stale or missing) instead of exiting, so tests can call it.
  */
 export async function main(args: readonly string[], path: string = VALIDATOR_PATH): Promise<number> {
-  const rendered = renderValidator();
-  if (args.includes('--check')) {
-    const current = await readFile(path, 'utf8').catch(() => undefined);
-    if (current === rendered) return 0;
-    process.stderr.write(
-      `${path} is ${current === undefined ? 'missing' : 'out of date with controller/spec/schema.ts'}; run \`make crds\` and commit the result\n`,
-    );
-    return 1;
-  }
-  await writeAtomic(path, rendered);
-  process.stdout.write(`wrote ${path}\n`);
-  return 0;
+  return writeOrCheck(path, renderValidator(), args);
 }
 
 if (import.meta.main) process.exitCode = await main(process.argv.slice(2));
