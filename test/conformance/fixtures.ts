@@ -74,9 +74,14 @@ export function volConfig(label: string): Record<string, unknown> {
 /**
  * Writes a build context at `dir` as plugin-env.sh builds its fixtures: rootfs/ with /bin/plugind,
  * /bin/busybox and /bin/sh, the directories plugind and the runtime expect, `/VERSION` = `label`,
- * and config.json = volConfig(label). Returns `dir`.
+ * and config.json = `config`. Returns `dir`.
  */
-export async function makeVolContext(dir: string, plugind: string, label: string): Promise<string> {
+export async function makeContext(
+  dir: string,
+  plugind: string,
+  label: string,
+  config: Record<string, unknown>,
+): Promise<string> {
   const rootfs = join(dir, 'rootfs');
   for (const sub of [
     'bin',
@@ -100,6 +105,11 @@ export async function makeVolContext(dir: string, plugind: string, label: string
   await writeFile(join(rootfs, 'etc/hosts'), '');
   await writeFile(join(rootfs, 'etc/resolv.conf'), '');
   await writeFile(join(rootfs, 'VERSION'), label);
-  await writeFile(join(dir, 'config.json'), JSON.stringify(volConfig(label), null, 2));
+  await writeFile(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   return dir;
+}
+
+/** makeContext with config.json = volConfig(label). */
+export function makeVolContext(dir: string, plugind: string, label: string): Promise<string> {
+  return makeContext(dir, plugind, label, volConfig(label));
 }

@@ -9,20 +9,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createReadStream, watch } from 'node:fs';
-import {
-  chmod,
-  copyFile,
-  cp,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  stat,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -55,6 +42,7 @@ import {
 import type { LoopbackRegistry } from '../unit/store/embedded/loopback-registry.ts';
 import { tarOf, tree } from '../unit/store/embedded/helpers.ts';
 import { rejectsWith } from '../errors.ts';
+import { makeContext } from '../conformance/fixtures.ts';
 
 const PORT = 5210;
 const NETWORK_HOST: PluginPrivilege[] = [{ name: 'network', value: ['host'] }];
@@ -155,36 +143,14 @@ function fixtureConfig(kind: 'vol' | 'priv', label: string): Record<string, unkn
   };
 }
 
-/** A create context: config.json + rootfs/ with busybox-static, plugind and /VERSION. */
-async function makeContext(
+/** A create context of the `vol` or `priv` fixture (see makeContext). */
+function makeFixtureContext(
   dir: string,
   plugind: string,
   kind: 'vol' | 'priv',
   label: string,
 ): Promise<string> {
-  const rootfs = join(dir, 'rootfs');
-  for (const sub of [
-    'bin',
-    'run/docker/plugins',
-    'tmp',
-    'proc',
-    'dev',
-    'sys',
-    'etc',
-    'state',
-    'var/lib/plugind',
-  ]) {
-    await mkdir(join(rootfs, sub), { recursive: true });
-  }
-  await copyFile(plugind, join(rootfs, 'bin/plugind'));
-  await chmod(join(rootfs, 'bin/plugind'), 0o755);
-  await copyFile('/bin/busybox', join(rootfs, 'bin/busybox'));
-  await symlink('busybox', join(rootfs, 'bin/sh'));
-  await writeFile(join(rootfs, 'etc/hosts'), '');
-  await writeFile(join(rootfs, 'etc/resolv.conf'), '');
-  await writeFile(join(rootfs, 'VERSION'), label);
-  await writeFile(join(dir, 'config.json'), JSON.stringify(fixtureConfig(kind, label)));
-  return dir;
+  return makeContext(dir, plugind, label, fixtureConfig(kind, label));
 }
 
 /** A dispatcher that records `METHOD path` of every request. */
@@ -317,7 +283,7 @@ describe('embedded store with a real registry', { skip, concurrency: false }, ()
       [vol2, 'vol', '2.0'],
       [priv, 'priv', '1.0'],
     ] as const) {
-      const ctx = await makeContext(join(work, `ctx-${kind}-${label}`), plugind, kind, label);
+      const ctx = await makeFixtureContext(join(work, `ctx-${kind}-${label}`), plugind, kind, label);
       await builder.createPlugin(name, ctx);
       await builder.pushPlugin(name);
     }
