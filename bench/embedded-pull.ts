@@ -38,21 +38,11 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { RegistryClient } from '../controller/registry/client.ts';
 import { parseReference } from '../controller/spec/reference.ts';
-import type { PluginRuntime } from '../controller/store/embedded/runtime.ts';
 import { openEmbeddedStore } from '../controller/store/embedded/store.ts';
+import { idleRuntime } from '../test/idle-runtime.ts';
 import { startLoopbackRegistry } from '../test/unit/store/embedded/loopback-registry.ts';
 
 const repo = new URL('..', import.meta.url).pathname;
-
-/** A runtime that runs nothing: the benchmark only pulls. */
-const noRuntime: PluginRuntime = {
-  start: () => Promise.reject(new Error('the benchmark runtime runs nothing')),
-  stop: () => Promise.resolve(),
-  isRunning: () => Promise.resolve(false),
-  onExit: () => undefined,
-  socketDir: (id) => `/nonexistent/${id}`,
-  close: () => Promise.resolve(),
-};
 
 /**
  * The child: plain JavaScript against the compiled controller; prints {pullMs, maxRssKb, marks}.
@@ -170,7 +160,7 @@ async function pushBenchPlugin(
   const registry = new RegistryClient({ credentials: async () => undefined });
   const store = await openEmbeddedStore({
     root: join(work, 'builder'),
-    runtime: noRuntime,
+    runtime: idleRuntime,
     registry,
     logger,
     runDir: join(work, 'run'),

@@ -18,17 +18,8 @@ import { parsePluginConfig } from '../controller/registry/privileges.ts';
 import { pluginManifest } from '../controller/store/embedded/build.ts';
 import { ContentStore } from '../controller/store/embedded/content.ts';
 import { StoreLayout, generatePluginId, newStoredPlugin } from '../controller/store/embedded/layout.ts';
-import type { PluginRuntime } from '../controller/store/embedded/runtime.ts';
 import { openEmbeddedStore } from '../controller/store/embedded/store.ts';
-
-const idleRuntime: PluginRuntime = {
-  start: () => Promise.reject(new Error('the benchmark runtime runs nothing')),
-  stop: () => Promise.resolve(),
-  isRunning: () => Promise.resolve(false),
-  onExit: () => undefined,
-  socketDir: (id) => `/nonexistent/${id}`,
-  close: () => Promise.resolve(),
-};
+import { idleRuntime } from '../test/idle-runtime.ts';
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -5,7 +5,7 @@
  * worker's start-up time is paid once per trial.
  */
 import type { PluginPrivilege } from '../../controller/spec/types.ts';
-import type { PluginRuntime } from '../../controller/store/embedded/runtime.ts';
+export { idleRuntime } from '../idle-runtime.ts';
 
 /** Every fixture plugin asks for host networking (as test/env's fixtures do) and nothing else. */
 export const FIXTURE_PRIVILEGES: PluginPrivilege[] = [{ name: 'network', value: ['host'] }];
@@ -50,16 +50,6 @@ export interface SetJournal {
   /** the env values and args before the set */
   before: { env: Record<string, string>; args: string[] };
 }
-
-/** A runtime for stores that never enable anything. */
-export const idleRuntime: PluginRuntime = {
-  start: () => Promise.reject(new Error('the crash test runs no plugin with this runtime')),
-  stop: () => Promise.resolve(),
-  isRunning: () => Promise.resolve(false),
-  onExit: () => undefined,
-  socketDir: (id) => `/nonexistent/${id}`,
-  close: () => Promise.resolve(),
-};
 
 /** A seeded PRNG (mulberry32): the test prints its seed so that a failing schedule can be replayed. */
 export class Prng {

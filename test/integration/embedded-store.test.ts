@@ -42,6 +42,7 @@ import {
 import type { LoopbackRegistry } from '../unit/store/embedded/loopback-registry.ts';
 import { tarOf, tree } from '../unit/store/embedded/helpers.ts';
 import { rejectsWith } from '../errors.ts';
+import { idleRuntime } from '../idle-runtime.ts';
 import { makeContext } from '../conformance/fixtures.ts';
 
 const PORT = 5210;
@@ -85,16 +86,6 @@ async function runcSkipReason(): Promise<string | undefined> {
 
 const skip = await skipReason();
 const runcSkip = skip ?? (await runcSkipReason());
-
-/** A runtime for stores that never enable anything (builder stores, lock tests). */
-const idleRuntime: PluginRuntime = {
-  start: () => Promise.reject(new Error('this test runtime runs nothing')),
-  stop: () => Promise.resolve(),
-  isRunning: () => Promise.resolve(false),
-  onExit: () => undefined,
-  socketDir: (id) => `/nonexistent/${id}`,
-  close: () => Promise.resolve(),
-};
 
 /** The fixture config (test/env/plugin-env.sh's vol and priv kinds). */
 function fixtureConfig(kind: 'vol' | 'priv', label: string): Record<string, unknown> {
