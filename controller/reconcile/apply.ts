@@ -38,6 +38,8 @@ export interface ApplyDeps {
 
 /** Runs every plan and returns one result per plan, in the plans' order. */
 export async function applyPlans(plans: readonly PluginPlan[], deps: ApplyDeps): Promise<PluginResult[]> {
+  // The controller's case (one key, one plugin) needs no pool.
+  if (plans.length === 1) return [await applyPlugin(plans[0]!, deps)];
   const results: PluginResult[] = new Array(plans.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -71,7 +73,7 @@ async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginRes
       }
       if (action.type !== 'noop') log().info({ action: action.type, reason: action.reason }, 'action');
       try {
-        await execute(plan, action, deps.store);
+        if (action.type !== 'noop') await execute(plan, action, deps.store);
       } catch (error) {
         // A new version that cannot be configured or started is replaced by the old one, as it was.
         if (upgraded?.rollback !== undefined) {

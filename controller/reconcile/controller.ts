@@ -254,6 +254,7 @@ export class Controller {
     const touched = results.filter((r) =>
       r.steps.some((s) => s.action.type !== 'noop' && s.action.type !== 'adopt'),
     );
+    if (touched.length === 0) return;
     await Promise.all(
       touched.map((r) => this.#actual.refresh(r.name).catch(() => this.#actual.invalidate())),
     );
@@ -278,9 +279,9 @@ export class Controller {
     const previous = this.#status.get(key);
     const name = desired?.name ?? plans[0]?.name ?? key;
     const plugin = this.#actual.peek(name);
-    const done = results.flatMap((r) =>
-      r.steps.filter((s) => s.ok && s.action.type !== 'noop').map((s) => s.action.type),
-    );
+    const done: string[] = [];
+    for (const r of results)
+      for (const s of r.steps) if (s.ok && s.action.type !== 'noop') done.push(s.action.type);
     const observation = observe(plans, failure);
     const status: PluginStatus = {
       key,
@@ -311,11 +312,16 @@ export class Controller {
 
   /** Every status change goes through here, so the Ready set and the per-state gauge stay exact. */
   #setStatus(status: PluginStatus): void {
-    this.#forgetStatus(status.key);
-    this.#ready.delete(status.key);
-    this.#status.set(status);
+    const previous = this.#status.get(status.key);
+    const before = previous === undefined ? undefined : phaseOf(previous);
     const phase = phaseOf(status);
+    // Replaced in place, not deleted first: the store writes nothing when only the time changed.
+    this.#status.set(status);
     if (phase === 'ready') this.#ready.add(status.key);
+    else this.#ready.delete(status.key);
+    // The gauge moves only on a change of phase: a no-op resync of N keys touches no metric label.
+    if (before === phase) return;
+    if (before !== undefined) this.#options.metrics.plugins.dec({ state: before });
     this.#options.metrics.plugins.inc({ state: phase });
   }
 

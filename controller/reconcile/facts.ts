@@ -36,6 +36,9 @@ export async function gatherFacts(
 ): Promise<Omit<RemoteFacts, 'ready'>> {
   const wanted = remotesToResolve(desired, actual);
   const remotes = new Map<string, RemoteInfo | Error>();
+  // A converged host's usual case: nothing to look up, so no promise machinery per key.
+  if (wanted.length === 0 && !desired.some((d) => d.build !== undefined && !d.suspend))
+    return { remotes, builds: new Map() };
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < wanted.length) {

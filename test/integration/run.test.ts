@@ -6,10 +6,11 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdir, mkdtemp, rm, writeFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile, rename, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, it } from 'node:test';
+import { phaseOf, readStatuses, statusPath } from '../../controller/reconcile/status.ts';
 import { buildPlugind, makeVolContext, volConfig } from '../conformance/fixtures.ts';
 import { describeIntegration, docker, envScript, useEnv } from './harness.ts';
 
@@ -192,6 +193,31 @@ describeIntegration('plugctl run against a real dockerd', () => {
     assert.match(metrics, /plugctl_docker_api_requests_total\{method="GET",path="\/plugins",outcome="200"\}/);
     assert.equal((await fetch(`http://${r.address}/readyz`)).status, 200);
     assert.equal(await stop(r), 0, 'SIGTERM exits cleanly');
+  });
+
+  it('resyncs a converged host without rewriting its status, and counts each plugin once', async () => {
+    await save('a.yaml', doc('a'));
+    await save('b.yaml', doc('b'));
+    const r = await start('--resync', '100ms');
+    const metric = async (pattern: RegExp): Promise<number> =>
+      Number(pattern.exec(await (await fetch(`http://${r.address}/metrics`)).text())?.[1] ?? NaN);
+    const done = /plugctl_reconciles_total\{result="done"\} (\d+)/;
+    await eventually(
+      'a and b enabled',
+      async () => (await inspect('a'))?.Enabled && (await inspect('b'))?.Enabled,
+    );
+    await eventually('status persisted with both Ready', async () => {
+      const statuses = await readStatuses(state);
+      return ['a', 'b'].every((key) => statuses[key] !== undefined && phaseOf(statuses[key]) === 'ready');
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the last coalesced write lands
+    const before = await stat(statusPath(state));
+    const reconciled = await metric(done);
+    await eventually('several resyncs', async () => (await metric(done)) >= reconciled + 10, 10_000);
+    const after = await stat(statusPath(state));
+    assert.equal(after.ino, before.ino, 'status.json was replaced by a no-op resync');
+    assert.equal(after.mtimeMs, before.mtimeMs);
+    assert.equal(await metric(/plugctl_plugins\{state="ready"\} (\d+)/), 2);
   });
 
   it('builds from a context, and rebuilds when the context alone is fixed or changed', async () => {
