@@ -25,13 +25,15 @@ export class ActualState {
 
   /** The installed plugins among `names` (one shared listing when the cache is cold). */
   async some(names: Iterable<string>): Promise<InstalledPlugin[]> {
-    const map = await this.#map();
-    const found: InstalledPlugin[] = [];
-    for (const name of new Set(names)) {
-      const plugin = map.get(name);
-      if (plugin !== undefined) found.push(plugin);
-    }
-    return found;
+    return pick(await this.#map(), names);
+  }
+
+  /**
+   * The installed plugins among `names` when the cache is warm, else undefined: lets a caller skip
+   * the promise round trip of some(), which a resync would otherwise pay once per key.
+   */
+  someCached(names: Iterable<string>): InstalledPlugin[] | undefined {
+    return this.#entries === undefined ? undefined : pick(this.#entries, names);
   }
 
   /** The plugin with local name or ID `nameOrId`, if cached (no I/O). */
@@ -75,4 +77,13 @@ export class ActualState {
       if (this.#inflight === listing) this.#inflight = undefined;
     }
   }
+}
+
+function pick(map: ReadonlyMap<string, InstalledPlugin>, names: Iterable<string>): InstalledPlugin[] {
+  const found: InstalledPlugin[] = [];
+  for (const name of new Set(names)) {
+    const plugin = map.get(name);
+    if (plugin !== undefined) found.push(plugin);
+  }
+  return found;
 }

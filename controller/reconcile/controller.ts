@@ -17,7 +17,7 @@ import { ActualState } from './actual.ts';
 import { applyPlans, type PluginResult } from './apply.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { toDesired, type DesiredPlugin } from './desired.ts';
-import { gatherFacts } from './facts.ts';
+import { gatherFacts, needsFacts } from './facts.ts';
 import { readInventory, type Inventory } from './inventory.ts';
 import { InventoryLedger } from './ledger.ts';
 import { plan, type PluginPlan } from './plan.ts';
@@ -175,8 +175,10 @@ export class Controller {
     const candidates = [...ledger.namesOwnedBy(key), ...desired.map((d) => d.name)];
     const inventory = inventoryFor(key, desired[0], ledger.view(), declaredNames, candidates);
     // Only the plugins this key can touch: the planner's work per key does not grow with the host.
-    const actual = await this.#actual.some(candidates);
-    const facts = await gatherFacts(this.#options.inspector, desired, actual);
+    const actual = this.#actual.someCached(candidates) ?? (await this.#actual.some(candidates));
+    const facts = needsFacts(desired, actual)
+      ? await gatherFacts(this.#options.inspector, desired, actual)
+      : { remotes: new Map(), builds: new Map() };
     this.#seenDocument ||= snapshot.documents.size > 0;
     const prune = snapshot.synced && snapshot.errors.length === 0 && this.#seenDocument;
     const plans = plan(desired, actual, inventory, { ...facts, ready: this.#ready }, { prune });
@@ -188,7 +190,10 @@ export class Controller {
       logBindings: { reconcile: reconcileId },
       concurrency: 1,
     });
-    await this.#refreshTouched(results);
+    const touched = results.filter((r) =>
+      r.steps.some((s) => s.action.type !== 'noop' && s.action.type !== 'adopt'),
+    );
+    if (touched.length > 0) await this.#refresh(touched);
     return this.#record(key, desired[0], doc, plans, results);
   }
 
@@ -250,11 +255,8 @@ export class Controller {
     return index;
   }
 
-  async #refreshTouched(results: readonly PluginResult[]): Promise<void> {
-    const touched = results.filter((r) =>
-      r.steps.some((s) => s.action.type !== 'noop' && s.action.type !== 'adopt'),
-    );
-    if (touched.length === 0) return;
+  /** Re-reads the plugins this reconcile changed, so the next key plans against the host as it is. */
+  async #refresh(touched: readonly PluginResult[]): Promise<void> {
     await Promise.all(
       touched.map((r) => this.#actual.refresh(r.name).catch(() => this.#actual.invalidate())),
     );

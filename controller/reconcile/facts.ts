@@ -27,6 +27,16 @@ export function remotesToResolve(
   return [...remotes];
 }
 
+/**
+ * True when plan() needs facts from outside (a registry lookup or a build context). A converged host's
+ * usual case is false, and the caller then skips gatherFacts() and its promise round trip per key.
+ */
+export function needsFacts(desired: readonly DesiredPlugin[], actual: readonly InstalledPlugin[]): boolean {
+  return (
+    desired.some((d) => d.build !== undefined && !d.suspend) || remotesToResolve(desired, actual).length > 0
+  );
+}
+
 /** Looks up each remote, `concurrency` at a time; failures become Error values in the facts. */
 export async function gatherFacts(
   inspector: RemoteInspector,
@@ -36,9 +46,6 @@ export async function gatherFacts(
 ): Promise<Omit<RemoteFacts, 'ready'>> {
   const wanted = remotesToResolve(desired, actual);
   const remotes = new Map<string, RemoteInfo | Error>();
-  // A converged host's usual case: nothing to look up, so no promise machinery per key.
-  if (wanted.length === 0 && !desired.some((d) => d.build !== undefined && !d.suspend))
-    return { remotes, builds: new Map() };
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < wanted.length) {
