@@ -6,7 +6,8 @@
  *
  * The controller is compiled once (tsc, into a temp directory) and each embedded pull runs in its
  * own child process of that build, as the CLI runs from dist/, into a fresh store root, so nothing
- * is cached between rounds. The child reports the pull's own duration and its peak RSS
+ * is cached between rounds except, as for the CLI (bin/plugctl.js), V8's compile cache of the
+ * modules. The child reports the pull's own duration and its peak RSS
  * (process.resourceUsage().maxRSS); the parent times the whole child (node start, module loading,
  * store open, pull). The embedded pull runs twice per round: once through the CLI's own
  * openStore() (cli/open-store.ts: the runc runtime and the CLI's `reclaim` hook, a minor GC every
@@ -52,7 +53,10 @@ const repo = new URL('..', import.meta.url).pathname;
  * diagnostics channel (pull.ts PULL_STAGES_CHANNEL) included.
  */
 const CHILD = `
+import { enableCompileCache } from 'node:module';
 import { join } from 'node:path';
+// As bin/plugctl.js does for every command: after the first round, modules load from V8's code cache.
+enableCompileCache();
 import { subscribe } from 'node:diagnostics_channel';
 const marks = { boot: performance.now() };
 subscribe('plugctl:embedded-pull', (event) => { marks[event.stage] = event.at; });
