@@ -32,8 +32,8 @@ lint: deps ## eslint, prettier --check and the type check
 format: deps ## rewrite files with prettier
 	$(BIN)/prettier --write .
 
-crds: deps ## regenerate crds/ and the precompiled validator from the JSON Schema in controller/spec/schema.ts
-	$(NODE) controller/spec/crd-gen.ts
+crds: deps ## regenerate crds/ and the precompiled validator from the JSON Schema in controller/api/schema.ts
+	$(NODE) controller/api/generate.ts
 
 test-unit: deps ## unit tests (pure logic, no services)
 	$(NODE) --test --test-reporter=spec 'test/unit/**/*.test.ts'

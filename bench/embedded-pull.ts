@@ -38,7 +38,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { RegistryClient } from '../controller/registry/client.ts';
-import { parseReference } from '../controller/spec/reference.ts';
+import { parseReference } from '../controller/api/reference.ts';
 import { openEmbeddedStore } from '../controller/store/embedded/store.ts';
 import { idleRuntime } from '../test/idle-runtime.ts';
 import { startLoopbackRegistry } from '../test/unit/store/embedded/loopback-registry.ts';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { RegistryClient } from '../controller/registry/client.ts';
-import { parsePluginConfig } from '../controller/registry/privileges.ts';
+import { parsePluginConfig } from '../controller/plugin/config.ts';
 import { pluginManifest } from '../controller/store/embedded/build.ts';
 import { ContentStore } from '../controller/store/embedded/content.ts';
 import { StoreLayout, generatePluginId, newStoredPlugin } from '../controller/store/embedded/layout.ts';
@@ -38,7 +38,7 @@ async function populate(
   const referenced = new Set<string>();
   const config = parsePluginConfig(
     { Entrypoint: ['/p'], Interface: { Socket: 'p.sock', Types: ['docker.volumedriver/1.0'] } },
-    { registry: 'bench', repository: 'gc' },
+    'bench/gc',
   );
   let written = 0;
   let unreferencedBytes = 0;

@@ -15,9 +15,9 @@
 import { parseArgs } from 'node:util';
 import { Agent } from 'undici';
 import { RegistryClient } from '../controller/registry/client.ts';
-import { parsePluginConfig } from '../controller/registry/privileges.ts';
-import type { Reference } from '../controller/spec/reference.ts';
-import { parseReference } from '../controller/spec/reference.ts';
+import { parsePluginConfig } from '../controller/plugin/config.ts';
+import type { Reference } from '../controller/api/reference.ts';
+import { parseReference } from '../controller/api/reference.ts';
 import { buildPlugin, pushPlugin, startRegistry } from '../test/integration/registry-harness.ts';
 
 const { values } = parseArgs({
@@ -69,7 +69,7 @@ try {
     const before = known.get(key);
     if (before !== undefined && before.digest === head.digest) return; // unchanged: one HEAD
     const { json } = await client.fetchConfig({ ...ref, digest: head.digest });
-    const diffIds = parsePluginConfig(json, { registry: ref.domain, repository: ref.path }).rootfs.diff_ids;
+    const diffIds = parsePluginConfig(json, `${ref.domain}/${ref.path}`).rootfs.diff_ids;
     if (before !== undefined && before.diffIds.join() !== diffIds.join()) upgrades++;
     known.set(key, { digest: head.digest, diffIds });
   };

@@ -2,8 +2,8 @@
  * Turns `-f PATH...` into the desired set for this host: load and validate the documents, report
  * every error with its place, and keep only the documents whose nodeSelector matches this host.
  */
-import { loadDocuments, formatLoadError } from '../spec/load.ts';
-import { hostLabels, matchesSelector } from '../spec/selector.ts';
+import { loadDocuments, formatLoadError } from '../api/load.ts';
+import { hostLabels, matchesSelector } from '../api/selector.ts';
 import { toDesired, type DesiredPlugin } from '../reconcile/desired.ts';
 import type { Output } from './context.ts';
 

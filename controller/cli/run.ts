@@ -6,7 +6,7 @@
 import { Controller } from '../reconcile/controller.ts';
 import { createMetrics, recordDockerRequest } from '../observe/metrics.ts';
 import { startHealthServer } from '../observe/health.ts';
-import { hostLabels } from '../spec/selector.ts';
+import { hostLabels } from '../api/selector.ts';
 import { FileSource } from '../sources/files.ts';
 import type { CommandContext } from './context.ts';
 

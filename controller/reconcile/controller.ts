@@ -6,8 +6,8 @@
  */
 import type { Logger } from 'pino';
 import type { Metrics } from '../observe/metrics.ts';
-import type { LoadedDocument } from '../spec/load.ts';
-import { matchesSelector } from '../spec/selector.ts';
+import type { LoadedDocument } from '../api/load.ts';
+import { matchesSelector } from '../api/selector.ts';
 import type { DesiredSnapshot, DesiredSource } from '../sources/source.ts';
 import { followEngineEvents } from '../sources/engine-events.ts';
 import { contentHash } from '../sources/hash.ts';
@@ -15,15 +15,15 @@ import type { RemoteInspector } from '../registry/inspect.ts';
 import type { PluginEvent, Store } from '../store/store.ts';
 import { ActualState } from './actual.ts';
 import { applyPlans, type PluginResult } from './apply.ts';
-import { systemClock, type Clock } from './clock.ts';
+import { systemClock, type Clock } from '../runtime/clock.ts';
 import { toDesired, type DesiredPlugin } from './desired.ts';
 import { gatherFacts, needsFacts } from './facts.ts';
 import { readInventory, type Inventory } from './inventory.ts';
 import { InventoryLedger } from './ledger.ts';
 import { plan, type PluginPlan } from './plan.ts';
-import { WorkQueue } from './queue.ts';
+import { WorkQueue } from '../runtime/queue.ts';
 import { conditionsFor, phaseOf, StatusStore, type Observation, type PluginStatus } from './status.ts';
-import { startWorkers, type ReconcileResult } from './workers.ts';
+import { startWorkers, type ReconcileResult } from '../runtime/workers.ts';
 import { ContextWatcher } from '../sources/contexts.ts';
 
 /** Per-snapshot lookups. */

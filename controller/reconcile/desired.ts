@@ -3,10 +3,10 @@
  * reference normalised, so plan() never has to know about YAML, schemas or defaults.
  */
 import { dirname, resolve } from 'node:path';
-import type { LoadedDocument } from '../spec/load.ts';
-import { formatReference } from '../spec/reference.ts';
-import type { InUsePolicy, Origin, PluginPrivilege, PluginSettings, UpgradePolicy } from '../spec/types.ts';
-import { withDefaults } from '../spec/validate.ts';
+import type { LoadedDocument } from '../api/load.ts';
+import { formatReference } from '../api/reference.ts';
+import type { InUsePolicy, Origin, PluginPrivilege, PluginSettings, UpgradePolicy } from '../api/types.ts';
+import { withDefaults } from '../api/validate.ts';
 
 /** One declared plugin, fully defaulted. */
 export interface DesiredPlugin {

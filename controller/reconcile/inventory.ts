@@ -3,11 +3,11 @@
  * pruned; everything else on the host is left alone. Persisted as JSON in the state directory and
  * always replaced atomically (temp file, fsync, rename, fsync of the directory).
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PlugctlError } from '../errors.ts';
-import type { InUsePolicy } from '../spec/types.ts';
+import { writeFileAtomic } from '../runtime/atomic-file.ts';
+import type { InUsePolicy } from '../api/types.ts';
 
 /** One owned plugin, keyed by its local name in Inventory.plugins. */
 export interface OwnedPlugin {
@@ -68,31 +68,9 @@ export async function readInventory(stateDir: string): Promise<Inventory> {
   }
 }
 
-/** Writes a file atomically: temp file in the same directory, fsync, rename, fsync the directory. */
-export async function writeFileAtomic(file: string, data: string, mode = 0o600): Promise<void> {
-  const dir = dirname(file);
-  await mkdir(dir, { recursive: true });
-  // Unique per write: two writers in one directory (inventory, status) may write in the same instant.
-  const temp = join(dir, `.${basename(file)}.${randomUUID()}.tmp`);
-  const handle = await open(temp, 'w', mode);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, file);
-  const dirHandle = await open(dir, 'r');
-  try {
-    await dirHandle.sync();
-  } finally {
-    await dirHandle.close();
-  }
-}
-
 /** Persists the inventory atomically. */
 export async function writeInventory(stateDir: string, inventory: Inventory): Promise<void> {
   const sorted: Inventory = { version: 1, plugins: {} };
   for (const name of Object.keys(inventory.plugins).sort()) sorted.plugins[name] = inventory.plugins[name]!;
-  await writeFileAtomic(inventoryPath(stateDir), `${JSON.stringify(sorted, null, 2)}\n`);
+  await writeFileAtomic(inventoryPath(stateDir), `${JSON.stringify(sorted, null, 2)}\n`, { createDir: true });
 }

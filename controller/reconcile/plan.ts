@@ -4,14 +4,14 @@
  * no I/O, so `plugctl diff` prints exactly what `plugctl apply` will execute.
  */
 import { PlugctlError, type FailureKind } from '../errors.ts';
-import { formatReference, parseReference } from '../spec/reference.ts';
-import type { PluginPrivilege, PluginSettings } from '../spec/types.ts';
+import { formatReference, parseReference } from '../api/reference.ts';
+import type { PluginPrivilege, PluginSettings } from '../api/types.ts';
 import type { RemoteInfo } from '../registry/inspect.ts';
 import type { ContextInfo } from '../store/context.ts';
 import type { InstalledPlugin } from '../store/store.ts';
 import type { DesiredPlugin } from './desired.ts';
 import type { Inventory, OwnedPlugin } from './inventory.ts';
-import { formatPrivileges, privilegesEqual } from './privileges.ts';
+import { formatPrivileges, privilegesEqual } from '../plugin/privileges.ts';
 import { declaresSettings, diffSettings, restoreSettingStrings } from './settings.ts';
 
 /** What to restore when an upgraded plugin fails to start: the content and settings it had before. */

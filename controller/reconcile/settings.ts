@@ -3,7 +3,7 @@
  * mention is expected at the plugin config's default, so removing a line from the document reverts
  * it on the host (what users of kubectl and terraform expect).
  */
-import type { PluginSettings } from '../spec/types.ts';
+import type { PluginSettings } from '../api/types.ts';
 import type { EffectiveSettings, SettableDefaults } from '../store/store.ts';
 
 /** The result of comparing declared settings with an installed plugin. */

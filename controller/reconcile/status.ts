@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FailureKind } from '../errors.ts';
-import { writeFileAtomic } from './inventory.ts';
+import { writeFileAtomic } from '../runtime/atomic-file.ts';
 
 /** One kstatus condition. */
 export interface Condition {
@@ -191,6 +191,6 @@ export class StatusStore {
     const text = `${JSON.stringify({ version: 1, plugins }, null, 2)}\n`;
     this.#writing = this.#writing
       .catch(() => undefined)
-      .then(() => writeFileAtomic(statusPath(this.#stateDir), text, 0o644));
+      .then(() => writeFileAtomic(statusPath(this.#stateDir), text, { mode: 0o644, createDir: true }));
   }
 }

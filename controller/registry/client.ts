@@ -25,7 +25,7 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import type { Agent, Dispatcher } from 'undici';
-import type { Reference } from '../spec/reference.ts';
+import type { Reference } from '../api/reference.ts';
 import {
   basicAuthorization,
   parseWwwAuthenticate,

@@ -30,7 +30,6 @@ import type { FailureKind } from '../errors.ts';
  * - REGISTRY_REDIRECT_INVALID (stalled): too many redirects, a redirect without Location, or to a
  *   plain-http URL on a host that must use https
  * - REGISTRY_BAD_RESPONSE (stalled): any other unexpected status (400, 405, ...)
- * - PLUGIN_CONFIG_INVALID (stalled): a plugin config.json that does not have docker's shape
  */
 export type RegistryErrorCode =
   | 'REGISTRY_UNREACHABLE'
@@ -49,8 +48,7 @@ export type RegistryErrorCode =
   | 'MANIFEST_INVALID'
   | 'PLATFORM_NOT_FOUND'
   | 'REGISTRY_REDIRECT_INVALID'
-  | 'REGISTRY_BAD_RESPONSE'
-  | 'PLUGIN_CONFIG_INVALID';
+  | 'REGISTRY_BAD_RESPONSE';
 
 const DEFAULT_KIND: Record<RegistryErrorCode, FailureKind> = {
   REGISTRY_UNREACHABLE: 'transient',
@@ -70,7 +68,6 @@ const DEFAULT_KIND: Record<RegistryErrorCode, FailureKind> = {
   PLATFORM_NOT_FOUND: 'stalled',
   REGISTRY_REDIRECT_INVALID: 'stalled',
   REGISTRY_BAD_RESPONSE: 'stalled',
-  PLUGIN_CONFIG_INVALID: 'stalled',
 };
 
 /**

@@ -6,10 +6,11 @@
  * hand to this store.
  */
 import { SpecError } from '../errors.ts';
-import { formatReference, parseReference, withoutDigest, type Reference } from '../spec/reference.ts';
-import type { PluginPrivilege } from '../spec/types.ts';
+import { formatReference, parseReference, withoutDigest, type Reference } from '../api/reference.ts';
+import type { PluginPrivilege } from '../plugin/privileges.ts';
 import type { RegistryClient } from './client.ts';
-import { computePrivileges, parsePluginConfig } from './privileges.ts';
+import { parsePluginConfig } from '../plugin/config.ts';
+import { computePrivileges } from '../plugin/privileges.ts';
 
 /** The facts about one declared remote. */
 export interface RemoteInfo {
@@ -112,7 +113,7 @@ function describe(
   json: unknown,
   ref: Reference,
 ): RemoteInfo {
-  const config = parsePluginConfig(json, { registry: ref.domain, repository: ref.path });
+  const config = parsePluginConfig(json, `${ref.domain}/${ref.path}`);
   return {
     remote,
     pullRemote,

@@ -5,7 +5,7 @@
  * reconcile per context is enough. The resync interval remains the safety net for missed events.
  */
 import type { FSWatcher } from 'chokidar';
-import type { Clock } from '../reconcile/clock.ts';
+import type { Clock } from '../runtime/clock.ts';
 
 /** How long a context must be quiet before its change is reported. */
 const SETTLE_MS = 100;

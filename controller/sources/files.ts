@@ -21,17 +21,17 @@ import { basename, dirname, isAbsolute, relative, resolve, sep } from 'node:path
 import { watch } from 'chokidar';
 import type { FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
-import { systemClock } from '../reconcile/clock.ts';
-import type { Clock, TimerHandle } from '../reconcile/clock.ts';
+import { systemClock } from '../runtime/clock.ts';
+import type { Clock, TimerHandle } from '../runtime/clock.ts';
 import {
   LOAD_CODES,
   formatLoadError,
   listDocumentFiles,
   parseDocumentFile,
   resolveDuplicates,
-} from '../spec/load.ts';
-import type { LoadError, LoadedDocument, ParsedDocument } from '../spec/load.ts';
-import { formatOrigin } from '../spec/types.ts';
+} from '../api/load.ts';
+import type { LoadError, LoadedDocument, ParsedDocument } from '../api/load.ts';
+import { formatOrigin } from '../api/types.ts';
 import { contentHash } from './hash.ts';
 import type { DesiredSnapshot, DesiredSource } from './source.ts';
 

@@ -2,7 +2,7 @@
  * What the controller needs from a source of desired state (files or Kubernetes): a consistent
  * snapshot and notification of which keys changed. Sources never decide anything.
  */
-import type { LoadedDocument, LoadError } from '../spec/load.ts';
+import type { LoadedDocument, LoadError } from '../api/load.ts';
 
 /** A consistent view of the declared documents. */
 export interface DesiredSnapshot {

@@ -15,10 +15,10 @@ import { createGunzip } from 'node:zlib';
 import { extract, pack } from 'tar-stream';
 import type { Header, Pack } from 'tar-stream';
 import { PlugctlError } from '../errors.ts';
-import { RegistryError } from '../registry/errors.ts';
-import { computePrivileges, parsePluginConfig } from '../registry/privileges.ts';
-import type { PluginConfig } from '../registry/privileges.ts';
-import type { PluginPrivilege } from '../spec/types.ts';
+import { parsePluginConfig, PluginConfigError } from '../plugin/config.ts';
+import { computePrivileges } from '../plugin/privileges.ts';
+import type { PluginConfig } from '../plugin/config.ts';
+import type { PluginPrivilege } from '../plugin/privileges.ts';
 
 const CHUNK = 1024 * 1024;
 
@@ -54,13 +54,10 @@ export function parseContextConfig(bytes: Uint8Array, context: string): PluginCo
     throw contextError(context, `config.json is not valid JSON (${(error as Error).message})`, error);
   }
   try {
-    return parsePluginConfig(json, { registry: 'context', repository: context });
+    return parsePluginConfig(json, context);
   } catch (error) {
-    if (error instanceof RegistryError) {
-      const detail = error.message
-        .replace(/^.*the plugin config is not valid: /, '')
-        .replace(/; docker would.*$/, '');
-      throw contextError(context, `config.json is not a valid plugin config: ${detail}`, error);
+    if (error instanceof PluginConfigError) {
+      throw contextError(context, `config.json is not a valid plugin config: ${error.detail}`, error);
     }
     throw error;
   }

@@ -5,8 +5,9 @@
  * The input is untrusted JSON, so every field is narrowed; a field of the wrong type counts as absent.
  */
 import { EngineError } from '../errors.ts';
-import { computePrivileges, parsePluginConfig } from '../registry/privileges.ts';
-import type { PluginPrivilege } from '../spec/types.ts';
+import { parsePluginConfig } from '../plugin/config.ts';
+import { computePrivileges } from '../plugin/privileges.ts';
+import type { PluginPrivilege } from '../plugin/privileges.ts';
 import type { EffectiveSettings, InstalledPlugin, SettableDefaults } from './store.ts';
 
 /** A JSON object. */
@@ -157,7 +158,7 @@ export function toInstalledPlugin(raw: unknown): InstalledPlugin {
 /** The privileges an installed config requires; a config the rules cannot read requires none known. */
 function installedPrivileges(config: Json, name: string): PluginPrivilege[] {
   try {
-    return computePrivileges(parsePluginConfig(config, { registry: 'engine', repository: name }));
+    return computePrivileges(parsePluginConfig(config, name));
   } catch {
     return [];
   }

@@ -3,7 +3,7 @@
  * contract: `docker` (the Engine API) and, later, `embedded`. Names are local plugin names as
  * Docker shows them (`vieux/sshfs:latest`); references are normalised remotes.
  */
-import type { PluginPrivilege } from '../spec/types.ts';
+import type { PluginPrivilege } from '../plugin/privileges.ts';
 
 /** Effective settings of an installed plugin, in the same shape as the document's settings. */
 export interface EffectiveSettings {

@@ -16,7 +16,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { PluginPrivilege } from '../../controller/spec/types.ts';
+import type { PluginPrivilege } from '../../controller/api/types.ts';
 import type { InstalledPlugin, ListFilters, PluginEvent, Store } from '../../controller/store/store.ts';
 import { rejectsWith } from '../errors.ts';
 import { buildPlugind, exec, makeVolContext } from './fixtures.ts';

@@ -4,7 +4,7 @@
  * a seeded PRNG, and a runtime that runs nothing. Small on purpose: the worker imports it, and the
  * worker's start-up time is paid once per trial.
  */
-import type { PluginPrivilege } from '../../controller/spec/types.ts';
+import type { PluginPrivilege } from '../../controller/api/types.ts';
 export { idleRuntime } from '../idle-runtime.ts';
 
 /** Every fixture plugin asks for host networking (as test/env's fixtures do) and nothing else. */

@@ -24,7 +24,7 @@ import {
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { RegistryClient } from '../../controller/registry/client.ts';
-import { parseReference } from '../../controller/spec/reference.ts';
+import { parseReference } from '../../controller/api/reference.ts';
 import { openEmbeddedStore } from '../../controller/store/embedded/store.ts';
 import { FIXTURE_ARGS_DEFAULT, FIXTURE_ENV_DEFAULTS, idleRuntime } from './crash-common.ts';
 import type { Prng } from './crash-common.ts';

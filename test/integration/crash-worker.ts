@@ -19,7 +19,7 @@
  */
 import { pino } from 'pino';
 import { RegistryClient } from '../../controller/registry/client.ts';
-import { writeFileAtomic } from '../../controller/store/embedded/fsutil.ts';
+import { writeFileAtomic } from '../../controller/runtime/atomic-file.ts';
 import type { PluginRuntime } from '../../controller/store/embedded/runtime.ts';
 import { openEmbeddedStore } from '../../controller/store/embedded/store.ts';
 import { ENV_RUNC, ENV_WAIT_GO, FIXTURE_PRIVILEGES, idleRuntime } from './crash-common.ts';
@@ -112,7 +112,7 @@ async function main(): Promise<void> {
         settings,
         before: { env: current.settings.env, args: current.settings.args },
       };
-      await writeFileAtomic(journal, JSON.stringify(record), 0o600);
+      await writeFileAtomic(journal, JSON.stringify(record));
       say('journal');
       say('start');
       await store.set(target, settings);

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Credentials } from '../../controller/registry/credentials.ts';
-import type { PluginPrivilege } from '../../controller/spec/types.ts';
+import type { PluginPrivilege } from '../../controller/api/types.ts';
 import {
   codeForStatus,
   compareApiVersions,

@@ -27,11 +27,11 @@ import {
   MEDIA_TYPE_PLUGIN_CONFIG,
   digestOf,
 } from '../../controller/registry/manifest.ts';
-import { parseReference } from '../../controller/spec/reference.ts';
-import type { PluginPrivilege } from '../../controller/spec/types.ts';
+import { parseReference } from '../../controller/api/reference.ts';
+import type { PluginPrivilege } from '../../controller/api/types.ts';
 import type { PluginEvent } from '../../controller/store/store.ts';
 import { configBlob } from '../../controller/store/embedded/build.ts';
-import { parsePluginConfig } from '../../controller/registry/privileges.ts';
+import { parsePluginConfig } from '../../controller/plugin/config.ts';
 import type { PluginRuntime } from '../../controller/store/embedded/runtime.ts';
 import { openEmbeddedStore } from '../../controller/store/embedded/store.ts';
 import type { EmbeddedStore, EmbeddedStoreOptions } from '../../controller/store/embedded/store.ts';
@@ -165,7 +165,7 @@ async function pushRaw(
   diffIds: string[],
 ): Promise<{ layerDigests: string[]; configDigest: string }> {
   const repo = { domain: host, path };
-  const configBytes = configBlob(parsePluginConfig(config, { registry: host, repository: path }), diffIds);
+  const configBytes = configBlob(parsePluginConfig(config, `${host}/${path}`), diffIds);
   const configDigest = digestOf(configBytes);
   const layerDigests = layers.map((layer) => digestOf(layer));
   for (const [i, layer] of layers.entries())

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, it } from 'node:test';
 import { pino } from 'pino';
 import { RegistryClient } from '../../controller/registry/client.ts';
-import type { PluginPrivilege } from '../../controller/spec/types.ts';
+import type { PluginPrivilege } from '../../controller/api/types.ts';
 import { RuncRuntime } from '../../controller/store/embedded/runc.ts';
 import { openEmbeddedStore } from '../../controller/store/embedded/store.ts';
 import type { EffectiveSettings } from '../../controller/store/store.ts';

@@ -26,9 +26,10 @@ import {
   MEDIA_TYPE_PLUGIN_CONFIG,
 } from '../../controller/registry/manifest.ts';
 import { formatPlatform, hostPlatform, normalizePlatform } from '../../controller/registry/platform.ts';
-import { computePrivileges, parsePluginConfig } from '../../controller/registry/privileges.ts';
-import { parseReference } from '../../controller/spec/reference.ts';
-import type { Reference } from '../../controller/spec/reference.ts';
+import { parsePluginConfig } from '../../controller/plugin/config.ts';
+import { computePrivileges } from '../../controller/plugin/privileges.ts';
+import { parseReference } from '../../controller/api/reference.ts';
+import type { Reference } from '../../controller/api/reference.ts';
 import {
   buildPlugin,
   pushPlugin,
@@ -102,7 +103,7 @@ describe('registry client: anonymous docker-registry', { skip, concurrency: fals
     const config = await client.fetchConfig(ref);
     assert.deepEqual(config.json, plugin.config);
     assert.equal(digestOf(config.bytes), plugin.configDigest);
-    const parsed = parsePluginConfig(config.json, { registry: registry.host, repository: ref.path });
+    const parsed = parsePluginConfig(config.json, `${registry.host}/${ref.path}`);
     assert.deepEqual(parsed.rootfs.diff_ids, [plugin.diffId]);
     assert.deepEqual(
       computePrivileges(parsed).map((p) => [p.name, p.value]),

@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { PlugctlError } from '../../controller/errors.ts';
-import { parsePluginConfig } from '../../controller/registry/privileges.ts';
+import { parsePluginConfig } from '../../controller/plugin/config.ts';
 import type { EffectiveSettings } from '../../controller/store/store.ts';
 import { RuncRuntime } from '../../controller/store/embedded/runc.ts';
 import type { RuncExit } from '../../controller/store/embedded/runc.ts';
@@ -153,7 +153,7 @@ describe('RuncRuntime with real runc', { skip: SKIP }, () => {
       id,
       name,
       rootfs: join(dir, 'rootfs'),
-      config: parsePluginConfig(config, { registry: '127.0.0.1:5000', repository: 'test/vol' }),
+      config: parsePluginConfig(config, '127.0.0.1:5000/test/vol'),
       settings: { env: {}, args: [], mounts: {}, devices: {}, ...settings },
       stateDir: join(dir, 'state'),
     };

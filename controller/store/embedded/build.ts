@@ -30,7 +30,7 @@ import {
   MEDIA_TYPE_DOCKER_MANIFEST,
   MEDIA_TYPE_PLUGIN_CONFIG,
 } from '../../registry/manifest.ts';
-import type { PluginConfig } from '../../registry/privileges.ts';
+import type { PluginConfig } from '../../plugin/config.ts';
 import {
   addEntry,
   contextError,

@@ -12,7 +12,8 @@ import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isDigest } from '../../registry/manifest.ts';
-import { ParallelWriter, fsyncDir, isNotFound, randomHex } from './fsutil.ts';
+import { ParallelWriter, isNotFound, randomHex } from './fsutil.ts';
+import { fsyncDir } from '../../runtime/atomic-file.ts';
 import type { StoreLayout } from './layout.ts';
 
 /** One blob of the store. */

@@ -1,49 +1,10 @@
 /**
- * File-system primitives every part of the embedded store uses, so that "nothing is written in
- * place" holds everywhere: a file appears under its final name only complete and fsynced, and the
- * rename that publishes it is itself made durable by an fsync of the directory.
+ * File-system primitives of the embedded store: removal, random names, and the parallel writer that
+ * streams a blob to disk. Whole files are written with runtime/atomic-file.ts.
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-
-/** Fsyncs a directory, making the renames and unlinks inside it durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * Writes `data` to `path` atomically: a temp file beside it (same directory, so the rename cannot
- * cross file systems) written, fsynced, renamed over `path`, then the directory fsynced. A crash
- * leaves either the old content or the new one, never a mix; a leftover temp file starts with
- * `.` and ends with `.tmp-<hex>`.
- */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
-  try {
-    const handle = await open(temp, 'wx', mode);
-    try {
-      await handle.writeFile(data);
-      // the mode given to open is filtered by the umask; the store's files have exact modes
-      await handle.chmod(mode);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  await fsyncDir(dir);
-}
 
 /** Removes a file or a directory tree; absent is fine. */
 export async function removeAll(path: string): Promise<void> {

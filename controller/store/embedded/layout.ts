@@ -23,7 +23,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { PluginConfig } from '../../registry/privileges.ts';
+import type { PluginConfig } from '../../plugin/config.ts';
 
 /** A JSON object. */
 export type JsonObject = Record<string, unknown>;

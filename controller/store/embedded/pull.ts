@@ -16,11 +16,12 @@ import {
   MEDIA_TYPE_OCI_LAYER_GZIP,
   digestOf,
 } from '../../registry/manifest.ts';
-import { computePrivileges, parsePluginConfig } from '../../registry/privileges.ts';
-import type { PluginConfig } from '../../registry/privileges.ts';
-import { formatReference, parseReference } from '../../spec/reference.ts';
-import type { Reference } from '../../spec/reference.ts';
-import type { PluginPrivilege } from '../../spec/types.ts';
+import { parsePluginConfig } from '../../plugin/config.ts';
+import { computePrivileges } from '../../plugin/privileges.ts';
+import type { PluginConfig } from '../../plugin/config.ts';
+import { formatReference, parseReference } from '../../api/reference.ts';
+import type { Reference } from '../../api/reference.ts';
+import type { PluginPrivilege } from '../../plugin/privileges.ts';
 import type { ContentStore, Ingest } from './content.ts';
 import { LayerError } from './errors.ts';
 import { applyLayer, openLayer, preloadExtraction } from './extract.ts';
@@ -161,11 +162,10 @@ export async function readRemote(
   const options = signal !== undefined ? { signal } : {};
   const fetched = await registry.fetchConfig(ref, undefined, options);
   reportStage('remote-read');
-  const config = parsePluginConfig(fetched.json, {
-    registry: ref.domain,
-    repository: ref.path,
-    what: ref.digest ?? ref.tag ?? 'latest',
-  });
+  const config = parsePluginConfig(
+    fetched.json,
+    `${ref.domain}/${ref.path} ${ref.digest ?? ref.tag ?? 'latest'}`,
+  );
   const dockerVersion = caseInsensitiveString(fetched.json, 'DockerVersion');
   const manifestBytes = recoverManifestBytes(fetched.resolved);
   return {

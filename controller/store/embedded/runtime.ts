@@ -2,7 +2,7 @@
  * The contract between the embedded store and whatever runs plugin processes (runc in production).
  * The store decides what runs; the runtime only starts, stops and watches processes.
  */
-import type { PluginConfig } from '../../registry/privileges.ts';
+import type { PluginConfig } from '../../plugin/config.ts';
 import type { EffectiveSettings } from '../store.ts';
 
 /** Everything needed to run one plugin. */

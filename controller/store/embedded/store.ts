@@ -25,14 +25,14 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rename } from 'node:fs/promis
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { PlugctlError, describeError } from '../../errors.ts';
-import { privilegesEqual, formatPrivileges } from '../../reconcile/privileges.ts';
-import { systemClock } from '../../reconcile/clock.ts';
-import type { Clock } from '../../reconcile/clock.ts';
+import { privilegesEqual, formatPrivileges } from '../../plugin/privileges.ts';
+import { systemClock } from '../../runtime/clock.ts';
+import type { Clock } from '../../runtime/clock.ts';
 import type { RegistryClient } from '../../registry/client.ts';
-import { parsePluginConfig } from '../../registry/privileges.ts';
-import type { PluginConfig } from '../../registry/privileges.ts';
-import { familiarString, parseReference } from '../../spec/reference.ts';
-import type { PluginPrivilege } from '../../spec/types.ts';
+import { parsePluginConfig } from '../../plugin/config.ts';
+import type { PluginConfig } from '../../plugin/config.ts';
+import { familiarString, parseReference } from '../../api/reference.ts';
+import type { PluginPrivilege } from '../../plugin/privileges.ts';
 import type { InstalledPlugin, ListFilters, PluginEvent, PullOptions, Store } from '../store.ts';
 // build.ts (tar-stream, gzip) is imported where a plugin is created or pushed: a pull or a
 // controller never pays for loading it.
@@ -41,7 +41,8 @@ import { ContentStore } from './content.ts';
 import { EmbeddedStoreError, ioError } from './errors.ts';
 import { DEFAULT_EXTRACT_LIMITS, applyLayer } from './extract.ts';
 import type { ExtractLimits, LayerReport } from './extract.ts';
-import { fsyncDir, isNotFound, removeAll, writeFileAtomic } from './fsutil.ts';
+import { isNotFound, removeAll } from './fsutil.ts';
+import { fsyncDir, writeFileAtomic } from '../../runtime/atomic-file.ts';
 import { collectGarbage } from './gc.ts';
 import type { GcResult } from './gc.ts';
 import {
@@ -524,10 +525,10 @@ export class EmbeddedStore implements Store {
           ]);
           const manifestDigest = await this.#content.put(manifestBytes);
           await this.#content.syncCommits([layer.digest]);
-          const config = parsePluginConfig(JSON.parse(Buffer.from(configBytes).toString('utf8')) as unknown, {
-            registry: 'local',
-            repository: localName,
-          });
+          const config = parsePluginConfig(
+            JSON.parse(Buffer.from(configBytes).toString('utf8')) as unknown,
+            localName,
+          );
           const id = generatePluginId();
           const record = newStoredPlugin({
             id,
@@ -951,7 +952,7 @@ export class EmbeddedStore implements Store {
 
   /** Writes config.json into the staging directory and renames the directory to `<root>/<id>`. */
   async #publish(staging: string, record: StoredPlugin): Promise<void> {
-    await writeFileAtomic(join(staging, 'config.json'), record.serialize(), 0o600);
+    await writeFileAtomic(join(staging, 'config.json'), record.serialize());
     await rename(staging, this.layout.pluginDir(record.id));
     await fsyncDir(this.layout.root);
     this.#plugins.set(record.id, record);
@@ -964,7 +965,7 @@ export class EmbeddedStore implements Store {
     const old = this.layout.oldRootfs(id);
     const upgrade = this.layout.upgradeFile(id);
     await removeAll(old);
-    await writeFileAtomic(upgrade, upgraded.serialize(), 0o600);
+    await writeFileAtomic(upgrade, upgraded.serialize());
     try {
       await rename(rootfs, old);
     } catch (error) {
@@ -990,18 +991,14 @@ export class EmbeddedStore implements Store {
   }
 
   async #persist(plugin: StoredPlugin): Promise<void> {
-    await writeFileAtomic(this.layout.configFile(plugin.id), plugin.serialize(), 0o600);
+    await writeFileAtomic(this.layout.configFile(plugin.id), plugin.serialize());
     this.#plugins.set(plugin.id, plugin);
   }
 
   #runnable(plugin: StoredPlugin): RunnablePlugin {
     let config: PluginConfig;
     try {
-      config = parsePluginConfig(plugin.config, {
-        registry: 'local',
-        repository: plugin.name,
-        what: 'config.json',
-      });
+      config = parsePluginConfig(plugin.config, `${plugin.name} config.json`);
     } catch (error) {
       throw new EmbeddedStoreError(
         'ENABLE_FAILED',

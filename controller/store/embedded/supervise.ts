@@ -4,7 +4,7 @@
  * plugin that crashes at start does not spin. A plugin that stayed up for a stable period (60 s)
  * before crashing starts again from the initial delay.
  */
-import type { Clock, TimerHandle } from '../../reconcile/clock.ts';
+import type { Clock, TimerHandle } from '../../runtime/clock.ts';
 
 /** Restart delays. */
 export interface RestartPolicy {

@@ -3,7 +3,7 @@ import type { RemoteInfo } from '../../../controller/registry/inspect.ts';
 import type { DesiredPlugin } from '../../../controller/reconcile/desired.ts';
 import type { Inventory, OwnedPlugin } from '../../../controller/reconcile/inventory.ts';
 import type { RemoteFacts } from '../../../controller/reconcile/plan.ts';
-import type { PluginPrivilege } from '../../../controller/spec/types.ts';
+import type { PluginPrivilege } from '../../../controller/api/types.ts';
 import type {
   EffectiveSettings,
   InstalledPlugin,

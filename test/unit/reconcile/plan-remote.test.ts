@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { plan, type Action } from '../../../controller/reconcile/plan.ts';
-import { privilegesEqual } from '../../../controller/reconcile/privileges.ts';
-import { computePrivileges, parsePluginConfig } from '../../../controller/registry/privileges.ts';
-import type { PluginPrivilege } from '../../../controller/spec/types.ts';
+import { privilegesEqual } from '../../../controller/plugin/privileges.ts';
+import { parsePluginConfig } from '../../../controller/plugin/config.ts';
+import { computePrivileges } from '../../../controller/plugin/privileges.ts';
+import type { PluginPrivilege } from '../../../controller/api/types.ts';
 import {
   desired,
   installed,
@@ -24,7 +25,7 @@ import {
 const remoteInfo: typeof bareInfo = (remote, overrides = {}) =>
   bareInfo(remote, { privileges: privs(), ...overrides });
 
-const SOURCE = { registry: 'docker.io', repository: 'acme/vol' };
+const SOURCE = 'docker.io/acme/vol';
 const path = fc.stringMatching(/^\/[a-z]{1,6}(\/[a-z]{1,6})?$/);
 
 /** Random plugin configs covering every rule that yields a privilege. */

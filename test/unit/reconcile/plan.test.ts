@@ -15,7 +15,7 @@ import type {
 } from '../../../controller/reconcile/plan.ts';
 import type { DesiredPlugin } from '../../../controller/reconcile/desired.ts';
 import type { Inventory } from '../../../controller/reconcile/inventory.ts';
-import type { PluginPrivilege } from '../../../controller/spec/types.ts';
+import type { PluginPrivilege } from '../../../controller/api/types.ts';
 import type { InstalledPlugin } from '../../../controller/store/store.ts';
 import {
   KEY,

@@ -7,8 +7,8 @@ import { mkdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { FileSource } from '../../../controller/sources/files.ts';
-import { formatLoadError } from '../../../controller/spec/load.ts';
-import { FakeClock } from '../reconcile/fake-clock.ts';
+import { formatLoadError } from '../../../controller/api/load.ts';
+import { FakeClock } from '../runtime/fake-clock.ts';
 import { pluginYaml, silentLogger, sleep, startSource, tempDir, until, versionOf } from './helpers.ts';
 import type { Watched } from './helpers.ts';
 

@@ -9,7 +9,7 @@ import {
   loadDocuments,
   parseDocumentFile,
   resolveDuplicates,
-} from '../../../controller/spec/load.ts';
+} from '../../../controller/api/load.ts';
 import { pluginYaml, tempDir } from './helpers.ts';
 
 test('parseDocumentFile names rejected documents when it can and counts those it cannot', () => {

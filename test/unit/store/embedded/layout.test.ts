@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parsePluginConfig } from '../../../../controller/registry/privileges.ts';
+import { parsePluginConfig } from '../../../../controller/plugin/config.ts';
 import { toInstalledPlugin } from '../../../../controller/store/docker/store.ts';
 import {
   StoreLayout,
@@ -120,7 +120,7 @@ describe('records plugctl writes', () => {
       User: { UID: 0, GID: 7 },
       rootfs: { type: 'layers', diff_ids: ['sha256:'.padEnd(71, '1')] },
     },
-    { registry: 'r', repository: 'p' },
+    'r/p',
   );
   const record = newStoredPlugin({
     id: ID,
@@ -214,7 +214,7 @@ describe('records plugctl writes', () => {
 
   it('keeps the config stable through parse -> moby JSON -> parse', () => {
     const once = mobyConfigJson(config);
-    const twice = mobyConfigJson(parsePluginConfig(once, { registry: 'r', repository: 'p' }));
+    const twice = mobyConfigJson(parsePluginConfig(once, 'r/p'));
     assert.deepEqual(twice, once);
   });
 });

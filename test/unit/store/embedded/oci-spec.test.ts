@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { PlugctlError } from '../../../../controller/errors.ts';
-import { parsePluginConfig } from '../../../../controller/registry/privileges.ts';
+import { parsePluginConfig } from '../../../../controller/plugin/config.ts';
 import type { EffectiveSettings } from '../../../../controller/store/store.ts';
 import {
   buildRuntimeSpec,
@@ -48,7 +48,7 @@ function plugin(config: Record<string, unknown>, settings: Partial<EffectiveSett
         Interface: { Socket: 'x.sock' },
         ...config,
       },
-      { registry: '127.0.0.1:5000', repository: 'test/vol' },
+      '127.0.0.1:5000/test/vol',
     ),
     settings: { env: {}, args: [], mounts: {}, devices: {}, ...settings },
     stateDir: `/var/lib/plugctl/runtime/${ID}`,

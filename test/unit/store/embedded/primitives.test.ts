@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { parsePluginConfig } from '../../../../controller/registry/privileges.ts';
+import { parsePluginConfig } from '../../../../controller/plugin/config.ts';
 import { ContentStore } from '../../../../controller/store/embedded/content.ts';
 import { EmbeddedStoreError } from '../../../../controller/store/embedded/errors.ts';
 import { collectGarbage } from '../../../../controller/store/embedded/gc.ts';
@@ -16,7 +16,7 @@ import { StoreLayout, newStoredPlugin } from '../../../../controller/store/embed
 import { acquireStoreLock, holderAlive } from '../../../../controller/store/embedded/lock.ts';
 import { KeyedMutex, ReadWriteLock } from '../../../../controller/store/embedded/rwlock.ts';
 import { RestartSupervisor } from '../../../../controller/store/embedded/supervise.ts';
-import { FakeClock, settle } from '../../reconcile/fake-clock.ts';
+import { FakeClock, settle } from '../../runtime/fake-clock.ts';
 import { tempDir } from './helpers.ts';
 
 let dir: { path: string; remove: () => Promise<void> };
@@ -217,7 +217,7 @@ describe('content store and GC', () => {
       id: 'b'.repeat(64),
       name: 'p:1',
       reference: 'p:1',
-      config: parsePluginConfig({}, { registry: 'r', repository: 'p' }),
+      config: parsePluginConfig({}, 'r/p'),
       configDigest: config,
       manifestDigest: manifest,
       // like a plugin dockerd pulled: gzip layers are missing from Blobsums

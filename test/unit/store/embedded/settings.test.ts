@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parsePluginConfig } from '../../../../controller/registry/privileges.ts';
+import { parsePluginConfig } from '../../../../controller/plugin/config.ts';
 import { toInstalledPlugin } from '../../../../controller/store/docker/store.ts';
 import { EmbeddedStoreError } from '../../../../controller/store/embedded/errors.ts';
 import { newStoredPlugin } from '../../../../controller/store/embedded/layout.ts';
@@ -48,7 +48,7 @@ function fresh(): StoredPlugin {
     id: 'a'.repeat(64),
     name: 'test/vol:1.0',
     reference: '127.0.0.1:5000/test/vol:1.0',
-    config: parsePluginConfig(CONFIG, { registry: 'test', repository: 'vol' }),
+    config: parsePluginConfig(CONFIG, 'test/vol'),
     configDigest: `sha256:${'c'.repeat(64)}`,
     manifestDigest: `sha256:${'d'.repeat(64)}`,
     blobsums: [`sha256:${'e'.repeat(64)}`],

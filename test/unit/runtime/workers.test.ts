@@ -3,8 +3,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FailureKind } from '../../../controller/errors.ts';
-import { WorkQueue } from '../../../controller/reconcile/queue.ts';
-import { type ReconcileResult, startWorkers } from '../../../controller/reconcile/workers.ts';
+import { WorkQueue } from '../../../controller/runtime/queue.ts';
+import { type ReconcileResult, startWorkers } from '../../../controller/runtime/workers.ts';
 import { FakeClock, settle } from './fake-clock.ts';
 
 const DONE: ReconcileResult = { type: 'done' };

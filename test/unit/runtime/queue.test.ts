@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { WorkQueue, type WorkQueueOptions } from '../../../controller/reconcile/queue.ts';
+import { WorkQueue, type WorkQueueOptions } from '../../../controller/runtime/queue.ts';
 import { FakeClock, settle } from './fake-clock.ts';
 
 function setup(options: WorkQueueOptions = {}): { clock: FakeClock; queue: WorkQueue } {

@@ -5,9 +5,9 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { formatLoadError, loadDocuments, loadDocumentsFromText } from '../../../controller/spec/load.ts';
-import type { LoadError, LoadResult } from '../../../controller/spec/load.ts';
-import { validateDocument, withDefaults } from '../../../controller/spec/validate.ts';
+import { formatLoadError, loadDocuments, loadDocumentsFromText } from '../../../controller/api/load.ts';
+import type { LoadError, LoadResult } from '../../../controller/api/load.ts';
+import { validateDocument, withDefaults } from '../../../controller/api/validate.ts';
 
 /** A document with the given metadata.name and spec body lines (each indented under `spec:`). */
 function plugin(name: string, ...spec: string[]): string {

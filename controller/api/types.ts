@@ -8,12 +8,10 @@ export const API_VERSION = 'plugctl.dev/v1alpha1';
 /** Kind every document must carry. */
 export const KIND = 'DockerPlugin';
 
-/** One privilege as Docker names it: e.g. `{ name: "network", value: ["host"] }`. */
-export interface PluginPrivilege {
-  name: string;
-  description?: string;
-  value: string[];
-}
+import type { PluginPrivilege } from '../plugin/privileges.ts';
+
+/** One privilege: the grant a document consents to (the plugin model's type). */
+export type { PluginPrivilege };
 
 /** Settable values. Maps are compared as maps; args as an ordered list. */
 export interface PluginSettings {

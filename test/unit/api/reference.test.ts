@@ -11,8 +11,8 @@ import {
   hasDigest,
   parseReference,
   withoutDigest,
-} from '../../../controller/spec/reference.ts';
-import type { Reference } from '../../../controller/spec/reference.ts';
+} from '../../../controller/api/reference.ts';
+import type { Reference } from '../../../controller/api/reference.ts';
 
 const D = 'sha256:' + 'f'.repeat(64);
 const D2 = 'sha256:86e0e091d0da6bde2456dbb48306f3956bbeb2eae1b5b9a43045843f69fe4aaa';

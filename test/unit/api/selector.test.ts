@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { hostLabels, matchesSelector } from '../../../controller/spec/selector.ts';
-import type { LabelSelector } from '../../../controller/spec/types.ts';
+import { hostLabels, matchesSelector } from '../../../controller/api/selector.ts';
+import type { LabelSelector } from '../../../controller/api/types.ts';
 
 const labels = { 'kubernetes.io/hostname': 'host-a', role: 'storage', zone: 'a' };
 

@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { RegistryError } from '../../../controller/registry/errors.ts';
-import { computePrivileges, parsePluginConfig } from '../../../controller/registry/privileges.ts';
-import type { PluginPrivilege } from '../../../controller/spec/types.ts';
+import { PluginConfigError } from '../../../controller/plugin/config.ts';
+import { parsePluginConfig } from '../../../controller/plugin/config.ts';
+import { computePrivileges } from '../../../controller/plugin/privileges.ts';
+import type { PluginPrivilege } from '../../../controller/api/types.ts';
 
-const SOURCE = { registry: '127.0.0.1:5000', repository: 'test/vol' };
+const SOURCE = '127.0.0.1:5000/test/vol';
 
 function privileges(json: Record<string, unknown>): [string, string[]][] {
   return computePrivileges(parsePluginConfig(json, SOURCE)).map((p) => [p.name, p.value]);
@@ -156,7 +157,7 @@ describe('parsePluginConfig', () => {
       assert.throws(
         () => parsePluginConfig(json, SOURCE),
         (error: unknown) =>
-          error instanceof RegistryError &&
+          error instanceof PluginConfigError &&
           error.code === 'PLUGIN_CONFIG_INVALID' &&
           error.kind === 'stalled' &&
           error.message.includes(field) &&

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { CRD_PATH, main, renderCrd } from '../../../controller/spec/crd-gen.ts';
-import { SPEC_DEFAULTS } from '../../../controller/spec/schema.ts';
+import { CRD_PATH, main, renderCrd } from '../../../controller/api/crd-gen.ts';
+import { SPEC_DEFAULTS } from '../../../controller/api/schema.ts';
 
 type Obj = Record<string, unknown>;
 

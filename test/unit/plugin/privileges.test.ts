@@ -3,8 +3,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { formatPrivileges, privilegesEqual } from '../../../controller/reconcile/privileges.ts';
-import type { PluginPrivilege } from '../../../controller/spec/types.ts';
+import { formatPrivileges, privilegesEqual } from '../../../controller/plugin/privileges.ts';
+import type { PluginPrivilege } from '../../../controller/api/types.ts';
 
 const network: PluginPrivilege = { name: 'network', description: 'network access', value: ['host'] };
 const mount: PluginPrivilege = {

@@ -1,11 +1,27 @@
 /**
- * A managed plugin's config.json (docker's types.PluginConfig, the part plugctl reads) and the
- * privileges it requires, computed exactly as moby's plugin manager does (plugin/backend_linux.go,
- * computePrivileges) so that plugctl can check declared grants itself instead of trusting the
- * engine's answer, which is `[]` whenever the engine could not read the registry.
+ * A managed plugin's config.json (docker's types.PluginConfig, the part plugctl reads), decoded the
+ * way moby decodes it. The same model serves every place a config comes from: a registry, a build
+ * context, the embedded store's records and the engine's plugin JSON.
  */
-import type { PluginPrivilege } from '../spec/types.ts';
-import { RegistryError } from './errors.ts';
+import { PlugctlError } from '../errors.ts';
+
+/** A config.json that does not have docker's shape. Stalled: the config must be fixed. */
+export class PluginConfigError extends PlugctlError {
+  /** what the config belongs to, as given to parsePluginConfig */
+  readonly source: string;
+  /** what is wrong, without the source (e.g. `Env[0].Name must be a string`) */
+  readonly detail: string;
+
+  constructor(source: string, detail: string, options: { cause?: unknown } = {}) {
+    super(
+      'PLUGIN_CONFIG_INVALID',
+      `${source}: the plugin config is not valid: ${detail}; docker would refuse it too: fix the plugin's config.json`,
+      { ...options, kind: 'stalled' },
+    );
+    this.source = source;
+    this.detail = detail;
+  }
+}
 
 /** One settable environment variable. `Value` is null when config.json has none (a Go *string). */
 export interface PluginEnv {
@@ -55,59 +71,6 @@ export interface PluginConfig {
   PropagatedMount: string;
   /** layer diff IDs; empty when the config has no rootfs section */
   rootfs: { type: string; diff_ids: string[] };
-}
-
-/**
- * The privileges moby requires for `config`, in moby's order: network (unless Network.Type is
- * "", "null" or "bridge"), host ipc namespace, host pid namespace, one mount per mount whose
- * Source is set (even to ""), one device per device whose Path is set, allow-all-devices, and
- * capabilities (the list as written, when non-empty). Names, descriptions and values are moby's.
- */
-export function computePrivileges(config: PluginConfig): PluginPrivilege[] {
-  const privileges: PluginPrivilege[] = [];
-  const type = config.Network.Type;
-  if (type !== 'null' && type !== 'bridge' && type !== '') {
-    privileges.push({ name: 'network', description: 'permissions to access a network', value: [type] });
-  }
-  if (config.IpcHost) {
-    privileges.push({
-      name: 'host ipc namespace',
-      description: 'allow access to host ipc namespace',
-      value: ['true'],
-    });
-  }
-  if (config.PidHost) {
-    privileges.push({
-      name: 'host pid namespace',
-      description: 'allow access to host pid namespace',
-      value: ['true'],
-    });
-  }
-  for (const mount of config.Mounts) {
-    if (mount.Source !== null) {
-      privileges.push({ name: 'mount', description: 'host path to mount', value: [mount.Source] });
-    }
-  }
-  for (const device of config.Linux.Devices) {
-    if (device.Path !== null) {
-      privileges.push({ name: 'device', description: 'host device to access', value: [device.Path] });
-    }
-  }
-  if (config.Linux.AllowAllDevices) {
-    privileges.push({
-      name: 'allow-all-devices',
-      description: "allow 'rwm' access to all devices",
-      value: ['true'],
-    });
-  }
-  if (config.Linux.Capabilities.length > 0) {
-    privileges.push({
-      name: 'capabilities',
-      description: 'list of additional capabilities required',
-      value: [...config.Linux.Capabilities],
-    });
-  }
-  return privileges;
 }
 
 class Shape extends Error {}
@@ -181,13 +144,10 @@ function list<T>(
 /**
  * Decodes a plugin config.json (already JSON-parsed) the way moby's json.Unmarshal into
  * types.PluginConfig does: case-insensitive keys, null and absent as zero values, wrong types
- * refused. Throws RegistryError PLUGIN_CONFIG_INVALID naming the field; `source` names the plugin
- * for the message (e.g. `127.0.0.1:5000/test/vol:1.0`).
+ * refused. Throws PluginConfigError naming the field; `source` names the plugin for the message
+ * (e.g. `127.0.0.1:5000/test/vol:1.0`, or a build context's path).
  */
-export function parsePluginConfig(
-  json: unknown,
-  source: { registry: string; repository: string; what?: string },
-): PluginConfig {
+export function parsePluginConfig(json: unknown, source: string): PluginConfig {
   try {
     // Go would decode `null` into an all-zero config; a config that is not an object is refused
     // instead, since it is never what `docker plugin create` writes.
@@ -251,10 +211,6 @@ export function parsePluginConfig(
     };
   } catch (error) {
     if (!(error instanceof Shape)) throw error;
-    throw new RegistryError(
-      'PLUGIN_CONFIG_INVALID',
-      `${source.registry}/${source.repository}${source.what !== undefined ? ` ${source.what}` : ''}: the plugin config is not valid: ${error.message}; docker would refuse it too — fix the plugin's config.json and push it again`,
-      { registry: source.registry, repository: source.repository, cause: error },
-    );
+    throw new PluginConfigError(source, error.message, { cause: error });
   }
 }

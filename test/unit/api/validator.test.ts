@@ -8,14 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { validateDockerPlugin } from '../../../controller/spec/schema-validator.generated.ts';
+import { validateDockerPlugin } from '../../../controller/api/schema-validator.generated.ts';
 import {
   SCHEMA_KEY,
   VALIDATOR_PATH,
   createAjv,
   main,
   renderValidator,
-} from '../../../controller/spec/validator-gen.ts';
+} from '../../../controller/api/validator-gen.ts';
 
 const run = promisify(execFile);
 
@@ -86,7 +86,7 @@ describe('precompiled schema validator', () => {
   test('loading the validator does not load ajv', async () => {
     const script = [
       "import { createRequire } from 'node:module';",
-      `const { validateDocument } = await import(${JSON.stringify(new URL('../../../controller/spec/validate.ts', import.meta.url).href)});`,
+      `const { validateDocument } = await import(${JSON.stringify(new URL('../../../controller/api/validate.ts', import.meta.url).href)});`,
       "validateDocument({ apiVersion: 'x' });",
       'const loaded = Object.keys(createRequire(import.meta.url).cache);',
       'console.log(JSON.stringify(loaded.filter((path) => /[\\\\/]node_modules[\\\\/]ajv[\\\\/]/.test(path))));',

@@ -1,6 +1,6 @@
 // A manual Clock for unit tests: time only moves when the test calls advance(), so backoff, delayed
 // adds and durations are asserted exactly and without sleeping.
-import type { Clock, TimerHandle } from '../../../controller/reconcile/clock.ts';
+import type { Clock, TimerHandle } from '../../../controller/runtime/clock.ts';
 
 interface FakeTimer {
   readonly id: number;
