@@ -4,7 +4,8 @@
  */
 import { stringify } from 'yaml';
 import { readInventory } from '../reconcile/inventory.ts';
-import { phaseOf, readStatuses, type PluginStatus } from '../reconcile/status.ts';
+import { phaseOf, type PluginStatus } from '../reconcile/status.ts';
+import { readStatuses } from '../reconcile/status-file.ts';
 import { reconcilePass } from '../reconcile/once.ts';
 import type { PluginPlan } from '../reconcile/plan.ts';
 import type { EffectiveSettings } from '../store/store.ts';

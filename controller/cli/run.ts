@@ -4,10 +4,16 @@
  * SIGTERM or SIGINT (no new work; reconciles in flight finish within the shutdown timeout).
  */
 import { Controller } from '../reconcile/controller.ts';
+import { readInventory } from '../reconcile/inventory.ts';
+import { InventoryLedger } from '../reconcile/ledger.ts';
+import { FileStatusSink } from '../reconcile/status-file.ts';
 import { createMetrics, recordDockerRequest } from '../observe/metrics.ts';
 import { startHealthServer } from '../observe/health.ts';
 import { hostLabels } from '../api/selector.ts';
+import { BuildContextTrigger } from '../sources/contexts.ts';
+import { EngineEventsTrigger } from '../sources/engine-events.ts';
 import { FileSource } from '../sources/files.ts';
+import { ResyncTrigger } from '../sources/resync.ts';
 import type { CommandContext } from './context.ts';
 
 /** Options of `run`. */
@@ -26,16 +32,21 @@ export async function runCommand(options: RunOptions, ctx: CommandContext): Prom
   const store = await ctx.openStore({
     onRequest: (method, path, outcome) => recordDockerRequest(metrics, method, path, outcome),
   });
-  const source = new FileSource({ paths: options.filename, logger: log.child({ source: 'files' }) });
+  const stateDir = ctx.options.stateDir;
   const controller = new Controller({
     store,
-    source,
     inspector: await ctx.openInspector(),
-    stateDir: ctx.options.stateDir,
+    source: new FileSource({ paths: options.filename, logger: log.child({ source: 'files' }) }),
+    status: new FileStatusSink(stateDir),
+    ledger: new InventoryLedger(stateDir, await readInventory(stateDir)),
+    triggers: [
+      new EngineEventsTrigger(store, log),
+      new BuildContextTrigger(log),
+      new ResyncTrigger(options.resync),
+    ],
     logger: log,
     metrics,
     nodeLabels: hostLabels(ctx.options.nodeLabels),
-    resyncMs: options.resync,
     workers: options.workers,
   });
   const server = await startHealthServer(options.listen, {

@@ -3,18 +3,18 @@
  * costs one list call whatever N is; an engine event invalidates it too, because something changed
  * that plugctl did not do; after its own actions the controller refreshes single entries by inspect.
  */
-import type { InstalledPlugin, Store } from '../store/store.ts';
+import type { InstalledPlugin, PluginReader } from '../store/store.ts';
 
 /** Cached, shared view of `store.list()`. */
 export class ActualState {
-  readonly #store: Store;
+  readonly #store: PluginReader;
   #entries: Map<string, InstalledPlugin> | undefined;
   #inflight: Promise<Map<string, InstalledPlugin>> | undefined;
   /** bumped by every invalidation, so a listing that started before one is not cached */
   #generation = 0;
 
   /** Wraps `store`; nothing is read until the first list(). */
-  constructor(store: Store) {
+  constructor(store: PluginReader) {
     this.#store = store;
   }
 

@@ -4,7 +4,10 @@
  */
 import type { Logger } from 'pino';
 import { describeError, PlugctlError, type FailureKind } from '../errors.ts';
-import type { Store } from '../store/store.ts';
+import type { PluginReader, PluginWriter } from '../store/store.ts';
+
+/** What applying needs of a store: every change, and inspect to read a plugin back between steps. */
+export type ApplyStore = PluginWriter & Pick<PluginReader, 'inspect'>;
 import type { InventoryLedger } from './ledger.ts';
 import type { Action, Outcome, PluginPlan, Rollback } from './plan.ts';
 import { diffSettings } from './settings.ts';
@@ -27,7 +30,7 @@ export interface PluginResult {
 
 /** Everything apply needs, injected. */
 export interface ApplyDeps {
-  store: Store;
+  store: ApplyStore;
   ledger: InventoryLedger;
   logger: Logger;
   /** extra bindings of each plugin's child logger (e.g. a reconcile id) */
@@ -105,7 +108,7 @@ async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginRes
   return result;
 }
 
-async function execute(plan: PluginPlan, action: Action, store: Store): Promise<void> {
+async function execute(plan: PluginPlan, action: Action, store: ApplyStore): Promise<void> {
   switch (action.type) {
     case 'pull':
       return store.pull(plan.name, { remote: action.remote, privileges: action.privileges });
@@ -137,7 +140,7 @@ async function execute(plan: PluginPlan, action: Action, store: Store): Promise<
 async function applySettings(
   name: string,
   action: Extract<Action, { type: 'set' }>,
-  store: Store,
+  store: ApplyStore,
 ): Promise<void> {
   let changes = action.changes;
   if (changes === undefined) {
@@ -171,7 +174,7 @@ async function applySettings(
 async function verifyPin(
   name: string,
   action: Extract<Action, { type: 'verify' }>,
-  store: Store,
+  store: ApplyStore,
 ): Promise<void> {
   const plugin = await store.inspect(name);
   if (plugin === undefined) {

@@ -1,30 +1,38 @@
 /**
- * The long-running controller of `plugctl run`. It turns "something may have changed" signals
- * (document changes, engine events, the resync timer) into keys on a workqueue, and reconciles one
- * key at a time per worker with the same planner and executor as `apply`. A reconcile never asks
- * what happened, only what is declared and what is installed.
+ * The long-running controller of `plugctl run`, assembled from the parts it is given: a source of
+ * desired state (files today, the cluster next), a status sink (the status file, or the API
+ * server), the ownership ledger, and triggers (engine events, build-context changes, the resync
+ * timer). Triggers and the source only queue keys on a workqueue; workers reconcile one key at a
+ * time with the same planner and executor as `apply`. A reconcile never asks what happened, only
+ * what is declared and what is installed.
  */
 import type { Logger } from 'pino';
 import type { Metrics } from '../observe/metrics.ts';
 import type { LoadedDocument } from '../api/load.ts';
 import { matchesSelector } from '../api/selector.ts';
 import type { DesiredSnapshot, DesiredSource } from '../sources/source.ts';
-import { followEngineEvents } from '../sources/engine-events.ts';
+import type { Trigger, TriggerTarget } from '../sources/trigger.ts';
 import { contentHash } from '../sources/hash.ts';
 import type { RemoteInspector } from '../registry/inspect.ts';
-import type { PluginEvent, Store } from '../store/store.ts';
+import type { PluginEvent, PluginReader, PluginWriter } from '../store/store.ts';
 import { ActualState } from './actual.ts';
 import { applyPlans, type PluginResult } from './apply.ts';
 import { systemClock, type Clock } from '../runtime/clock.ts';
 import { toDesired, type DesiredPlugin } from './desired.ts';
 import { gatherFacts, needsFacts } from './facts.ts';
-import { readInventory, type Inventory } from './inventory.ts';
-import { InventoryLedger } from './ledger.ts';
+import type { Inventory } from './inventory.ts';
+import type { InventoryLedger } from './ledger.ts';
 import { plan, type PluginPlan } from './plan.ts';
 import { WorkQueue } from '../runtime/queue.ts';
-import { conditionsFor, phaseOf, StatusStore, type Observation, type PluginStatus } from './status.ts';
+import {
+  conditionsFor,
+  phaseOf,
+  StatusBook,
+  type Observation,
+  type PluginStatus,
+  type StatusSink,
+} from './status.ts';
 import { startWorkers, type ReconcileResult } from '../runtime/workers.ts';
-import { ContextWatcher } from '../sources/contexts.ts';
 
 /** Per-snapshot lookups. */
 interface SnapshotIndex {
@@ -36,19 +44,24 @@ interface SnapshotIndex {
   contexts: ReadonlyMap<string, readonly string[]>;
 }
 
-/** Everything the controller needs, injected. */
-export interface ControllerOptions {
-  store: Store;
+/** The parts a controller is assembled from. It constructs none of them and owns none of their I/O. */
+export interface ControllerParts {
+  /** the host's plugins: read to plan, changed to apply */
+  store: PluginReader & PluginWriter;
   /** reads privileges, content and the reference to install from the registry itself */
   inspector: RemoteInspector;
+  /** the desired state: documents by key, with a synced flag and load errors */
   source: DesiredSource;
-  stateDir: string;
+  /** where each key's status is published */
+  status: StatusSink;
+  /** the ownership inventory, already read; the controller is its single writer from now on */
+  ledger: InventoryLedger;
+  /** what makes keys worth another look besides document changes (engine events, contexts, resync) */
+  triggers: readonly Trigger[];
   logger: Logger;
   metrics: Metrics;
   /** this host's labels, for spec.nodeSelector */
   nodeLabels: Readonly<Record<string, string>>;
-  /** every key is reconciled at least this often */
-  resyncMs: number;
   /** keys reconciled in parallel */
   workers: number;
   clock?: Clock;
@@ -56,16 +69,14 @@ export interface ControllerOptions {
 
 /** A running controller. */
 export class Controller {
-  readonly #options: ControllerOptions;
+  readonly #options: ControllerParts;
   readonly #clock: Clock;
   readonly #queue: WorkQueue;
   readonly #actual: ActualState;
-  readonly #status: StatusStore;
-  readonly #abort = new AbortController();
-  #ledger: InventoryLedger | undefined;
+  readonly #status: StatusBook;
+  readonly #ledger: InventoryLedger;
+  #stopping = false;
   #workers: { stopped: Promise<void> } | undefined;
-  #events: Promise<void> | undefined;
-  #resyncTimer: ReturnType<Clock['setTimeout']> | undefined;
   /** keys of the first full sync still to be reconciled once; empty = ready */
   #initial: Set<string> | undefined;
   #hadErrors = false;
@@ -78,16 +89,22 @@ export class Controller {
   readonly #desiredCache = new WeakMap<LoadedDocument, DesiredPlugin>();
   readonly #hashCache = new WeakMap<LoadedDocument, string>();
   #indexed: { snapshot: DesiredSnapshot; index: SnapshotIndex } | undefined;
-  readonly #contexts: ContextWatcher;
+  /** what triggers may signal; a separate object so that the controller's own API stays small */
+  readonly #target: TriggerTarget = {
+    resync: (why) => this.#resync(why),
+    pluginChanged: (event) => this.#onEngineEvent(event),
+    contextChanged: (context) => this.#onContextChanged(context),
+    buildContexts: () => new Set(this.#index().contexts.keys()),
+  };
 
-  /** Builds a controller; nothing runs until start(). */
-  constructor(options: ControllerOptions) {
-    this.#options = options;
-    this.#clock = options.clock ?? systemClock;
+  /** Assembles a controller from its parts; nothing runs (and no I/O happens) until start(). */
+  constructor(parts: ControllerParts) {
+    this.#options = parts;
+    this.#clock = parts.clock ?? systemClock;
     this.#queue = new WorkQueue({ clock: this.#clock });
-    this.#actual = new ActualState(options.store);
-    this.#status = new StatusStore(options.stateDir);
-    this.#contexts = new ContextWatcher((context) => this.#onContextChanged(context), this.#clock);
+    this.#actual = new ActualState(parts.store);
+    this.#status = new StatusBook(parts.status);
+    this.#ledger = parts.ledger;
   }
 
   /** True once every key of the first full sync has been reconciled once. */
@@ -96,12 +113,11 @@ export class Controller {
   }
 
   /**
-   * Reads state, waits for the source's initial listing, then starts the workers, the engine
-   * event follower and the resync timer.
+   * Loads the published statuses, waits for the source's initial listing, then starts the workers
+   * and the triggers.
    */
   async start(): Promise<void> {
-    const inventory = await readInventory(this.#options.stateDir);
-    this.#ledger = new InventoryLedger(this.#options.stateDir, inventory);
+    const inventory = this.#ledger.view();
     await this.#status.load();
     for (const status of this.#status.all()) this.#options.metrics.plugins.inc({ state: phaseOf(status) });
     this.#unsubscribe = this.#options.source.onChange((keys) => this.#onDocumentsChanged(keys));
@@ -115,7 +131,6 @@ export class Controller {
         `no documents found at start-up: the ${owned} plugin(s) plugctl owns are kept until a first document appears`,
       );
     }
-    this.#watchContexts();
     const keys = this.#allKeys();
     this.#initial = new Set(keys);
     for (const key of keys) this.#queue.add(key);
@@ -126,14 +141,7 @@ export class Controller {
       reconcile: (key) => this.reconcile(key),
       onResult: (key, result, durationMs) => this.#onResult(key, result, durationMs),
     });
-    this.#events = followEngineEvents({
-      store: this.#options.store,
-      logger: this.#options.logger,
-      signal: this.#abort.signal,
-      onEvent: (event) => this.#onEngineEvent(event),
-      onConnected: () => this.#resync('engine events (re)connected'),
-    });
-    this.#scheduleResync();
+    for (const trigger of this.#options.triggers) trigger.start(this.#target);
   }
 
   /**
@@ -141,9 +149,9 @@ export class Controller {
    * plugin is left between a disable and its enable. Persists status.
    */
   async stop(timeoutMs: number): Promise<void> {
-    this.#abort.abort();
+    this.#stopping = true;
     this.#unsubscribe?.();
-    if (this.#resyncTimer !== undefined) this.#clock.clearTimeout(this.#resyncTimer);
+    const triggers = Promise.all(this.#options.triggers.map((t) => t.stop()));
     this.#queue.shutDown();
     const drained = this.#queue.drained();
     let timer: NodeJS.Timeout | undefined;
@@ -155,16 +163,14 @@ export class Controller {
     clearTimeout(timer);
     if (how === 'timeout')
       this.#options.logger.warn(`shutdown: reconciles still running after ${timeoutMs} ms`);
-    await this.#events;
+    await triggers;
     await this.#options.source.close();
-    await this.#contexts.close();
     await this.#status.flush();
   }
 
   /** Reconciles one key: plan what is declared for it against the host, apply, record status. */
   async reconcile(key: string): Promise<ReconcileResult> {
     const ledger = this.#ledger;
-    if (ledger === undefined) throw new Error('controller not started');
     const reconcileId = ++this.#reconcileCount;
     const snapshot = this.#options.source.snapshot();
     const doc = this.#selected(snapshot.documents.get(key));
@@ -361,15 +367,7 @@ export class Controller {
       for (const key of this.#allKeys()) this.#queue.add(key);
     this.#hadErrors = hasErrors;
     this.#seenDocument ||= firstDocument;
-    this.#watchContexts();
-  }
-
-  /** Keeps the context watcher on the build contexts of the documents selected for this host. */
-  #watchContexts(): void {
-    const contexts = new Set(this.#index().contexts.keys());
-    this.#contexts.sync(contexts).catch((error: unknown) => {
-      this.#options.logger.warn({ err: error }, 'cannot watch build contexts; changes are seen at resync');
-    });
+    for (const trigger of this.#options.triggers) trigger.desiredChanged?.();
   }
 
   #onContextChanged(context: string): void {
@@ -381,20 +379,13 @@ export class Controller {
     const name = event.name ?? this.#actual.peek(event.id)?.name;
     this.#actual.invalidate();
     if (name === undefined) return;
-    const key = this.#index().names.get(name) ?? this.#ledger?.view().plugins[name]?.key;
+    const key = this.#index().names.get(name) ?? this.#ledger.view().plugins[name]?.key;
     if (key !== undefined) this.#queue.add(key);
-  }
-
-  #scheduleResync(): void {
-    this.#resyncTimer = this.#clock.setTimeout(() => {
-      this.#resync('resync interval');
-      this.#scheduleResync();
-    }, this.#options.resyncMs);
   }
 
   /** Re-reads the host once and re-queues every key, except stalled keys whose document is unchanged. */
   #resync(why: string): void {
-    if (this.#abort.signal.aborted) return;
+    if (this.#stopping) return;
     this.#actual.invalidate();
     const documents = this.#options.source.snapshot().documents;
     let queued = 0;
@@ -413,7 +404,7 @@ export class Controller {
 
   #allKeys(): string[] {
     const keys = new Set(this.#options.source.snapshot().documents.keys());
-    for (const owned of Object.values(this.#ledger?.view().plugins ?? {})) keys.add(owned.key);
+    for (const owned of Object.values(this.#ledger.view().plugins)) keys.add(owned.key);
     return [...keys];
   }
 }

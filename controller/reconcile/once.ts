@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { RemoteInspector } from '../registry/inspect.ts';
-import type { InstalledPlugin, Store } from '../store/store.ts';
+import type { InstalledPlugin, PluginReader, PluginWriter } from '../store/store.ts';
 import { applyPlans, type PluginResult } from './apply.ts';
 import type { DesiredPlugin } from './desired.ts';
 import { gatherFacts } from './facts.ts';
@@ -23,7 +23,7 @@ export interface PassInput {
 
 /** Injected dependencies of a pass. */
 export interface PassDeps {
-  store: Store;
+  store: PluginReader & PluginWriter;
   /** reads privileges, content and the reference to install from the registry itself */
   inspector: RemoteInspector;
   stateDir: string;

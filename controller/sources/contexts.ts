@@ -5,7 +5,9 @@
  * reconcile per context is enough. The resync interval remains the safety net for missed events.
  */
 import type { FSWatcher } from 'chokidar';
-import type { Clock } from '../runtime/clock.ts';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../runtime/clock.ts';
+import type { Trigger, TriggerTarget } from './trigger.ts';
 
 /** How long a context must be quiet before its change is reported. */
 const SETTLE_MS = 100;
@@ -65,6 +67,40 @@ export class ContextWatcher {
     this.#closed = true;
     for (const timer of this.#pending.values()) this.#clock.clearTimeout(timer);
     this.#pending.clear();
+    await this.#watcher?.close();
+  }
+}
+
+/**
+ * The build-context trigger: watches the contexts of the documents selected for this host (asked of
+ * the target whenever the desired state changes) and signals each context that changed.
+ */
+export class BuildContextTrigger implements Trigger {
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  #target: TriggerTarget | undefined;
+  #watcher: ContextWatcher | undefined;
+
+  /** Nothing is watched until start(). */
+  constructor(logger: Logger, clock: Clock = systemClock) {
+    this.#logger = logger;
+    this.#clock = clock;
+  }
+
+  start(target: TriggerTarget): void {
+    this.#target = target;
+    this.#watcher = new ContextWatcher((context) => target.contextChanged(context), this.#clock);
+    this.desiredChanged();
+  }
+
+  desiredChanged(): void {
+    if (this.#target === undefined || this.#watcher === undefined) return;
+    this.#watcher.sync(this.#target.buildContexts()).catch((error: unknown) => {
+      this.#logger.warn({ err: error }, 'cannot watch build contexts; changes are seen at resync');
+    });
+  }
+
+  async stop(): Promise<void> {
     await this.#watcher?.close();
   }
 }

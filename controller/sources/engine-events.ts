@@ -5,7 +5,8 @@
  */
 import type { Logger } from 'pino';
 import { describeError } from '../errors.ts';
-import type { PluginEvent, Store } from '../store/store.ts';
+import type { PluginEvent, PluginEventSource } from '../store/store.ts';
+import type { Trigger, TriggerTarget } from './trigger.ts';
 
 /** Backoff between reconnection attempts. */
 export interface ReconnectPolicy {
@@ -15,7 +16,7 @@ export interface ReconnectPolicy {
 
 /** Runs until `signal` aborts. Never throws. */
 export async function followEngineEvents(options: {
-  store: Store;
+  store: PluginEventSource;
   logger: Logger;
   signal: AbortSignal;
   onEvent: (event: PluginEvent) => void;
@@ -56,4 +57,39 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * The engine-events trigger: every plugin event is a hint that the plugin it names (by ID) may have
+ * drifted, and every (re)connection a hint that anything may have, since events were missed.
+ */
+export class EngineEventsTrigger implements Trigger {
+  readonly #events: PluginEventSource;
+  readonly #logger: Logger;
+  readonly #policy: ReconnectPolicy | undefined;
+  readonly #abort = new AbortController();
+  #following: Promise<void> | undefined;
+
+  /** Follows `events` from start() until stop(). */
+  constructor(events: PluginEventSource, logger: Logger, policy?: ReconnectPolicy) {
+    this.#events = events;
+    this.#logger = logger;
+    this.#policy = policy;
+  }
+
+  start(target: TriggerTarget): void {
+    this.#following = followEngineEvents({
+      store: this.#events,
+      logger: this.#logger,
+      signal: this.#abort.signal,
+      onEvent: (event) => target.pluginChanged(event),
+      onConnected: () => target.resync('engine events (re)connected'),
+      ...(this.#policy !== undefined ? { policy: this.#policy } : {}),
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await this.#following;
+  }
 }

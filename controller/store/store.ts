@@ -1,7 +1,9 @@
 /**
  * The Store is the only code that touches the host's plugins. Two implementations share this
- * contract: `docker` (the Engine API) and, later, `embedded`. Names are local plugin names as
- * Docker shows them (`vieux/sshfs:latest`); references are normalised remotes.
+ * contract: `docker` (the Engine API) and `embedded` (plugctl's own plugin manager). It is made of
+ * small interfaces by use, after containerd's content store: reading (PluginReader), changing
+ * (PluginWriter) and watching (PluginEventSource); code asks only for the part it uses. Names are
+ * local plugin names as Docker shows them (`vieux/sshfs:latest`); references are normalised remotes.
  */
 import type { PluginPrivilege } from '../plugin/privileges.ts';
 
@@ -46,8 +48,8 @@ export interface InstalledPlugin {
 }
 
 /**
- * Filters of a store's listFiltered, as `docker plugin ls --filter` has them. Both stores give them
- * the same meaning: `enabled` the plugin's state, `capability` one of its interface types exactly
+ * Filters of a store's list, as `docker plugin ls --filter` has them. Both stores give them the same
+ * meaning: `enabled` the plugin's state, `capability` one of its interface types exactly
  * (`volumedriver`, case-insensitive).
  */
 export interface ListFilters {
@@ -67,16 +69,14 @@ export interface PullOptions {
 export interface PluginEvent {
   /** enable, disable, install, remove, create, pull, ... as the engine names it */
   action: string;
+  /** the plugin's full ID: the only reliable identity (the name is whatever the user typed) */
   id: string;
-  /** local name when the engine reports it */
+  /** the name as given to the command that caused the event (`w`, `w:latest`, an ID prefix, ...) */
   name?: string;
 }
 
-/**
- * A plugin store. Every method either completes or throws a PlugctlError; none leaves a plugin
- * half-changed when it throws before the engine acted.
- */
-export interface Store {
+/** Reads the host's plugins. */
+export interface PluginReader {
   /** Short label for logs and `get` output, e.g. `docker 20.10.24 (API 1.41)`. */
   describe(): string;
   /**
@@ -84,20 +84,27 @@ export interface Store {
    * moby#47299); pins and multi-platform indexes are then handled by tag or refused.
    */
   acceptsDigestReferences(): boolean;
-  /** Every installed plugin. One request to the engine. */
-  list(): Promise<InstalledPlugin[]>;
-  /** One plugin by local name or ID, or undefined when absent. */
-  inspect(name: string): Promise<InstalledPlugin | undefined>;
-  /** The privileges the remote plugin asks for. */
-  privileges(remote: string): Promise<PluginPrivilege[]>;
+  /**
+   * Every installed plugin, or those matching `filters` (`docker plugin ls --filter` semantics).
+   * One request to the engine.
+   */
+  list(filters?: ListFilters): Promise<InstalledPlugin[]>;
+  /** One plugin by local name, full ID or unique ID prefix; undefined when absent. */
+  inspect(nameOrId: string): Promise<InstalledPlugin | undefined>;
+  /**
+   * The host's own labels as the store knows them: the Docker engine's (`dockerd --label`,
+   * daemon.json `labels`); none for the embedded store. Matched against spec.nodeSelector.
+   */
+  engineLabels(): Promise<Record<string, string>>;
+}
+
+/**
+ * Changes the host's plugins. Every method either completes or throws a PlugctlError; none leaves a
+ * plugin half-changed when it throws before the engine acted.
+ */
+export interface PluginWriter {
   /** Installs `remote` as `name`, disabled. */
   pull(name: string, options: PullOptions): Promise<void>;
-  /** Starts a disabled plugin; fails when it does not come up within `timeoutSeconds`. */
-  enable(name: string, timeoutSeconds: number): Promise<void>;
-  /** Stops an enabled plugin; without `force` a plugin in use is refused with code PLUGIN_IN_USE. */
-  disable(name: string, force: boolean): Promise<void>;
-  /** Applies settings (`KEY=value`, `mount.source=/x`, `args=a b`) to a disabled plugin. */
-  set(name: string, settings: string[]): Promise<void>;
   /**
    * `docker plugin create`: installs a plugin named `name`, disabled, built from `context` (the
    * absolute path of a directory holding config.json and rootfs/, or of a tar of one). The caller
@@ -106,14 +113,28 @@ export interface Store {
   create(name: string, context: string): Promise<void>;
   /** Replaces a disabled plugin's content with `remote`, keeping its ID and name. */
   upgrade(name: string, options: PullOptions): Promise<void>;
+  /** Applies settings (`KEY=value`, `mount.source=/x`, `args=a b`) to a disabled plugin. */
+  set(name: string, settings: string[]): Promise<void>;
+  /** Starts a disabled plugin; fails when it does not come up within `timeoutSeconds`. */
+  enable(name: string, timeoutSeconds: number): Promise<void>;
+  /** Stops an enabled plugin; without `force` a plugin in use is refused with code PLUGIN_IN_USE. */
+  disable(name: string, force: boolean): Promise<void>;
   /** Deletes a disabled plugin (force removes an enabled one). */
   remove(name: string, force: boolean): Promise<void>;
+}
+
+/** Reports what happens to the host's plugins, whoever does it. */
+export interface PluginEventSource {
   /**
    * Follows plugin events until `signal` aborts (then resolves) or the connection is lost (then
    * rejects, and the caller reconnects with backoff). `onReady` is called once the stream is open,
    * so a caller can re-list to cover what happened while it was disconnected.
    */
   watch(listener: (event: PluginEvent) => void, signal: AbortSignal, onReady?: () => void): Promise<void>;
-  /** Releases connections. */
+}
+
+/** A whole plugin store, as a command opens it. */
+export interface Store extends PluginReader, PluginWriter, PluginEventSource {
+  /** Releases connections (and, for the embedded store, its lock on the root). */
   close(): Promise<void>;
 }

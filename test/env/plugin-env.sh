@@ -203,10 +203,12 @@ pe_start_dockerd() (
     pe_wait dockerd pe_dockerd_pid "$PE_DIR/dockerd.log" 30 pe_dockerd_ok
     return 0
   fi
-  # a zombie dockerd (exited, not yet reaped by init) holds nothing and does not count
-  local foreign="" p
+  # a zombie dockerd (exited, not yet reaped by init) holds nothing and does not count, nor does
+  # one that is gone by the time its status is read (a restart's old daemon finishing its exit)
+  local foreign="" p state
   for p in $(pgrep -x dockerd || true); do
-    [ "$(awk '/^State:/ {print $2}' "/proc/$p/status" 2>/dev/null)" = Z ] || foreign="$foreign $p"
+    state=$(awk '/^State:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+    [ -z "$state" ] || [ "$state" = Z ] || foreign="$foreign $p"
   done
   foreign=${foreign# }
   if [ -n "$foreign" ]; then

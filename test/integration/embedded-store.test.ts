@@ -34,6 +34,7 @@ import { configBlob } from '../../controller/store/embedded/build.ts';
 import { parsePluginConfig } from '../../controller/plugin/config.ts';
 import type { PluginRuntime } from '../../controller/store/embedded/runtime.ts';
 import { openEmbeddedStore } from '../../controller/store/embedded/store.ts';
+import { readRemote } from '../../controller/store/embedded/pull.ts';
 import type { EmbeddedStore, EmbeddedStoreOptions } from '../../controller/store/embedded/store.ts';
 import {
   loopbackRegistrySkipReason,
@@ -445,17 +446,17 @@ describe('embedded store with a real registry', { skip, concurrency: false }, ()
       await rejectsWith(store.pull(vol1, { remote: vol1, privileges: NETWORK_HOST }), 'PLUGIN_EXISTS');
     });
 
-    it('lists with filters and resolves privileges from the registry', async () => {
-      assert.deepEqual((await store.listFiltered({ enabled: false })).length, 1);
-      assert.deepEqual((await store.listFiltered({ enabled: true })).length, 0);
-      assert.deepEqual((await store.listFiltered({ capability: 'volumedriver' })).length, 1);
-      assert.deepEqual((await store.listFiltered({ capability: 'networkdriver' })).length, 0);
+    it('lists with filters; the pull reads privileges from the registry itself', async () => {
+      assert.deepEqual((await store.list({ enabled: false })).length, 1);
+      assert.deepEqual((await store.list({ enabled: true })).length, 0);
+      assert.deepEqual((await store.list({ capability: 'volumedriver' })).length, 1);
+      assert.deepEqual((await store.list({ capability: 'networkdriver' })).length, 0);
       assert.deepEqual(
-        (await store.privileges(priv)).map((p) => `${p.name}=${p.value.join(',')}`),
+        (await readRemote(client, priv)).privileges.map((p) => `${p.name}=${p.value.join(',')}`),
         ['network=host', 'mount=/tmp', 'device=/dev/null', 'capabilities=CAP_SYS_ADMIN'],
       );
       await assert.rejects(
-        store.privileges(`${registry.host}/test/vol:nope`),
+        readRemote(client, `${registry.host}/test/vol:nope`),
         (error: unknown) => error instanceof RegistryError && error.code === 'MANIFEST_NOT_FOUND',
       );
     });
@@ -883,7 +884,7 @@ describe('embedded store with a real registry', { skip, concurrency: false }, ()
         'waiting',
       );
       await rejectsWith(store.remove(vol1, false), 'PLUGIN_ENABLED', 'waiting');
-      assert.equal((await store.listFiltered({ enabled: true })).length, 1);
+      assert.equal((await store.list({ enabled: true })).length, 1);
 
       await store.disable(vol1, false);
       assert.equal((await store.inspect(vol1))?.enabled, false);

@@ -24,6 +24,7 @@ import { RuncRuntime } from '../../controller/store/embedded/runc.ts';
 import { openEmbeddedStore } from '../../controller/store/embedded/store.ts';
 import type { EffectiveSettings } from '../../controller/store/store.ts';
 import { openTempEmbeddedStore } from '../conformance/embedded.ts';
+import { readRemote } from '../../controller/store/embedded/pull.ts';
 import type { TempEmbeddedStore } from '../conformance/embedded.ts';
 import { buildPlugind, exec, makeVolContext } from '../conformance/fixtures.ts';
 import { answersActivate, rejectsWith } from '../conformance/scenarios.ts';
@@ -90,9 +91,9 @@ describeIntegration('interop with the real engine', () => {
     await docker(['plugin', 'push', remote]);
     await docker(['plugin', 'rm', remote]);
 
-    const { store } = embedded;
+    const { store, client } = embedded;
     assert.deepEqual(
-      (await store.privileges(remote)).map(({ name, value }) => ({ name, value })),
+      (await readRemote(client, remote)).privileges.map(({ name, value }) => ({ name, value })),
       NETWORK_HOST,
     );
     await store.pull(remote, { remote, privileges: NETWORK_HOST });

@@ -10,7 +10,8 @@ import { mkdir, mkdtemp, rm, writeFile, rename, stat, unlink } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, it } from 'node:test';
-import { phaseOf, readStatuses, statusPath } from '../../controller/reconcile/status.ts';
+import { phaseOf } from '../../controller/reconcile/status.ts';
+import { readStatuses, statusPath } from '../../controller/reconcile/status-file.ts';
 import { buildPlugind, makeVolContext, volConfig } from '../conformance/fixtures.ts';
 import { describeIntegration, docker, envScript, useEnv } from './harness.ts';
 

@@ -135,27 +135,36 @@ export class DockerStore implements Store {
     return supportsDigestReferences(this.#engine.engineVersion);
   }
 
-  async list(): Promise<InstalledPlugin[]> {
-    const raw = await this.#engine.json('GET', '/plugins');
-    return array(raw).map(toInstalledPlugin);
-  }
-
   /**
-   * list() with `docker plugin ls --filter` semantics, the same as the embedded store's (see
-   * ListFilters). `enabled` goes to the engine (GET /plugins?filters=); `capability` is matched here,
-   * because dockerd matches it as a regular expression against every interface type of a plugin
-   * (`volume` would match `volumedriver`, and a plugin with two types is dropped when one differs).
+   * `docker plugin ls --filter` semantics, the same as the embedded store's (see ListFilters).
+   * `enabled` goes to the engine (GET /plugins?filters=); `capability` is matched here, because
+   * dockerd matches it as a regular expression against every interface type of a plugin (`volume`
+   * would match `volumedriver`, and a plugin with two types is dropped when one differs).
    */
-  async listFiltered(filters: ListFilters = {}): Promise<InstalledPlugin[]> {
+  async list(filters: ListFilters = {}): Promise<InstalledPlugin[]> {
     const query =
       filters.enabled === undefined
-        ? {}
+        ? undefined
         : { filters: JSON.stringify({ enabled: [String(filters.enabled)] }) };
-    const raw = await this.#engine.json('GET', '/plugins', { query });
+    const raw = await this.#engine.json('GET', '/plugins', query === undefined ? {} : { query });
+    const plugins = array(raw).map(toInstalledPlugin);
     const capability = filters.capability?.toLowerCase();
-    return array(raw)
-      .map(toInstalledPlugin)
-      .filter((plugin) => capability === undefined || plugin.capabilities.includes(capability));
+    return capability === undefined ? plugins : plugins.filter((p) => p.capabilities.includes(capability));
+  }
+
+  /** GET /info `Labels` (`key=value` strings, from `dockerd --label` or daemon.json). */
+  async engineLabels(): Promise<Record<string, string>> {
+    const info = (await this.#engine.json('GET', '/info')) as { Labels?: unknown } | null;
+    const labels: Record<string, string> = {};
+    const raw = info?.Labels;
+    for (const entry of Array.isArray(raw) ? raw : []) {
+      if (typeof entry !== 'string') continue;
+      const eq = entry.indexOf('=');
+      // dockerd accepts `--label key` without a value; Swarm reads it as the empty value.
+      if (eq < 0) labels[entry] = '';
+      else labels[entry.slice(0, eq)] = entry.slice(eq + 1);
+    }
+    return labels;
   }
 
   async inspect(name: string): Promise<InstalledPlugin | undefined> {
@@ -168,15 +177,11 @@ export class DockerStore implements Store {
   }
 
   /**
-   * GET /plugins/privileges. Caution: the engine answers 200 `[]` when it cannot fetch the remote at
-   * all (no such repository or tag, registry down; moby swallows the fetch error), and 200 `null` for
-   * a plugin that asks for nothing. Both map to []; the pull that follows reports the real error.
+   * GET /plugins/privileges, for the engine-side double check of grants. Caution: the engine answers
+   * 200 `[]` when it cannot fetch the remote at all (no such repository or tag, registry down; moby
+   * swallows the fetch error), and 200 `null` for a plugin that asks for nothing. Both map to [];
+   * plugctl's own registry read (RemoteInspector) is what decides.
    */
-  async privileges(remote: string): Promise<PluginPrivilege[]> {
-    this.#guardDigest(remote, 'read the privileges of');
-    return this.#privileges(remote, await this.#authHeaders(remote));
-  }
-
   async #privileges(remote: string, headers: Record<string, string>): Promise<PluginPrivilege[]> {
     const raw = await this.#engine.json('GET', '/plugins/privileges', { query: { remote }, headers });
     return toPrivileges(raw);

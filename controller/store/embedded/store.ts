@@ -240,28 +240,27 @@ export class EmbeddedStore implements Store {
     return this.#content;
   }
 
-  async list(): Promise<InstalledPlugin[]> {
-    this.#assertOpen();
-    return [...this.#plugins.values()].map((plugin) => this.#installed(plugin));
-  }
-
   /**
-   * list() with `docker plugin ls --filter` semantics for `enabled` and `capability` (a plugin
+   * The plugins, with `docker plugin ls --filter` semantics for `enabled` and `capability` (a plugin
    * matches a capability when any of its interface types has it; dockerd 20.10 instead drops a
    * plugin when any of its types differs, which only matters for plugins with several types).
    */
-  async listFiltered(filters: ListFilters = {}): Promise<InstalledPlugin[]> {
-    const all = await this.list();
-    return all.filter((plugin) => {
-      if (filters.enabled !== undefined && plugin.enabled !== filters.enabled) return false;
-      if (
-        filters.capability !== undefined &&
-        !plugin.capabilities.includes(filters.capability.toLowerCase())
-      ) {
-        return false;
-      }
-      return true;
-    });
+  async list(filters: ListFilters = {}): Promise<InstalledPlugin[]> {
+    this.#assertOpen();
+    const capability = filters.capability?.toLowerCase();
+    const plugins: InstalledPlugin[] = [];
+    for (const plugin of this.#plugins.values()) {
+      if (filters.enabled !== undefined && plugin.enabled !== filters.enabled) continue;
+      const installed = this.#installed(plugin);
+      if (capability !== undefined && !installed.capabilities.includes(capability)) continue;
+      plugins.push(installed);
+    }
+    return plugins;
+  }
+
+  /** The embedded store has no engine: no labels of its own (the labels file and flags still apply). */
+  async engineLabels(): Promise<Record<string, string>> {
+    return {};
   }
 
   /** By local name, full ID or unique ID prefix (as docker resolves them); AMBIGUOUS_ID when several match. */
@@ -269,12 +268,6 @@ export class EmbeddedStore implements Store {
     this.#assertOpen();
     const plugin = this.#find(name);
     return plugin === undefined ? undefined : this.#installed(plugin);
-  }
-
-  /** The privileges the remote's config requires (computePrivileges); registry errors propagate. */
-  async privileges(remote: string): Promise<PluginPrivilege[]> {
-    this.#assertOpen();
-    return (await readRemote(this.#registry, remote)).privileges;
   }
 
   async pull(name: string, options: PullOptions): Promise<void> {

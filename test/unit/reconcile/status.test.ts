@@ -4,12 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { inventoryFor } from '../../../controller/reconcile/controller.ts';
+import { FileStatusSink, readStatuses, statusPath } from '../../../controller/reconcile/status-file.ts';
 import {
   conditionsFor,
   phaseOf,
-  readStatuses,
-  StatusStore,
-  statusPath,
+  StatusBook,
 } from '../../../controller/reconcile/status.ts';
 import { desired } from './fixtures.ts';
 
@@ -66,10 +65,10 @@ test('phaseOf reads the phase back', () => {
   }
 });
 
-test('StatusStore persists atomically and another reader sees it', async () => {
+test('a StatusBook on the file sink persists atomically and another reader sees it', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'plugctl-status-'));
   try {
-    const store = new StatusStore(dir, 10_000);
+    const store = new StatusBook(new FileStatusSink(dir, 10_000));
     const conditions = conditionsFor({ phase: 'ready', reason: 'Converged', message: '' }, [], 't');
     store.set({ key: 'b', plugin: 'b:latest', lastReconcileTime: 't', conditions });
     store.set({ key: 'a', plugin: 'a:latest', lastReconcileTime: 't', conditions });
@@ -78,12 +77,29 @@ test('StatusStore persists atomically and another reader sees it', async () => {
     const read = await readStatuses(dir);
     assert.deepEqual(Object.keys(read), ['a']);
     assert.match(await readFile(statusPath(dir), 'utf8'), /"version": 1/);
-    const again = new StatusStore(dir);
+    const again = new StatusBook(new FileStatusSink(dir));
     await again.load();
     assert.equal(again.get('a')?.plugin, 'a:latest');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a StatusBook publishes only changes other than the reconcile time', () => {
+  const published: string[][] = [];
+  const book = new StatusBook({
+    load: async () => [],
+    publish: (statuses) => published.push([...statuses.keys()]),
+    flush: async () => undefined,
+  });
+  const conditions = conditionsFor({ phase: 'ready', reason: 'Converged', message: '' }, [], 't');
+  book.set({ key: 'a', plugin: 'a:latest', lastReconcileTime: 't1', conditions });
+  book.set({ key: 'a', plugin: 'a:latest', lastReconcileTime: 't2', conditions });
+  assert.equal(book.get('a')?.lastReconcileTime, 't2', 'the time is kept in memory');
+  book.set({ key: 'a', plugin: 'a:latest', enabled: false, lastReconcileTime: 't3', conditions });
+  book.delete('nothing');
+  book.delete('a');
+  assert.deepEqual(published, [['a'], ['a'], []]);
 });
 
 test('inventoryFor: a key sees what it owns and the plugin it declares, never another key’s', () => {
