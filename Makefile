@@ -52,7 +52,10 @@ bench: deps env-install ## benchmarks against real dockerd and registries (print
 	$(NODE) bench/embedded-pull.ts
 	$(NODE) bench/gc.ts
 
+bench-soak: deps env-install ## 10-minute soak of plugctl run: flaky registry, drift by hand every second
+	$(NODE) bench/soak.ts
+
 demo: deps ## converge examples/ on the embedded store (installs a registry, runc; no dockerd), then clean up
 	bash test/env/demo.sh
 
-.PHONY: help deps env-install build lint format crds test-unit test-integration test bench demo
+.PHONY: help deps env-install build lint format crds test-unit test-integration test bench bench-soak demo

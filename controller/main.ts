@@ -4,10 +4,26 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { describeError } from './errors.ts';
-import { parseDuration } from './cli/duration.ts';
+import { formatDuration, parseDuration } from './cli/duration.ts';
 import { createContext, type CommandContext, type GlobalOptions, type Output } from './cli/context.ts';
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+/** `-f PATH...`: no default, so that a missing -f is a usage error and never an empty desired state. */
+const filenameOption = (description: string): Option =>
+  new Option('-f, --filename <path>', `${description} (repeatable; - reads standard input)`).argParser(
+    collect,
+  );
+const setOption = (): Option =>
+  new Option(
+    '--set <name>',
+    'the apply set these documents belong to (default: derived from the -f paths; required with -f -)',
+  );
+const takeOwnershipOption = (): Option =>
+  new Option(
+    '--take-ownership',
+    'take plugins owned by another apply set, or installed by hand under a declared name, into this set',
+  ).default(false);
 
 /**
  * Runs plugctl with `argv` (without node and script). Never calls process.exit: the caller sets
@@ -15,7 +31,11 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
  */
 export async function main(
   argv: string[],
-  io: Output = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) },
+  io: Output = {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+    readStdin: () => readAll(process.stdin),
+  },
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   let exitCode = 0;
@@ -60,7 +80,11 @@ export async function main(
     )
     .option(
       '--node-labels <k=v,...>',
-      "this host's labels, matched against spec.nodeSelector (kubernetes.io/hostname is added)",
+      'one-off overrides of the host labels matched against spec.nodeSelector (never a reason to remove a plugin)',
+    )
+    .option(
+      '--labels-file <path>',
+      "the host's persistent labels, one key=value per line (default: <state-dir>/labels when it exists)",
     )
     .addOption(
       new Option('--log-level <level>', 'log level (logs go to stderr)')
@@ -78,12 +102,9 @@ export async function main(
   program
     .command('apply')
     .description('converge the host to the documents once')
-    .requiredOption(
-      '-f, --filename <path>',
-      'file or directory of DockerPlugin documents (repeatable)',
-      collect,
-      [],
-    )
+    .addOption(filenameOption('file or directory of DockerPlugin documents'))
+    .addOption(setOption())
+    .addOption(takeOwnershipOption())
     .option('--dry-run', 'print the plan instead of executing it', false)
     .option('--no-prune', 'never remove managed plugins that are no longer declared')
     .option('--concurrency <n>', 'plugins worked on at once', (v) => positiveInt(v, '--concurrency'), 4)
@@ -91,20 +112,18 @@ export async function main(
 
   program
     .command('diff')
-    .description('show what apply would do (exit 0: no changes, 1: changes, 2: error)')
-    .requiredOption(
-      '-f, --filename <path>',
-      'file or directory of DockerPlugin documents (repeatable)',
-      collect,
-      [],
-    )
+    .description('show what apply would do (exit 0: no differences, 1: differences, 2: errors)')
+    .addOption(filenameOption('file or directory of DockerPlugin documents'))
+    .addOption(setOption())
+    .addOption(takeOwnershipOption())
     .option('--no-prune', 'do not plan removals of managed plugins that are no longer declared')
     .action(run(async (o, ctx) => (await import('./cli/diff.ts')).diffCommand(o, ctx)));
 
   program
     .command('get')
     .description("list the host's plugins, which plugctl manages, and (with -f) whether they are in sync")
-    .option('-f, --filename <path>', 'documents to compare with (repeatable)', collect, [])
+    .addOption(filenameOption('documents to compare with'))
+    .addOption(setOption())
     .addOption(
       new Option('-o, --output <format>', 'output format')
         .choices(['table', 'json', 'yaml'])
@@ -117,27 +136,32 @@ export async function main(
     .description(
       'keep the host converged: watch the documents and the engine, correct drift, serve health and metrics',
     )
-    .requiredOption(
-      '-f, --filename <path>',
-      'file or directory of DockerPlugin documents (repeatable)',
-      collect,
-      [],
-    )
-    .option(
-      '--resync <duration>',
-      'reconcile every plugin at least this often',
-      (v) => parseDuration(v, '--resync'),
-      300_000,
+    .addOption(filenameOption('file or directory of DockerPlugin documents'))
+    .addOption(setOption())
+    .addOption(takeOwnershipOption())
+    .addOption(
+      new Option('--resync <duration>', 'reconcile every plugin at least this often (at least 1s)')
+        .argParser((v) => parseDuration(v, '--resync', 1000))
+        .default(300_000, formatDuration(300_000)),
     )
     .option('--listen <host:port>', 'address of /healthz, /readyz and /metrics', '127.0.0.1:9365')
     .option('--workers <n>', 'plugins reconciled in parallel', (v) => positiveInt(v, '--workers'), 4)
-    .option(
-      '--shutdown-timeout <duration>',
-      'how long reconciles in flight may take to finish at shutdown',
-      (v) => parseDuration(v, '--shutdown-timeout'),
-      30_000,
+    .addOption(
+      new Option(
+        '--shutdown-timeout <duration>',
+        'how long reconciles in flight may take to finish at shutdown',
+      )
+        .argParser((v) => parseDuration(v, '--shutdown-timeout'))
+        .default(30_000, formatDuration(30_000)),
     )
     .action(run(async (o, ctx) => (await import('./cli/run.ts')).runCommand(o, ctx)));
+
+  program
+    .command('prune')
+    .description('remove every plugin an apply set owns, e.g. a set whose documents no longer exist')
+    .requiredOption('--set <name>', 'the apply set to remove (as `plugctl get` shows it)')
+    .option('--dry-run', 'print what would be removed instead of removing it', false)
+    .action(run(async (o, ctx) => (await import('./cli/prune.ts')).pruneCommand(o, ctx)));
 
   program
     .command('create')
@@ -177,6 +201,14 @@ export async function main(
     await context?.close();
   }
   return exitCode;
+}
+
+/** The whole of a stream as text (standard input for `-f -`). */
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  stream.setEncoding('utf8');
+  for await (const chunk of stream) text += String(chunk);
+  return text;
 }
 
 function positiveInt(value: string, flag: string): number {

@@ -481,16 +481,32 @@ export async function listDocumentFiles(paths: readonly string[]): Promise<Docum
   return { files, errors: pathErrors };
 }
 
+/** The path that means standard input (`-f -`), and how its documents are named in messages. */
+export const STDIN_PATH = '-';
+const STDIN_NAME = '<stdin>';
+
 /**
  * Loads every DockerPlugin document from `paths`, in the order given. A path is a file (read whatever
- * its name) or a directory (its *.yaml and *.yml files, recursively, sorted, skipping dot entries).
- * A file reached twice is read once. Never rejects for bad input: a missing path is a PATH_NOT_FOUND
- * error, an unreadable one READ_FAILED, and a bad document is excluded while the rest load.
+ * its name), a directory (its *.yaml and *.yml files, recursively, sorted, skipping dot entries), or
+ * `-` for standard input (read with `options.stdin`). A file reached twice is read once. Never
+ * rejects for bad input: a missing path is a PATH_NOT_FOUND error, an unreadable one READ_FAILED,
+ * and a bad document is excluded while the rest load.
  */
-export async function loadDocuments(paths: string[]): Promise<LoadResult> {
-  const { files, errors: pathErrors } = await listDocumentFiles(paths);
+export async function loadDocuments(
+  paths: string[],
+  options: { stdin?: () => Promise<string> } = {},
+): Promise<LoadResult> {
+  const { files, errors: pathErrors } = await listDocumentFiles(paths.filter((p) => p !== STDIN_PATH));
   const results: FileResult[] = [];
   const read: string[] = [];
+  if (paths.includes(STDIN_PATH)) {
+    if (options.stdin === undefined) {
+      pathErrors.push(pathError(STDIN_NAME, LOAD_CODES.readFailed, 'standard input cannot be read here'));
+    } else {
+      read.push(STDIN_NAME);
+      results.push(parseFile(await options.stdin(), STDIN_NAME));
+    }
+  }
   for (const file of files) {
     let text: string;
     try {

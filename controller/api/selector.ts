@@ -1,9 +1,7 @@
 /**
- * Kubernetes label-selector matching, used to pick which documents apply to this host. A host's
- * labels are `--node-labels` plus `kubernetes.io/hostname`, so one repository can serve a fleet.
+ * Kubernetes label-selector matching, used to pick which documents apply to this host (labels.ts
+ * says where a host's labels come from), so one repository can serve a fleet.
  */
-import { hostname } from 'node:os';
-import { SpecError } from '../errors.ts';
 import type { LabelSelector } from './types.ts';
 
 /** True when `labels` satisfy every term of `selector`; an absent or empty selector matches all hosts. */
@@ -34,26 +32,4 @@ export function matchesSelector(
     }
   }
   return true;
-}
-
-/**
- * Parses `k=v,k2=v2` into labels and adds `kubernetes.io/hostname` (unless given). Throws a
- * SpecError naming the bad pair.
- */
-export function hostLabels(spec: string | undefined, host: string = hostname()): Record<string, string> {
-  const labels: Record<string, string> = { 'kubernetes.io/hostname': host };
-  for (const pair of (spec ?? '')
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '')) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) {
-      throw new SpecError(
-        'INVALID_NODE_LABEL',
-        `--node-labels: "${pair}" is not key=value (example: role=storage,zone=a)`,
-      );
-    }
-    labels[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return labels;
 }

@@ -1,43 +1,56 @@
 /**
- * `plugctl apply -f PATH... [--dry-run]`: converge the host to the documents once. Exit 0 when
- * every plugin converged, 1 when any document failed to load or any plugin failed or is blocked.
+ * `plugctl apply -f PATH... [--dry-run]`: converge the host to one apply set's documents once. Exit 0
+ * when every plugin converged; 1 when any document failed to load or any plugin failed or is
+ * blocked; 2 for a usage error.
  */
 import { reconcilePass } from '../reconcile/once.ts';
 import type { CommandContext } from './context.ts';
-import { loadDesired } from './documents.ts';
+import { MUST_SPECIFY_F, missingFilename, prepareOneShot, type OneShotOptions } from './one-shot.ts';
 import { renderPlans, renderResults } from './render.ts';
 
 /** Options of `apply`. */
-export interface ApplyOptions {
-  filename: string[];
+export interface ApplyOptions extends OneShotOptions {
   dryRun: boolean;
   prune: boolean;
+  takeOwnership: boolean;
   concurrency: number;
 }
 
 /** Runs `apply`; returns the exit code. */
 export async function applyCommand(options: ApplyOptions, ctx: CommandContext): Promise<number> {
-  const { desired, errorCount } = await loadDesired(options.filename, ctx.options.nodeLabels, ctx.io);
-  if (errorCount > 0 && options.prune) {
-    ctx.io.err(
-      `warning: ${errorCount} document error(s): pruning is skipped so their plugins are left alone\n`,
-    );
+  if (missingFilename(options)) {
+    ctx.io.err(MUST_SPECIFY_F);
+    return 2;
   }
-  const store = await ctx.openStore();
+  const shot = await prepareOneShot({ ...options, filename: options.filename! }, ctx, false);
+  const { documents } = shot;
+  if (shot.prune.warning !== undefined) ctx.io.err(`warning: ${shot.prune.warning}\n`);
   const pass = await reconcilePass(
-    { desired, prune: options.prune && errorCount === 0, dryRun: options.dryRun },
     {
-      store,
-      inspector: await ctx.openInspector(),
+      desired: documents.desired,
+      skipped: documents.skipped,
+      prune: shot.prune.prune,
+      set: shot.set,
+      takeOwnership: options.takeOwnership,
+      dryRun: options.dryRun,
+    },
+    {
+      store: shot.store,
+      inspector: shot.inspector,
       stateDir: ctx.options.stateDir,
       logger: ctx.logger,
       concurrency: options.concurrency,
     },
   );
   if (pass.results === undefined) {
-    ctx.io.out(renderPlans(pass.plans, { showUnchanged: false }).replace(/^Plan:/m, 'Plan (dry run):'));
-    return errorCount > 0 ? 1 : 0;
+    ctx.io.out(
+      renderPlans(pass.plans, { showUnchanged: false, invalid: documents.errorCount }).replace(
+        /^Plan:/m,
+        'Plan (dry run):',
+      ),
+    );
+    return documents.errorCount > 0 ? 1 : 0;
   }
-  ctx.io.out(renderResults(pass.results));
-  return errorCount > 0 || pass.results.some((r) => r.failure !== undefined) ? 1 : 0;
+  ctx.io.out(renderResults(pass.results, { invalid: documents.errorCount }));
+  return documents.errorCount > 0 || pass.results.some((r) => r.failure !== undefined) ? 1 : 0;
 }

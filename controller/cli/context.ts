@@ -2,12 +2,15 @@
  * What every command shares: global options, the logger, and the store, built lazily so that a
  * command that never talks to the engine never loads undici.
  */
+import { join } from 'node:path';
 import type { Logger, LevelWithSilent } from 'pino';
+import { parseLabelPairs, type HostLabels } from '../api/labels.ts';
 import { createLogger } from '../observe/logger.ts';
+import type { HostLabelSources } from '../sources/host-labels.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { StoreKind } from './open-store.ts';
 import type { RemoteInspector } from '../registry/inspect.ts';
-import type { Store } from '../store/store.ts';
+import type { PluginReader, Store } from '../store/store.ts';
 
 /** Global options, as parsed from the command line. */
 export interface GlobalOptions {
@@ -20,13 +23,18 @@ export interface GlobalOptions {
   insecureRegistry: string[];
   stateDir: string;
   logLevel: LevelWithSilent;
+  /** one-off label overrides (`k=v,...`) */
   nodeLabels?: string;
+  /** the persistent labels file, when named explicitly */
+  labelsFile?: string;
 }
 
 /** Output streams, injected so commands can be run in-process by tests. */
 export interface Output {
   out: (text: string) => void;
   err: (text: string) => void;
+  /** the whole of standard input, for `-f -`; absent where there is none */
+  readStdin?: () => Promise<string>;
 }
 
 /** Observers a long-running command attaches to the store. */
@@ -45,6 +53,10 @@ export interface CommandContext {
   openStore(options?: StoreHooks): Promise<Store>;
   /** The registry inspector for the opened store (it must know whether the store takes digests). */
   openInspector(): Promise<RemoteInspector>;
+  /** Where this host's labels come from (the engine of `reader`, the labels file, --node-labels). */
+  labelSources(reader: Pick<PluginReader, 'engineLabels'>): HostLabelSources;
+  /** This host's labels, read from every source once (see labelSources). */
+  hostLabels(reader: Pick<PluginReader, 'engineLabels'>): Promise<HostLabels>;
   close(): Promise<void>;
 }
 
@@ -79,6 +91,18 @@ export function createContext(options: GlobalOptions, io: Output, env: NodeJS.Pr
         acceptsDigests: opened.acceptsDigestReferences(),
         description: opened.describe(),
       });
+    },
+    labelSources(reader) {
+      return {
+        engine: reader,
+        labelsFile: options.labelsFile ?? join(options.stateDir, 'labels'),
+        labelsFileRequired: options.labelsFile !== undefined,
+        overrides: parseLabelPairs(options.nodeLabels),
+      };
+    },
+    async hostLabels(reader) {
+      const { resolveHostLabels } = await import('../sources/host-labels.ts');
+      return resolveHostLabels(this.labelSources(reader));
     },
     async close() {
       if (store !== undefined) await (await store.catch(() => undefined))?.close();

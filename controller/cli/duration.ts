@@ -1,16 +1,30 @@
 /**
- * Durations on the command line, the way kubectl and Go write them: `300ms`, `30s`, `5m`, `1h`,
- * or combinations such as `1m30s`.
+ * Durations on the command line, the way kubectl and Go write them: `300ms`, `30s`, `5m`, `1h`, or
+ * combinations such as `1h30m`. The shape is checked strictly (a bare number is not a duration);
+ * the arithmetic and the rendering of defaults come from parse-duration and pretty-ms.
  */
 import { InvalidArgumentError } from 'commander';
+import parse from 'parse-duration';
+import prettyMs from 'pretty-ms';
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const GO_DURATION = /^(\d+(\.\d+)?(ms|s|m|h))+$/;
 
-/** Parses a duration into milliseconds; throws an InvalidArgumentError naming the flag. */
-export function parseDuration(text: string, flag: string): number {
-  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) {
+/**
+ * Parses a duration into milliseconds; throws an InvalidArgumentError naming the flag when the text
+ * is not a duration or is below `minMs`.
+ */
+export function parseDuration(text: string, flag: string, minMs = 0): number {
+  const ms = GO_DURATION.test(text) ? parse(text) : null;
+  if (ms === null || ms === undefined) {
     throw new InvalidArgumentError(`${flag}: "${text}" is not a duration (examples: 500ms, 30s, 5m, 1h30m)`);
   }
-  return parts.reduce((sum, p) => sum + Number(p[1]) * UNIT_MS[p[2]!]!, 0);
+  if (ms < minMs)
+    throw new InvalidArgumentError(`${flag}: ${text} is below the minimum of ${formatDuration(minMs)}`);
+  return ms;
+}
+
+/** Renders milliseconds as a duration parseDuration reads back: `5m`, `1h30m`, `1m30s`, `500ms`. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  return prettyMs(ms, { millisecondsDecimalDigits: 0 }).replaceAll(' ', '');
 }

@@ -10,11 +10,10 @@ import { reconcilePass } from '../reconcile/once.ts';
 import type { PluginPlan } from '../reconcile/plan.ts';
 import type { EffectiveSettings } from '../store/store.ts';
 import type { CommandContext } from './context.ts';
-import { loadDesired } from './documents.ts';
+import { prepareOneShot, type OneShotOptions } from './one-shot.ts';
 
 /** Options of `get`. */
-export interface GetOptions {
-  filename: string[];
+export interface GetOptions extends OneShotOptions {
   output: 'table' | 'json' | 'yaml';
 }
 
@@ -29,6 +28,8 @@ export interface PluginRow {
   /** effective settings of an installed plugin (json and yaml output; the table leaves them out) */
   settings?: EffectiveSettings;
   managed: boolean;
+  /** the apply set that owns it; `(unassigned)` for plugins owned before apply sets existed */
+  set?: string;
   /** with -f: InSync, the pending outcome, or Blocked with its reason */
   sync?: string;
   /** what a running controller (`plugctl run`) last recorded for this plugin */
@@ -54,15 +55,24 @@ export async function getCommand(options: GetOptions, ctx: CommandContext): Prom
       enabled: p.enabled,
       settings: p.settings,
       managed: owned !== undefined,
+      ...(owned !== undefined ? { set: owned.set ?? UNASSIGNED } : {}),
     });
   }
   let failed = false;
-  if (options.filename.length > 0) {
-    const { desired, errorCount } = await loadDesired(options.filename, ctx.options.nodeLabels, ctx.io);
-    failed = errorCount > 0;
+  const filename = options.filename ?? [];
+  if (filename.length > 0) {
+    const shot = await prepareOneShot({ ...options, filename }, ctx, true);
+    const { documents } = shot;
+    failed = documents.errorCount > 0;
     const pass = await reconcilePass(
-      { desired, prune: errorCount === 0, dryRun: true },
-      { store, inspector: await ctx.openInspector(), stateDir: ctx.options.stateDir, logger: ctx.logger },
+      {
+        desired: documents.desired,
+        skipped: documents.skipped,
+        prune: shot.prune.prune,
+        set: shot.set,
+        dryRun: true,
+      },
+      { store, inspector: shot.inspector, stateDir: ctx.options.stateDir, logger: ctx.logger },
     );
     for (const plan of pass.plans) {
       const row = rows.get(plan.name) ?? {
@@ -93,9 +103,12 @@ export async function getCommand(options: GetOptions, ctx: CommandContext): Prom
   const list = [...rows.values()].sort((a, b) => a.plugin.localeCompare(b.plugin));
   if (options.output === 'json') ctx.io.out(`${JSON.stringify(list, null, 2)}\n`);
   else if (options.output === 'yaml') ctx.io.out(stringify(list));
-  else ctx.io.out(renderTable(list, options.filename.length > 0, Object.keys(statuses).length > 0));
+  else ctx.io.out(renderTable(list, filename.length > 0, Object.keys(statuses).length > 0));
   return failed ? 1 : 0;
 }
+
+/** How `get` shows the set of plugins owned before apply sets existed (no set prunes them). */
+const UNASSIGNED = '(unassigned)';
 
 function syncState(plan: PluginPlan): string {
   switch (plan.outcome) {
@@ -103,9 +116,13 @@ function syncState(plan: PluginPlan): string {
       return 'InSync';
     case 'suspended':
       return 'Suspended';
+    case 'skipped':
+      return `Skipped: ${plan.actions[0]?.reason ?? ''}`;
     case 'blocked': {
-      const reason = plan.actions.find((a) => a.type === 'blocked')?.reason ?? '';
-      return `Blocked: ${reason}`;
+      const block = plan.actions.find((a) => a.type === 'blocked');
+      return block === undefined
+        ? 'OutOfSync (blocked)'
+        : `OutOfSync (blocked ${block.code}): ${block.reason}`;
     }
     default:
       return `OutOfSync (${plan.outcome})`;
@@ -116,9 +133,13 @@ function statusText(status: PluginStatus | undefined): string {
   if (status === undefined) return '-';
   const phase = phaseOf(status);
   const ready = status.conditions.find((c) => c.type === 'Ready');
-  const label = { ready: 'Ready', reconciling: 'Reconciling', stalled: 'Stalled', suspended: 'Suspended' }[
-    phase
-  ];
+  const label = {
+    ready: 'Ready',
+    reconciling: 'Reconciling',
+    stalled: 'Stalled',
+    suspended: 'Suspended',
+    skipped: 'Skipped',
+  }[phase];
   return phase === 'ready' ? label : `${label}: ${ready?.reason ?? ''} ${ready?.message ?? ''}`.trimEnd();
 }
 
@@ -128,6 +149,7 @@ function renderTable(rows: readonly PluginRow[], withSync: boolean, withStatus: 
     'PLUGIN',
     'ENABLED',
     'MANAGED',
+    'SET',
     'ID',
     'REFERENCE',
     ...(withStatus ? ['STATUS'] : []),
@@ -138,6 +160,7 @@ function renderTable(rows: readonly PluginRow[], withSync: boolean, withStatus: 
     r.plugin,
     r.enabled === null ? '-' : String(r.enabled),
     r.managed ? 'yes' : 'no',
+    r.set ?? '-',
     r.id === '' ? '-' : r.id.slice(0, 12),
     r.reference,
     ...(withStatus ? [statusText(r.status)] : []),

@@ -13,6 +13,7 @@ const SIGN: Record<Outcome, string> = {
   unchanged: '=',
   blocked: '!',
   suspended: '=',
+  skipped: ' ',
 };
 
 const PAST: Record<Outcome, string> = {
@@ -22,6 +23,7 @@ const PAST: Record<Outcome, string> = {
   unchanged: 'unchanged',
   blocked: 'blocked',
   suspended: 'suspended',
+  skipped: 'skipped',
 };
 
 /** One line describing an action: its verb, its argument and its reason. */
@@ -49,24 +51,48 @@ export function describeAction(action: Action): string {
   }
 }
 
-/** Renders plans as a diff: changed plugins with their actions, then a summary line. */
-export function renderPlans(plans: readonly PluginPlan[], options: { showUnchanged: boolean }): string {
+/** What a summary line counts besides the plans: documents that failed to load. */
+export interface RenderOptions {
+  /** invalid documents (their errors were printed above) */
+  invalid?: number;
+}
+
+/**
+ * Renders plans as a diff: changed plugins with their actions, skipped documents with the reason,
+ * then a summary line.
+ */
+export function renderPlans(
+  plans: readonly PluginPlan[],
+  options: RenderOptions & { showUnchanged: boolean },
+): string {
   const lines: string[] = [];
   for (const p of plans) {
     const quiet = p.outcome === 'unchanged' || p.outcome === 'suspended';
     if (quiet && !options.showUnchanged) continue;
+    if (p.outcome === 'skipped') {
+      lines.push(`  dockerplugin/${p.key} (${p.name}): skipped: ${p.actions[0]?.reason ?? ''}`);
+      continue;
+    }
     lines.push(`${SIGN[p.outcome]} dockerplugin/${p.key} (${p.name}): ${p.outcome}`);
     if (quiet) continue;
     for (const action of p.actions) lines.push(`    ${describeAction(action)}`);
   }
-  lines.push(summary(plans.map((p) => p.outcome)));
+  lines.push(
+    summary(
+      plans.map((p) => p.outcome),
+      options.invalid ?? 0,
+    ),
+  );
   return `${lines.join('\n')}\n`;
 }
 
 /** Renders apply results, one line per plugin, failures with their reason, then a summary line. */
-export function renderResults(results: readonly PluginResult[]): string {
+export function renderResults(results: readonly PluginResult[], options: RenderOptions = {}): string {
   const lines = results.map((r) => {
-    if (r.failure === undefined) return `dockerplugin/${r.key} ${PAST[r.outcome]}`;
+    if (r.failure === undefined) {
+      if (r.outcome === 'skipped') return `dockerplugin/${r.key} skipped: ${r.steps[0]?.action.reason ?? ''}`;
+      return `dockerplugin/${r.key} ${PAST[r.outcome]}`;
+    }
     const done = r.steps.filter((s) => s.ok).map((s) => s.action.type);
     const progress = done.length > 0 ? ` after ${done.join(', ')}` : '';
     return `dockerplugin/${r.key} failed${progress} [${r.failure.kind} ${r.failure.code}]: ${r.failure.message}`;
@@ -74,17 +100,22 @@ export function renderResults(results: readonly PluginResult[]): string {
   const failed = results.filter((r) => r.failure !== undefined).length;
   const ok = results.filter((r) => r.failure === undefined).map((r) => r.outcome);
   const count = (o: Outcome): number => ok.filter((x) => x === o).length;
+  const invalid = options.invalid ?? 0;
   lines.push(
     `Applied: ${count('create')} created, ${count('configure')} configured, ${count('delete')} deleted, ` +
-      `${count('unchanged') + count('suspended')} unchanged, ${failed} failed.`,
+      `${count('unchanged') + count('suspended')} unchanged, ${count('skipped')} skipped, ${failed} failed, ` +
+      `${invalid} invalid ${invalid === 1 ? 'document' : 'documents'}.`,
   );
   return `${lines.join('\n')}\n`;
 }
 
-function summary(outcomes: readonly Outcome[]): string {
+function summary(outcomes: readonly Outcome[], invalid: number): string {
   const count = (o: Outcome): number => outcomes.filter((x) => x === o).length;
+  const blocked = count('blocked');
+  const note = blocked > 0 ? ' Blocked plugins would not be changed; their reasons are above.' : '';
   return (
     `Plan: ${count('create')} to create, ${count('configure')} to configure, ${count('delete')} to delete, ` +
-    `${count('unchanged') + count('suspended')} unchanged, ${count('blocked')} blocked.`
+    `${count('unchanged') + count('suspended')} unchanged, ${blocked} blocked, ${count('skipped')} skipped, ` +
+    `${invalid} invalid ${invalid === 1 ? 'document' : 'documents'}.${note}`
   );
 }

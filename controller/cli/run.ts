@@ -3,22 +3,30 @@
  * keeps the host converged, serves /healthz, /readyz and /metrics, and shuts down gracefully on
  * SIGTERM or SIGINT (no new work; reconciles in flight finish within the shutdown timeout).
  */
+import { STDIN_PATH } from '../api/load.ts';
 import { Controller } from '../reconcile/controller.ts';
 import { readInventory } from '../reconcile/inventory.ts';
 import { InventoryLedger } from '../reconcile/ledger.ts';
 import { FileStatusSink } from '../reconcile/status-file.ts';
 import { createMetrics, recordDockerRequest } from '../observe/metrics.ts';
 import { startHealthServer } from '../observe/health.ts';
-import { hostLabels } from '../api/selector.ts';
 import { BuildContextTrigger } from '../sources/contexts.ts';
 import { EngineEventsTrigger } from '../sources/engine-events.ts';
 import { FileSource } from '../sources/files.ts';
+import { HostLabelsWatcher } from '../sources/host-labels.ts';
 import { ResyncTrigger } from '../sources/resync.ts';
+import { applySetName } from './apply-set.ts';
 import type { CommandContext } from './context.ts';
+import { MUST_SPECIFY_F, missingFilename } from './one-shot.ts';
+
+/** How often the persistent host labels (engine, labels file) are read again. */
+const LABELS_REFRESH_MS = 60_000;
 
 /** Options of `run`. */
 export interface RunOptions {
-  filename: string[];
+  filename?: string[];
+  set?: string;
+  takeOwnership: boolean;
   resync: number;
   listen: string;
   workers: number;
@@ -27,36 +35,53 @@ export interface RunOptions {
 
 /** Runs the controller until a signal arrives; returns the exit code. */
 export async function runCommand(options: RunOptions, ctx: CommandContext): Promise<number> {
+  if (missingFilename(options)) {
+    ctx.io.err(MUST_SPECIFY_F);
+    return 2;
+  }
+  const paths = options.filename!;
+  if (paths.includes(STDIN_PATH)) {
+    ctx.io.err('error: plugctl run watches files and directories; standard input (-f -) cannot be watched\n');
+    return 2;
+  }
+  const set = await applySetName(options.set, paths);
   const log = ctx.logger;
   const metrics = createMetrics();
   const store = await ctx.openStore({
     onRequest: (method, path, outcome) => recordDockerRequest(metrics, method, path, outcome),
   });
   const stateDir = ctx.options.stateDir;
+  const labelSources = ctx.labelSources(store);
+  const labels = new HostLabelsWatcher(
+    labelSources,
+    await ctx.hostLabels(store),
+    LABELS_REFRESH_MS,
+    log.child({ source: 'labels' }),
+  );
   const controller = new Controller({
     store,
     inspector: await ctx.openInspector(),
-    source: new FileSource({ paths: options.filename, logger: log.child({ source: 'files' }) }),
+    source: new FileSource({ paths, logger: log.child({ source: 'files' }) }),
     status: new FileStatusSink(stateDir),
     ledger: new InventoryLedger(stateDir, await readInventory(stateDir)),
     triggers: [
       new EngineEventsTrigger(store, log),
       new BuildContextTrigger(log),
       new ResyncTrigger(options.resync),
+      labels,
     ],
     logger: log,
     metrics,
-    nodeLabels: hostLabels(ctx.options.nodeLabels),
+    labels,
+    set,
+    takeOwnership: options.takeOwnership,
     workers: options.workers,
   });
   const server = await startHealthServer(options.listen, {
     ready: () => controller.ready(),
     registry: metrics.registry,
   });
-  log.info(
-    { listen: server.address, store: store.describe(), paths: options.filename },
-    'plugctl run starting',
-  );
+  log.info({ listen: server.address, store: store.describe(), paths, set }, 'plugctl run starting');
 
   const stopped = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));

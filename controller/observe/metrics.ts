@@ -29,7 +29,7 @@ export interface Metrics {
   reconciles: Counter<'result'>;
   reconcileDuration: Histogram;
   queueDepth: Gauge;
-  /** declared plugins by state: ready, reconciling, stalled, suspended */
+  /** declared plugins by state: ready, reconciling, stalled, suspended, skipped (not selected here) */
   plugins: Gauge<'state'>;
   /** Docker Engine API requests by method, path and outcome (status or error code) */
   dockerRequests: Counter<'method' | 'path' | 'outcome'>;

@@ -12,6 +12,11 @@ export class ActualState {
   #inflight: Promise<Map<string, InstalledPlugin>> | undefined;
   /** bumped by every invalidation, so a listing that started before one is not cached */
   #generation = 0;
+  /**
+   * plugin ID -> local name of every plugin seen by a listing or refresh; kept across invalidations,
+   * since an event for a plugin (by ID) arrives just after the cache was invalidated by another
+   */
+  readonly #names = new Map<string, string>();
 
   /** Wraps `store`; nothing is read until the first list(). */
   constructor(store: PluginReader) {
@@ -42,6 +47,11 @@ export class ActualState {
     return this.#entries.get(nameOrId) ?? [...this.#entries.values()].find((p) => p.id === nameOrId);
   }
 
+  /** The local name of the plugin with ID `id`, as last seen (no I/O); undefined when never seen. */
+  nameOfId(id: string): string | undefined {
+    return this.#names.get(id);
+  }
+
   /** Makes the next list() ask the store. */
   invalidate(): void {
     this.#generation++;
@@ -58,7 +68,10 @@ export class ActualState {
       return;
     }
     if (plugin === undefined) this.#entries.delete(name);
-    else this.#entries.set(name, plugin);
+    else {
+      this.#entries.set(name, plugin);
+      this.#names.set(plugin.id, plugin.name);
+    }
   }
 
   async #map(): Promise<Map<string, InstalledPlugin>> {
@@ -67,6 +80,7 @@ export class ActualState {
     const generation = this.#generation;
     const listing = this.#store.list().then((plugins) => {
       const map = new Map(plugins.map((p) => [p.name, p]));
+      for (const p of plugins) this.#names.set(p.id, p.name);
       if (generation === this.#generation) this.#entries = map;
       return map;
     });

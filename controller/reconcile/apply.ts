@@ -64,10 +64,11 @@ async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginRes
   const result: PluginResult = { key: plan.key, name: plan.name, outcome: plan.outcome, steps: [] };
   try {
     const acts = plan.outcome !== 'blocked' && plan.outcome !== 'suspended';
-    if (acts && (plan.ownership === 'add' || plan.ownership === 'keep') && plan.desired !== undefined) {
+    const claims = plan.ownership === 'add' || plan.ownership === 'keep';
+    if (acts && claims && plan.desired !== undefined && plan.claim !== undefined) {
       // Recorded before the first change, so an interrupted install is still known to be ours;
-      // a kept entry is refreshed when its remote or inUse policy changed.
-      await deps.ledger.own(plan.name, plan.desired);
+      // a kept entry is refreshed when its set, remote, inUse policy or ID changed.
+      await deps.ledger.own(plan.name, plan.desired, plan.claim);
     }
     let upgraded: Extract<Action, { type: 'upgrade' }> | undefined;
     for (const action of plan.actions) {
@@ -89,6 +90,8 @@ async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginRes
       if (action.type === 'upgrade') upgraded = action;
       if (action.type === 'pull' || action.type === 'upgrade' || action.type === 'build')
         await deps.ledger.setDigest(plan.name, action.digest);
+      // A new plugin's ID is what later tells it apart from one someone installs under its name.
+      if (action.type === 'pull' || action.type === 'build') await recordId(plan.name, deps);
     }
     if (plan.ownership === 'drop') await deps.ledger.disown(plan.name);
   } catch (error) {
@@ -106,6 +109,11 @@ async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginRes
     log().warn({ err: error, code: result.failure.code }, 'reconcile failed');
   }
   return result;
+}
+
+async function recordId(name: string, deps: ApplyDeps): Promise<void> {
+  const plugin = await deps.store.inspect(name);
+  if (plugin !== undefined) await deps.ledger.setId(name, plugin.id);
 }
 
 async function execute(plan: PluginPlan, action: Action, store: ApplyStore): Promise<void> {

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../observe/metrics.ts';
 import type { LoadedDocument } from '../api/load.ts';
-import { matchesSelector } from '../api/selector.ts';
+import { selectHost, type HostLabels, type HostSelection } from '../api/labels.ts';
 import type { DesiredSnapshot, DesiredSource } from '../sources/source.ts';
 import type { Trigger, TriggerTarget } from '../sources/trigger.ts';
 import { contentHash } from '../sources/hash.ts';
@@ -22,7 +22,7 @@ import { toDesired, type DesiredPlugin } from './desired.ts';
 import { gatherFacts, needsFacts } from './facts.ts';
 import type { Inventory } from './inventory.ts';
 import type { InventoryLedger } from './ledger.ts';
-import { plan, type PluginPlan } from './plan.ts';
+import { plan, type PluginPlan, type SkippedDocument } from './plan.ts';
 import { WorkQueue } from '../runtime/queue.ts';
 import {
   conditionsFor,
@@ -60,8 +60,12 @@ export interface ControllerParts {
   triggers: readonly Trigger[];
   logger: Logger;
   metrics: Metrics;
-  /** this host's labels, for spec.nodeSelector */
-  nodeLabels: Readonly<Record<string, string>>;
+  /** this host's labels, for spec.nodeSelector; the object changes when a label changed */
+  labels: { current(): HostLabels };
+  /** the apply set the source's documents belong to: it claims what they declare, prunes only its own */
+  set: string;
+  /** take plugins owned by another set, or installed by hand under a declared name, into this set */
+  takeOwnership?: boolean;
   /** keys reconciled in parallel */
   workers: number;
   clock?: Clock;
@@ -88,7 +92,7 @@ export class Controller {
   readonly #ready = new Set<string>();
   readonly #desiredCache = new WeakMap<LoadedDocument, DesiredPlugin>();
   readonly #hashCache = new WeakMap<LoadedDocument, string>();
-  #indexed: { snapshot: DesiredSnapshot; index: SnapshotIndex } | undefined;
+  #indexed: { snapshot: DesiredSnapshot; labels: HostLabels; index: SnapshotIndex } | undefined;
   /** what triggers may signal; a separate object so that the controller's own API stays small */
   readonly #target: TriggerTarget = {
     resync: (why) => this.#resync(why),
@@ -173,12 +177,30 @@ export class Controller {
     const ledger = this.#ledger;
     const reconcileId = ++this.#reconcileCount;
     const snapshot = this.#options.source.snapshot();
-    const doc = this.#selected(snapshot.documents.get(key));
+    const declaredDoc = snapshot.documents.get(key);
+    const selection = declaredDoc === undefined ? undefined : this.#selection(declaredDoc);
+    const doc = selection?.selected === true ? declaredDoc : undefined;
     const held = doc === undefined ? undefined : this.#heldStall(key, doc);
     if (held !== undefined) return held;
-    const desired = doc === undefined ? [] : [this.#desiredOf(doc)];
+    const desired =
+      doc === undefined || selection?.selected !== true ? [] : [this.#desiredOf(doc, selection.by)];
+    const skipped: SkippedDocument[] =
+      declaredDoc !== undefined && selection?.selected === false
+        ? [
+            {
+              key,
+              name: declaredDoc.localName,
+              reason: 'its nodeSelector does not match this host',
+              byOverride: selection.byOverride,
+            },
+          ]
+        : [];
     const declaredNames = this.#index().names;
-    const candidates = [...ledger.namesOwnedBy(key), ...desired.map((d) => d.name)];
+    const candidates = [
+      ...ledger.namesOwnedBy(key),
+      ...desired.map((d) => d.name),
+      ...skipped.map((s) => s.name),
+    ];
     const inventory = inventoryFor(key, desired[0], ledger.view(), declaredNames, candidates);
     // Only the plugins this key can touch: the planner's work per key does not grow with the host.
     const actual = this.#actual.someCached(candidates) ?? (await this.#actual.some(candidates));
@@ -187,7 +209,18 @@ export class Controller {
       : { remotes: new Map(), builds: new Map() };
     this.#seenDocument ||= snapshot.documents.size > 0;
     const prune = snapshot.synced && snapshot.errors.length === 0 && this.#seenDocument;
-    const plans = plan(desired, actual, inventory, { ...facts, ready: this.#ready }, { prune });
+    const plans = plan(
+      desired,
+      actual,
+      inventory,
+      { ...facts, ready: this.#ready },
+      {
+        prune,
+        set: this.#options.set,
+        ...(this.#options.takeOwnership === true ? { takeOwnership: true } : {}),
+        skipped,
+      },
+    );
 
     const results = await applyPlans(plans, {
       store: this.#options.store,
@@ -200,7 +233,7 @@ export class Controller {
       r.steps.some((s) => s.action.type !== 'noop' && s.action.type !== 'adopt'),
     );
     if (touched.length > 0) await this.#refresh(touched);
-    return this.#record(key, desired[0], doc, plans, results);
+    return this.#record(key, desired[0], doc ?? declaredDoc, plans, results);
   }
 
   /**
@@ -216,10 +249,16 @@ export class Controller {
     return { type: 'failed', kind: 'stalled', error: new Error(status.lastError?.message) };
   }
 
-  /** Documents are immutable, so their planner view and hash are computed once each. */
-  #desiredOf(doc: LoadedDocument): DesiredPlugin {
+  /**
+   * Documents are immutable, so their planner view and hash are computed once each (per way the
+   * host was selected: by its labels, or only thanks to an override).
+   */
+  #desiredOf(doc: LoadedDocument, selectedBy: 'labels' | 'override' = 'labels'): DesiredPlugin {
     let desired = this.#desiredCache.get(doc);
-    if (desired === undefined) this.#desiredCache.set(doc, (desired = toDesired(doc)));
+    if (desired?.selectedBy !== selectedBy) {
+      desired = { ...toDesired(doc), selectedBy };
+      this.#desiredCache.set(doc, desired);
+    }
     return desired;
   }
 
@@ -229,10 +268,8 @@ export class Controller {
     return hash;
   }
 
-  #selected(doc: LoadedDocument | undefined): LoadedDocument | undefined {
-    if (doc === undefined || !matchesSelector(doc.doc.spec.nodeSelector, this.#options.nodeLabels))
-      return undefined;
-    return doc;
+  #selection(doc: LoadedDocument): HostSelection {
+    return selectHost(doc.doc.spec.nodeSelector, this.#options.labels.current());
   }
 
   /**
@@ -242,14 +279,16 @@ export class Controller {
    */
   #index(): SnapshotIndex {
     const snapshot = this.#options.source.snapshot();
-    if (this.#indexed?.snapshot === snapshot) return this.#indexed.index;
+    const labels = this.#options.labels.current();
+    if (this.#indexed?.snapshot === snapshot && this.#indexed.labels === labels) return this.#indexed.index;
     const names = new Map<string, string>();
     const dependents = new Map<string, string[]>();
     const contexts = new Map<string, string[]>();
     for (const [key, doc] of snapshot.documents) {
-      if (this.#selected(doc) !== undefined) {
+      const selection = this.#selection(doc);
+      if (selection.selected) {
         names.set(doc.localName, key);
-        const context = this.#desiredOf(doc).build?.context;
+        const context = this.#desiredOf(doc, selection.by).build?.context;
         if (context !== undefined) contexts.set(context, [...(contexts.get(context) ?? []), key]);
       }
       for (const dependency of doc.doc.spec.dependsOn ?? []) {
@@ -257,7 +296,7 @@ export class Controller {
       }
     }
     const index = { names, dependents, contexts };
-    this.#indexed = { snapshot, index };
+    this.#indexed = { snapshot, labels, index };
     return index;
   }
 
@@ -276,7 +315,8 @@ export class Controller {
     results: readonly PluginResult[],
   ): ReconcileResult {
     const failure = results.find((r) => r.failure !== undefined)?.failure;
-    if (desired === undefined) {
+    const skipped = plans.some((p) => p.key === key && p.outcome === 'skipped');
+    if (desired === undefined && !skipped) {
       // Not declared here: the key's plugins were pruned (or never existed).
       if (failure === undefined) {
         this.#forgetStatus(key);
@@ -376,9 +416,28 @@ export class Controller {
 
   #onEngineEvent(event: PluginEvent): void {
     // Something changed on the host; plugctl's own actions echo here too, which costs a no-op reconcile.
-    const name = event.name ?? this.#actual.peek(event.id)?.name;
+    // The plugin is found by its ID: the event's name is whatever the user typed (`w`, an ID prefix).
     this.#actual.invalidate();
-    if (name === undefined) return;
+    const byId = PLUGIN_ID.test(event.id);
+    const name = byId
+      ? (this.#actual.nameOfId(event.id) ?? this.#ledger.nameOfId(event.id))
+      : // A pull's event carries the remote where the ID belongs, and the normalised local name.
+        event.name;
+    if (name !== undefined) {
+      this.#enqueueName(name);
+      return;
+    }
+    if (!byId) return;
+    // A plugin plugctl has not seen yet (installed by someone else): its name decides which key cares.
+    this.#options.store.inspect(event.id).then(
+      (plugin) => {
+        if (plugin !== undefined) this.#enqueueName(plugin.name);
+      },
+      (error: unknown) => this.#options.logger.debug({ err: error, id: event.id }, 'cannot inspect an event'),
+    );
+  }
+
+  #enqueueName(name: string): void {
     const key = this.#index().names.get(name) ?? this.#ledger.view().plugins[name]?.key;
     if (key !== undefined) this.#queue.add(key);
   }
@@ -409,6 +468,9 @@ export class Controller {
   }
 }
 
+/** A plugin's full ID, as engine events carry it in Actor.ID (except for pulls). */
+const PLUGIN_ID = /^[0-9a-f]{64}$/;
+
 /** Stalls that hold until the document changes, even when the host changes under them. */
 const STICKY_STALLS: ReadonlySet<string> = new Set([
   'UPGRADE_ROLLED_BACK',
@@ -428,7 +490,7 @@ export function inventoryFor(
   declaredNames: ReadonlyMap<string, string>,
   candidates: Iterable<string> = Object.keys(inventory.plugins),
 ): Inventory {
-  const slice: Inventory = { version: 1, plugins: {} };
+  const slice: Inventory = { version: 2, plugins: {} };
   for (const name of candidates) {
     if (!Object.hasOwn(inventory.plugins, name)) continue;
     const owned = inventory.plugins[name]!;
@@ -441,6 +503,10 @@ export function inventoryFor(
 }
 
 function observe(plans: readonly PluginPlan[], failure: PluginResult['failure']): Observation {
+  const skipped = plans.find((p) => p.outcome === 'skipped');
+  if (skipped !== undefined && failure === undefined) {
+    return { phase: 'skipped', reason: 'NotSelected', message: skipped.actions[0]?.reason ?? '' };
+  }
   if (plans.some((p) => p.outcome === 'suspended')) {
     return {
       phase: 'suspended',

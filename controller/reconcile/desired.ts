@@ -32,6 +32,12 @@ export interface DesiredPlugin {
   dependsOn: string[];
   /** where the document was written, for messages */
   origin?: Origin;
+  /**
+   * how the document selected this host: by its persistent labels, or only thanks to a
+   * `--node-labels` override (then its plugin is never removed because the host stopped matching);
+   * absent means `labels`
+   */
+  selectedBy?: 'labels' | 'override';
 }
 
 /**

@@ -1,7 +1,12 @@
 /**
- * The ownership inventory: which local plugins plugctl manages. Only plugins listed here are ever
- * pruned; everything else on the host is left alone. Persisted as JSON in the state directory and
- * always replaced atomically (temp file, fsync, rename, fsync of the directory).
+ * The ownership inventory: which local plugins plugctl manages, and for which apply set. Only
+ * plugins listed here are ever pruned, and only by the set that declared them; everything else on
+ * the host is left alone. An entry also records the plugin's ID, so a plugin someone installed by
+ * hand under an owned name is recognised as theirs. Persisted as JSON in the state directory and
+ * always replaced atomically.
+ *
+ * Version 1 (before apply sets) is read and migrated without losing ownership: its entries have no
+ * set, so no set prunes them; the first apply that declares one of them claims it for its set.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,17 +27,29 @@ export interface OwnedPlugin {
    * a plugin built from a context (spec.build) the digest of that context
    */
   digest?: string;
+  /**
+   * the plugin's ID as plugctl installed, built or adopted it (an upgrade keeps it); absent until
+   * known (migrated entries, an install interrupted before its ID was read)
+   */
+  id?: string;
+  /** the apply set that declared it; absent only for entries migrated from version 1 */
+  set?: string;
+  /**
+   * `override` when the document selected this host only thanks to a `--node-labels` override: a
+   * plugin installed that way is never removed because the host stopped matching
+   */
+  selectedBy?: 'labels' | 'override';
 }
 
 /** The whole inventory. */
 export interface Inventory {
-  version: 1;
+  version: 2;
   plugins: Record<string, OwnedPlugin>;
 }
 
 /** An empty inventory. */
 export function emptyInventory(): Inventory {
-  return { version: 1, plugins: {} };
+  return { version: 2, plugins: {} };
 }
 
 /** Path of the inventory file inside a state directory. */
@@ -53,11 +70,17 @@ export async function readInventory(stateDir: string): Promise<Inventory> {
     });
   }
   try {
-    const parsed = JSON.parse(text) as Inventory;
-    if (parsed.version !== 1 || typeof parsed.plugins !== 'object' || parsed.plugins === null) {
+    const parsed = JSON.parse(text) as { version?: unknown; plugins?: unknown };
+    if ((parsed.version !== 1 && parsed.version !== 2) || !isRecord(parsed.plugins)) {
       throw new Error('unexpected shape');
     }
-    return parsed;
+    for (const [name, entry] of Object.entries(parsed.plugins)) {
+      if (!isRecord(entry) || typeof entry['key'] !== 'string' || typeof entry['remote'] !== 'string') {
+        throw new Error(`entry ${JSON.stringify(name)} has no key or remote`);
+      }
+    }
+    // Version 1 entries carry no set; they stay without one until a set claims them.
+    return { version: 2, plugins: parsed.plugins as Record<string, OwnedPlugin> };
   } catch (error) {
     throw new PlugctlError(
       'STATE_CORRUPT',
@@ -68,9 +91,13 @@ export async function readInventory(stateDir: string): Promise<Inventory> {
   }
 }
 
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 /** Persists the inventory atomically. */
 export async function writeInventory(stateDir: string, inventory: Inventory): Promise<void> {
-  const sorted: Inventory = { version: 1, plugins: {} };
+  const sorted: Inventory = { version: 2, plugins: {} };
   for (const name of Object.keys(inventory.plugins).sort()) sorted.plugins[name] = inventory.plugins[name]!;
   await writeFileAtomic(inventoryPath(stateDir), `${JSON.stringify(sorted, null, 2)}\n`, { createDir: true });
 }

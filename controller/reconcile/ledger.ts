@@ -4,7 +4,15 @@
  * finishing together can never lose each other's entry.
  */
 import type { DesiredPlugin } from './desired.ts';
-import { type Inventory, writeInventory } from './inventory.ts';
+import { type Inventory, type OwnedPlugin, writeInventory } from './inventory.ts';
+
+/** How a plan claims a plugin: for which apply set, how its document selected the host, with which ID. */
+export interface OwnershipClaim {
+  set: string;
+  selectedBy: 'labels' | 'override';
+  /** the installed plugin's ID when it is known now (an adoption, a migrated entry, a take-over) */
+  id?: string;
+}
 
 /** Serialised, persisted changes to the ownership inventory. */
 export class InventoryLedger {
@@ -50,24 +58,40 @@ export class InventoryLedger {
     if (names?.size === 0) this.#byKey.delete(key);
   }
 
-  /** Records that plugctl owns `name`, declared by `desired`; resolves once persisted. */
-  own(name: string, desired: DesiredPlugin): Promise<void> {
+  /** The local name of the owned plugin with ID `id`, if plugctl owns one. */
+  nameOfId(id: string): string | undefined {
+    for (const [name, owned] of Object.entries(this.#inventory.plugins)) if (owned.id === id) return name;
+    return undefined;
+  }
+
+  /**
+   * Records that plugctl owns `name` for `claim.set`, declared by `desired`; resolves once
+   * persisted. A claim with an ID replaces the recorded one (a take-over); without one the recorded
+   * ID is kept.
+   */
+  own(name: string, desired: DesiredPlugin, claim: OwnershipClaim): Promise<void> {
     const current = this.#inventory.plugins[name];
-    if (
-      current?.key === desired.key &&
-      current.remote === desired.remote &&
-      current.inUse === desired.inUse
-    ) {
-      return this.#writes;
-    }
-    if (current !== undefined) this.#unindex(current.key, name);
-    this.#index(desired.key, name);
-    this.#inventory.plugins[name] = {
+    const next: OwnedPlugin = {
       ...current,
       key: desired.key,
       remote: desired.remote,
       inUse: desired.inUse,
+      set: claim.set,
+      selectedBy: claim.selectedBy,
+      ...(claim.id !== undefined ? { id: claim.id } : {}),
     };
+    if (current !== undefined && sameEntry(current, next)) return this.#writes;
+    if (current !== undefined) this.#unindex(current.key, name);
+    this.#index(desired.key, name);
+    this.#inventory.plugins[name] = next;
+    return this.#persist();
+  }
+
+  /** Records the ID of an owned plugin (after plugctl installed or built it); resolves once persisted. */
+  setId(name: string, id: string): Promise<void> {
+    const current = Object.hasOwn(this.#inventory.plugins, name) ? this.#inventory.plugins[name] : undefined;
+    if (current === undefined || current.id === id) return this.#writes;
+    current.id = id;
     return this.#persist();
   }
 
@@ -104,4 +128,16 @@ export class InventoryLedger {
     this.#writes = queued;
     return queued;
   }
+}
+
+function sameEntry(a: OwnedPlugin, b: OwnedPlugin): boolean {
+  return (
+    a.key === b.key &&
+    a.remote === b.remote &&
+    a.inUse === b.inUse &&
+    a.set === b.set &&
+    a.selectedBy === b.selectedBy &&
+    a.id === b.id &&
+    a.digest === b.digest
+  );
 }

@@ -11,13 +11,19 @@ import type { DesiredPlugin } from './desired.ts';
 import { gatherFacts } from './facts.ts';
 import { readInventory } from './inventory.ts';
 import { InventoryLedger } from './ledger.ts';
-import { plan, sameRemote, type PluginPlan } from './plan.ts';
+import { plan, sameRemote, type PluginPlan, type SkippedDocument } from './plan.ts';
 
 /** What to reconcile and how. */
 export interface PassInput {
   desired: readonly DesiredPlugin[];
+  /** documents of the set that do not select this host */
+  skipped?: readonly SkippedDocument[];
   /** false when some documents failed to load: their plugins must not look undeclared */
   prune: boolean;
+  /** the apply set: it prunes only what it owns */
+  set: string;
+  /** take plugins owned by another set or installed by hand into this set */
+  takeOwnership?: boolean;
   dryRun: boolean;
 }
 
@@ -55,6 +61,9 @@ export async function reconcilePass(input: PassInput, deps: PassDeps): Promise<P
       { ...facts, ready: readyKeys(input.desired, actual) },
       {
         prune: input.prune,
+        set: input.set,
+        ...(input.takeOwnership === true ? { takeOwnership: true } : {}),
+        ...(input.skipped !== undefined ? { skipped: input.skipped } : {}),
       },
     );
     first ??= plans;

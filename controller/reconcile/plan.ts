@@ -11,6 +11,7 @@ import type { ContextInfo } from '../store/context.ts';
 import type { InstalledPlugin } from '../store/store.ts';
 import type { DesiredPlugin } from './desired.ts';
 import type { Inventory, OwnedPlugin } from './inventory.ts';
+import type { OwnershipClaim } from './ledger.ts';
 import { formatPrivileges, privilegesEqual } from '../plugin/privileges.ts';
 import { declaresSettings, diffSettings, restoreSettingStrings } from './settings.ts';
 
@@ -52,8 +53,11 @@ export type Action =
   /** `code` is the stable code the failure is reported with (e.g. PRIVILEGES_MISMATCH). */
   | { type: 'blocked'; kind: FailureKind; code: string; reason: string };
 
-/** What a plugin's plan amounts to, in the words of a ChangeSet. */
-export type Outcome = 'create' | 'configure' | 'unchanged' | 'delete' | 'blocked' | 'suspended';
+/**
+ * What a plugin's plan amounts to, in the words of a ChangeSet. `skipped`: the document does not
+ * select this host (spec.nodeSelector), so nothing is done for it here.
+ */
+export type Outcome = 'create' | 'configure' | 'unchanged' | 'delete' | 'blocked' | 'suspended' | 'skipped';
 
 /** The plan for one plugin: its actions run in order and stop at the first failure. */
 export interface PluginPlan {
@@ -65,6 +69,8 @@ export interface PluginPlan {
   actions: Action[];
   /** how the inventory changes once the actions succeed */
   ownership: 'add' | 'keep' | 'drop' | 'none';
+  /** for `add` and `keep`: the set, selection and (when known now) plugin ID the inventory records */
+  claim?: OwnershipClaim;
   /** the declaration this plan serves; absent for a prune */
   desired?: DesiredPlugin;
 }
@@ -82,22 +88,50 @@ export interface RemoteFacts {
   ready?: ReadonlySet<string>;
 }
 
+/** A document that does not select this host: reported, and its plugin removed only when safe. */
+export interface SkippedDocument {
+  /** metadata.name */
+  key: string;
+  /** the local plugin name it declares */
+  name: string;
+  /** why it does not select the host, for messages */
+  reason: string;
+  /**
+   * true when the persistent host labels select it and only a `--node-labels` override does not:
+   * an override alone never deletes
+   */
+  byOverride: boolean;
+}
+
 /** Options that change what is allowed, not what is wanted. */
 export interface PlanOptions {
   /** false to never remove owned plugins that are no longer declared (e.g. some documents failed to load) */
   prune: boolean;
+  /**
+   * the apply set being applied: it claims what it declares and prunes only what it owns; a plugin
+   * another set owns is a conflict
+   */
+  set: string;
+  /**
+   * take plugins another set owns, or plugins someone installed by hand under a declared name,
+   * into this set (server-side apply's --force-conflicts)
+   */
+  takeOwnership?: boolean;
+  /** documents of this set that do not select this host */
+  skipped?: readonly SkippedDocument[];
 }
 
 /**
- * Plans every declared and every owned plugin. Declared plugins come first in the given order,
- * then prunes sorted by name, so the output is deterministic.
+ * Plans every declared plugin, every skipped document and every plugin the set owns. Declared
+ * plugins come first in the given order, then skipped documents and prunes sorted by name, so the
+ * output is deterministic.
  */
 export function plan(
   desired: readonly DesiredPlugin[],
   actual: readonly InstalledPlugin[],
   inventory: Inventory,
   facts: RemoteFacts,
-  options: PlanOptions = { prune: true },
+  options: PlanOptions,
 ): PluginPlan[] {
   const installed = new Map(actual.map((p) => [p.name, p]));
   const declaredNames = new Set(desired.map((d) => d.name));
@@ -108,31 +142,86 @@ export function plan(
         installed.get(d.name),
         Object.hasOwn(inventory.plugins, d.name) ? inventory.plugins[d.name] : undefined,
         facts,
+        options,
       ),
       facts,
     ),
   );
+  const skipped = new Map<string, SkippedDocument>();
+  for (const s of options.skipped ?? []) if (!declaredNames.has(s.name)) skipped.set(s.name, s);
 
-  for (const name of Object.keys(inventory.plugins).sort()) {
+  const names = new Set([...Object.keys(inventory.plugins), ...skipped.keys()]);
+  for (const name of [...names].sort()) {
     if (declaredNames.has(name)) continue;
-    const owned = inventory.plugins[name]!;
-    const plugin = installed.get(name);
-    if (!options.prune) {
-      plans.push(
-        prunePlan(owned.key, name, 'keep', 'unchanged', [noop('no longer declared; pruning is off')]),
-      );
-    } else if (plugin === undefined) {
-      plans.push(prunePlan(owned.key, name, 'drop', 'delete', [noop('no longer declared and already gone')]));
-    } else {
-      plans.push(prunePlan(owned.key, name, 'drop', 'delete', pruneActions(plugin, owned.inUse === 'Force')));
+    const owned = Object.hasOwn(inventory.plugins, name) ? inventory.plugins[name] : undefined;
+    const skip = skipped.get(name);
+    // Other sets' plugins, and entries migrated from before apply sets, are never pruned here.
+    const ours = owned !== undefined && owned.set === options.set;
+    if (!ours) {
+      if (skip !== undefined) plans.push(skippedPlan(skip, 'none', 'not selected for this host'));
+      continue;
     }
+    plans.push(prunePlanFor(name, owned, installed.get(name), skip, options));
   }
   return plans;
 }
 
-/** True when every plan is unchanged (or suspended): nothing to do on the host. */
+/** The plan for a plugin the set owns that no selected document declares any more. */
+function prunePlanFor(
+  name: string,
+  owned: OwnedPlugin,
+  plugin: InstalledPlugin | undefined,
+  skip: SkippedDocument | undefined,
+  options: PlanOptions,
+): PluginPlan {
+  const why = skip === undefined ? 'no longer declared' : `no longer selected for this host (${skip.reason})`;
+  if (skip !== undefined && (skip.byOverride || owned.selectedBy === 'override')) {
+    const kept = skip.byOverride
+      ? 'a --node-labels override deselects it, and an override alone never deletes'
+      : 'it was installed for a --node-labels override, and a lost override never deletes';
+    return skippedPlan(skip, 'keep', `${why}; kept: ${kept}. Remove it with plugctl prune or a labels file`);
+  }
+  if (!options.prune) {
+    return prunePlan(owned.key, name, 'keep', 'unchanged', [noop(`${why}; pruning is off`)]);
+  }
+  if (plugin === undefined) {
+    return prunePlan(owned.key, name, 'drop', 'delete', [noop(`${why} and already gone`)]);
+  }
+  if (owned.id !== undefined && plugin.id !== owned.id) {
+    // Someone removed plugctl's plugin and installed their own under the name: theirs stays.
+    return prunePlan(owned.key, name, 'drop', 'unchanged', [
+      noop(
+        `${why}; the plugin now named ${name} (ID ${shortId(plugin.id)}) is not the one plugctl installed ` +
+          `(ID ${shortId(owned.id)}), so it is left alone and forgotten`,
+      ),
+    ]);
+  }
+  return prunePlan(owned.key, name, 'drop', 'delete', pruneActions(plugin, owned.inUse === 'Force', why));
+}
+
+function skippedPlan(skip: SkippedDocument, ownership: PluginPlan['ownership'], reason: string): PluginPlan {
+  return { key: skip.key, name: skip.name, outcome: 'skipped', ownership, actions: [noop(reason)] };
+}
+
+/** True when every plan is unchanged, suspended or skipped: nothing to do on the host. */
 export function isConverged(plans: readonly PluginPlan[]): boolean {
-  return plans.every((p) => p.outcome === 'unchanged' || p.outcome === 'suspended');
+  return plans.every(
+    (p) => p.outcome === 'unchanged' || p.outcome === 'suspended' || p.outcome === 'skipped',
+  );
+}
+
+/** Codes of blocked plans that are errors of the input or the environment, not pending changes. */
+const ERROR_CODES_OF_DIFF: ReadonlySet<string> = new Set(['NAME_CONFLICT', 'OWNERSHIP_CONFLICT']);
+
+/**
+ * True when a plan could not be computed for reasons `diff` reports as errors (kubectl's exit 2):
+ * a conflict over who owns a plugin, or a registry, engine or context that could not be read.
+ * A plugin that would merely be blocked (privileges, settings, in use, dependencies) is a difference.
+ */
+export function isPlanError(p: PluginPlan): boolean {
+  return p.actions.some(
+    (a) => a.type === 'blocked' && (ERROR_CODES_OF_DIFF.has(a.code) || a.kind === 'transient'),
+  );
 }
 
 /**
@@ -156,9 +245,20 @@ function planDeclared(
   plugin: InstalledPlugin | undefined,
   ownedEntry: OwnedPlugin | undefined,
   facts: RemoteFacts,
+  options: PlanOptions,
 ): PluginPlan {
-  const base = { key: d.key, name: d.name, desired: d };
-  const owned = ownedEntry !== undefined;
+  const claim: OwnershipClaim = {
+    set: options.set,
+    selectedBy: d.selectedBy ?? 'labels',
+    ...(plugin !== undefined ? { id: plugin.id } : {}),
+  };
+  const base = { key: d.key, name: d.name, desired: d, claim };
+  const conflict = ownershipConflict(d, plugin, ownedEntry, options);
+  if (conflict !== undefined) return { ...base, ownership: 'none', outcome: 'blocked', actions: [conflict] };
+  // Past the checks, an entry is this set's (or taken over): a replaced plugin counts as unowned.
+  const replaced = ownedEntry?.id !== undefined && plugin !== undefined && plugin.id !== ownedEntry.id;
+  const entry = replaced ? undefined : ownedEntry;
+  const owned = entry !== undefined;
   if (d.suspend) {
     return {
       ...base,
@@ -170,19 +270,24 @@ function planDeclared(
   if (d.build !== undefined) {
     return {
       ...base,
-      ...planBuilt(d, d.build.context, plugin, ownedEntry, facts.builds?.get(d.build.context)),
+      ...planBuilt(d, d.build.context, plugin, entry, facts.builds?.get(d.build.context), options),
     };
   }
   const info = facts.remotes.get(d.remote);
-  if (plugin === undefined) return { ...base, ownership: 'add', ...planInstall(d, info) };
+  if (plugin === undefined) return { ...base, ownership: owned ? 'keep' : 'add', ...planInstall(d, info) };
 
   const fromDeclared = installedFromDeclared(plugin, d, info);
   const adopt: Action[] = [];
   if (!owned) {
-    if (!fromDeclared) {
+    if (!fromDeclared && options.takeOwnership !== true) {
       return { ...base, ownership: 'none', outcome: 'blocked', actions: [nameConflict(d, plugin)] };
     }
-    adopt.push({ type: 'adopt', reason: `installed from the declared remote; plugctl takes ownership` });
+    adopt.push({
+      type: 'adopt',
+      reason: fromDeclared
+        ? 'installed from the declared remote; plugctl takes ownership'
+        : `installed from ${plugin.reference}; --take-ownership: plugctl takes it over`,
+    });
   }
   const moved = fromDeclared ? contentMoved(d, plugin, info) : undefined;
   const rest =
@@ -199,8 +304,44 @@ function nameConflict(d: DesiredPlugin, plugin: InstalledPlugin): Action {
     'stalled',
     'NAME_CONFLICT',
     `a plugin named ${d.name} from ${plugin.reference} is installed but not managed by plugctl; ` +
-      `remove it or set spec.alias to another name`,
+      `remove it, set spec.alias to another name, or apply with --take-ownership to manage it`,
   );
+}
+
+/**
+ * Why this set may not act on the declared plugin, if it may not: another set owns it, or the
+ * plugin under its name is not the one plugctl installed (someone replaced it by hand). Either is
+ * overridden by --take-ownership.
+ */
+function ownershipConflict(
+  d: DesiredPlugin,
+  plugin: InstalledPlugin | undefined,
+  owned: OwnedPlugin | undefined,
+  options: PlanOptions,
+): Action | undefined {
+  if (owned === undefined || options.takeOwnership === true) return undefined;
+  if (owned.set !== undefined && owned.set !== options.set) {
+    return blocked(
+      'stalled',
+      'OWNERSHIP_CONFLICT',
+      `plugin ${d.name} is managed by apply set ${owned.set} (dockerplugin/${owned.key} there), not by ` +
+        `${options.set}; remove the document from one of the sets, or apply with --take-ownership to move it to ${options.set}`,
+    );
+  }
+  if (owned.id !== undefined && plugin !== undefined && plugin.id !== owned.id) {
+    return blocked(
+      'stalled',
+      'NAME_CONFLICT',
+      `the plugin named ${d.name} (ID ${shortId(plugin.id)}, from ${plugin.reference}) is not the one plugctl ` +
+        `installed (ID ${shortId(owned.id)}): it was replaced by hand, and plugctl leaves it alone. Remove it, ` +
+        `set spec.alias to another name, or apply with --take-ownership to manage it`,
+    );
+  }
+  return undefined;
+}
+
+function shortId(id: string): string {
+  return id.slice(0, 12);
 }
 
 /**
@@ -216,9 +357,10 @@ function planBuilt(
   plugin: InstalledPlugin | undefined,
   owned: OwnedPlugin | undefined,
   info: ContextInfo | Error | undefined,
+  options: PlanOptions,
 ): Pick<PluginPlan, 'ownership' | 'outcome' | 'actions'> {
   // Built plugins record no remote to recognise them by, so only the inventory says they are ours.
-  if (plugin !== undefined && owned === undefined) {
+  if (plugin !== undefined && owned === undefined && options.takeOwnership !== true) {
     return { ownership: 'none', outcome: 'blocked', actions: [nameConflict(d, plugin)] };
   }
   const ownership = owned === undefined ? 'add' : 'keep';
@@ -392,6 +534,22 @@ function planInPlace(
   plugin: InstalledPlugin,
   info: RemoteInfo | Error | undefined,
 ): { outcome: Outcome; actions: Action[] } {
+  // Consent is checked on every pass, not only at install: grants narrowed in the document must not
+  // leave the plugin holding what the operator no longer consents to. Nothing is removed for it.
+  if (d.privileges !== 'all' && !privilegesEqual(d.privileges, plugin.privileges)) {
+    return {
+      outcome: 'blocked',
+      actions: [
+        blocked(
+          'stalled',
+          'PRIVILEGES_MISMATCH',
+          `the installed plugin holds privileges the document does not grant: it holds ` +
+            `${formatPrivileges(plugin.privileges)}; spec.privileges grants ${formatPrivileges(d.privileges)}. ` +
+            `Nothing is removed: restore the grants (or set grantAllPrivileges: true), or remove the document to remove the plugin`,
+        ),
+      ],
+    };
+  }
   const diff = diffSettings(d.settings, plugin.settings, plugin.defaults);
   if (diff.problems.length > 0) {
     return {
@@ -490,8 +648,7 @@ function disable(d: DesiredPlugin, plugin: InstalledPlugin, why: string): Action
   return { type: 'disable', force: d.inUse === 'Force', reason: why };
 }
 
-function pruneActions(plugin: InstalledPlugin, force: boolean): Action[] {
-  const reason = 'no longer declared';
+function pruneActions(plugin: InstalledPlugin, force: boolean, reason: string): Action[] {
   if (plugin.enabled && plugin.inUse === true && !force) {
     return [
       blocked('waiting', 'PLUGIN_IN_USE', `${reason}, but it is in use; it is removed once nothing uses it`),

@@ -7,8 +7,14 @@ import type { Condition, PluginStatus, StatusSink } from '../api/status.ts';
 
 export type { Condition, PluginStatus, StatusSink };
 
-/** The summary phase a status is in, used by metrics and `get`. */
-export type Phase = 'ready' | 'reconciling' | 'stalled' | 'suspended';
+/**
+ * The summary phase a status is in, used by metrics and `get`. `skipped`: the document does not
+ * select this host, so nothing is reconciled for it here.
+ */
+export type Phase = 'ready' | 'reconciling' | 'stalled' | 'suspended' | 'skipped';
+
+/** The Ready reason of a document that does not select this host. */
+export const NOT_SELECTED = 'NotSelected';
 
 /** Inputs to the conditions of one reconcile. */
 export interface Observation {
@@ -51,7 +57,9 @@ export function phaseOf(status: PluginStatus): Phase {
   if (on('Ready')) return 'ready';
   if (on('Stalled')) return 'stalled';
   if (on('Reconciling')) return 'reconciling';
-  return 'suspended';
+  return status.conditions.some((c) => c.type === 'Ready' && c.reason === NOT_SELECTED)
+    ? 'skipped'
+    : 'suspended';
 }
 
 /** True when two statuses differ at most in lastReconcileTime. */

@@ -2,7 +2,8 @@
 # `make demo`: converge examples/ with plugctl's embedded store (no dockerd): start a loopback
 # registry with the example plugins (built and pushed by `plugctl create` + `plugctl push`), then on
 # an empty store under a temporary root run diff, apply, get, show the running plugin answering on
-# its socket, apply again (nothing to do), and prune everything by applying an empty directory.
+# its socket, apply again (nothing to do), and remove the set with `plugctl prune --set` (an empty
+# directory never removes anything).
 # Whatever happens, it stops what it started: plugins (by ID), the registry (by PID), temp dirs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,8 +15,9 @@ SOCKETS=/run/docker/plugins  # per-plugin socket directories and <name>.sock dis
 t0=$(date +%s%N)
 
 demo=$(mktemp -d /tmp/plugctl-demo-store.XXXXXX)
-root=$demo/root state=$demo/state empty=$demo/nothing-declared
-mkdir -p "$empty"
+root=$demo/root state=$demo/state
+# the apply set of `-f examples/`: its canonical path
+set="files:$(realpath examples)"
 PLUGCTL=(node_modules/.bin/node bin/plugctl.js --store embedded --root "$root" --state-dir "$state")
 
 # the demo's plugins: those still in its root, and those whose runtime state (bundle) points into it
@@ -29,8 +31,8 @@ ours() {
 cleanup() {
   local rc=$? id
   set +e
-  # the normal way out: nothing declared, so apply prunes every plugin the demo installed
-  [ -d "$root" ] && "${PLUGCTL[@]}" apply -f "$empty" >/dev/null 2>&1
+  # the normal way out: prune the demo's apply set, removing every plugin it installed
+  [ -d "$root" ] && "${PLUGCTL[@]}" prune --set "$set" >/dev/null 2>&1
   # whatever that left (an interrupted or failed run), stopped by ID
   for id in $(ours); do
     runc --root "$RUNC_ROOT" delete --force "$id" >/dev/null 2>&1
@@ -59,4 +61,4 @@ echo "\$ curl --unix-socket $SOCKETS/vol.sock -X POST http://plugin/Plugin.Activ
 curl -fsS --max-time 5 --unix-socket "$SOCKETS/vol.sock" -X POST http://plugin/Plugin.Activate
 printf '\n\n'
 run apply -f examples/
-run apply -f "$empty"
+run prune --set "$set"

@@ -7,7 +7,8 @@
 #   source test/env/plugin-env.sh; pe_up; ...; pe_down
 #
 # Settings (environment): PE_DIR (default /tmp/plugctl-env: state, logs, caches, registry storage),
-# PE_REG_PORT (default 5000), PE_BENCH=1 (also push test/bench-1..20 at `up`).
+# PE_REG_PORT (default 5000), PE_BENCH=1 (also push test/bench-1..20 at `up`), PE_ENGINE_LABELS
+# (k=v,... written to the daemon's daemon.json "labels" when dockerd starts, e.g. with restart-dockerd).
 #
 # stop-dockerd stops only dockerd (by its PID), keeping its data root, so a test can read the
 # plugins directory dockerd wrote ($PE_DIR/root/plugins); start-dockerd starts it again on that root.
@@ -226,7 +227,10 @@ pe_start_dockerd() (
   mkdir -p "$PE_DIR/root" "$PE_DIR/exec" "$PE_DIR/docker-config"
   [ -f "$PE_DIR/docker-config/config.json" ] || echo '{}' >"$PE_DIR/docker-config/config.json"
   # A private daemon.json: the machine's /etc/docker/daemon.json must not change our daemon.
-  echo '{}' >"$PE_DIR/daemon.json"
+  # PE_ENGINE_LABELS=k=v,k2=v2 gives the engine labels (daemon.json "labels"), as an operator would.
+  local labels="" l
+  for l in ${PE_ENGINE_LABELS//,/ }; do labels="$labels${labels:+,}\"$l\""; done
+  echo "{\"labels\": [$labels]}" >"$PE_DIR/daemon.json"
   rm -f "$PE_DIR/dockerd.pid"
   pe_spawn "$PE_DIR/dockerd.launch.pid" "$PE_DIR/dockerd.log" \
     dockerd --config-file "$PE_DIR/daemon.json" --storage-driver=vfs \

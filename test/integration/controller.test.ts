@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { hostLabelsOf } from '../../controller/api/labels.ts';
 import { createMetrics } from '../../controller/observe/metrics.ts';
 import { Controller } from '../../controller/reconcile/controller.ts';
 import { emptyInventory } from '../../controller/reconcile/inventory.ts';
@@ -35,6 +36,7 @@ import {
 import type { LoopbackRegistry } from '../unit/store/embedded/loopback-registry.ts';
 
 const PORT = 5230;
+const HOST = hostLabelsOf([{ 'kubernetes.io/hostname': 'test-host' }], {});
 
 async function skipReason(): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'the controller test runs plugins with runc: it needs root';
@@ -121,7 +123,8 @@ describe('Controller assembled in-process from real parts', { skip, concurrency:
       triggers: [new EngineEventsTrigger(store, logger), new ResyncTrigger(600_000)],
       logger,
       metrics: createMetrics(),
-      nodeLabels: { 'kubernetes.io/hostname': 'test-host' },
+      labels: { current: () => HOST },
+      set: 'controller-test',
       workers: 2,
     });
     await controller.start();

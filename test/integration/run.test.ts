@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdir, mkdtemp, rm, writeFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile, rename, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, it } from 'node:test';
@@ -187,7 +187,7 @@ describeIntegration('plugctl run against a real dockerd', () => {
       const row = rows.find((x) => x.key === 'b');
       return row?.status?.conditions.some((c) => c.type === 'Ready' && c.status === 'True') === true;
     });
-    assert.match(await runCli('get'), /b\s+b:latest\s+true\s+yes\s+\w+\s+\S+\s+Ready/);
+    assert.match(await runCli('get'), /b\s+b:latest\s+true\s+yes\s+files:\S+\s+\w+\s+\S+\s+Ready/);
 
     const metrics = await (await fetch(`http://${r.address}/metrics`)).text();
     assert.match(metrics, /plugctl_reconciles_total\{result="done"\} \d+/);
@@ -282,9 +282,8 @@ describeIntegration('plugctl run against a real dockerd', () => {
     assert.ok(!r.logs.some((l) => /"action":"remove"/.test(l)), 'no remove was ever attempted');
     await stop(r);
 
-    // An empty directory at start-up keeps what plugctl owns...
-    await rm(docs, { recursive: true, force: true });
-    docs = await mkdtemp(join(tmpdir(), 'plugctl-run-docs-'));
+    // The same directory (the same apply set), emptied, at start-up keeps what plugctl owns...
+    for (const file of await readdir(docs)) await rm(join(docs, file), { force: true });
     r = await start();
     await eventually('ready', async () => (await fetch(`http://${r.address}/readyz`)).status === 200);
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -312,6 +311,41 @@ describeIntegration('plugctl run against a real dockerd', () => {
       5_000,
       20,
     );
+  });
+
+  it('heals drift whatever name the user typed: short name, full name, ID, ID prefix; set; rm -f', async () => {
+    await save('w.yaml', doc('w'));
+    await start();
+    const first = await eventually('w enabled', async () => {
+      const p = await inspect('w');
+      return p?.Enabled === true ? p : undefined;
+    });
+    const healTimes: Record<string, number> = {};
+    for (const typed of ['w', 'w:latest', first.Id, first.Id.slice(0, 12)]) {
+      await docker(['plugin', 'disable', typed]);
+      const at = Date.now();
+      await eventually(
+        `w re-enabled after "docker plugin disable ${typed}"`,
+        async () => (await inspect('w'))?.Enabled,
+      );
+      healTimes[typed === first.Id ? 'id' : typed === first.Id.slice(0, 12) ? 'id-prefix' : typed] =
+        Date.now() - at;
+    }
+    // The engine sends no event for `set`; the disable before it does, and the echo of plugctl's own
+    // enable makes it look again, so a setting changed by hand is put back too.
+    await docker(['plugin', 'disable', 'w']);
+    await docker(['plugin', 'set', 'w', 'GREETING=changed-by-hand'], { check: false });
+    await eventually('w enabled with the declared setting', async () => {
+      const p = await inspect('w');
+      return p?.Enabled === true && greeting(p) === 'hello';
+    });
+    await docker(['plugin', 'rm', '-f', 'w']);
+    await eventually(
+      'w reinstalled after "docker plugin rm -f w"',
+      async () => (await inspect('w'))?.Enabled,
+    );
+    // Speed is measured in bench/; here the times are only reported.
+    process.stdout.write(`# heal times (ms) by what was typed: ${JSON.stringify(healTimes)}\n`);
   });
 
   it('backs off while the registry is down and converges when it returns', async () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, it } from 'node:test';
@@ -219,9 +219,8 @@ describeIntegration('supply chain against a real dockerd and registry', () => {
       assert.equal(multi?.enabled, true);
       assert.equal((await embedded('diff', '-f', docs)).code, 0, 'converged');
     } finally {
-      const empty = await mkdtemp(join(tmpdir(), 'plugctl-sc-empty-'));
-      await embedded('apply', '-f', empty);
-      await rm(empty, { recursive: true, force: true });
+      // The apply set of -f docs: removing it stops and deletes what the embedded store runs.
+      await embedded('prune', '--set', `files:${await realpath(docs)}`);
       await rm(root, { recursive: true, force: true });
     }
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { hostLabels, matchesSelector } from '../../../controller/api/selector.ts';
+import { matchesSelector } from '../../../controller/api/selector.ts';
 import type { LabelSelector } from '../../../controller/api/types.ts';
 
 const labels = { 'kubernetes.io/hostname': 'host-a', role: 'storage', zone: 'a' };
@@ -31,12 +31,3 @@ const cases: [string, LabelSelector | undefined, boolean][] = [
 for (const [name, selector, expected] of cases) {
   test(`matchesSelector: ${name}`, () => assert.equal(matchesSelector(selector, labels), expected));
 }
-
-test('hostLabels parses k=v pairs and adds the hostname', () => {
-  assert.deepEqual(hostLabels('role=storage, zone=a', 'host-a'), labels);
-  assert.deepEqual(hostLabels(undefined, 'h'), { 'kubernetes.io/hostname': 'h' });
-});
-
-test('hostLabels names a bad pair', () => {
-  assert.throws(() => hostLabels('role', 'h'), /"role" is not key=value/);
-});

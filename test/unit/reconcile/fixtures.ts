@@ -2,7 +2,7 @@
 import type { RemoteInfo } from '../../../controller/registry/inspect.ts';
 import type { DesiredPlugin } from '../../../controller/reconcile/desired.ts';
 import type { Inventory, OwnedPlugin } from '../../../controller/reconcile/inventory.ts';
-import type { RemoteFacts } from '../../../controller/reconcile/plan.ts';
+import type { PlanOptions, RemoteFacts } from '../../../controller/reconcile/plan.ts';
 import type { PluginPrivilege } from '../../../controller/api/types.ts';
 import type {
   EffectiveSettings,
@@ -18,6 +18,13 @@ export const REMOTE_V2 = 'docker.io/acme/vol:2.0';
 export const NAME = 'vol:latest';
 /** The default document key. */
 export const KEY = 'vol';
+/** The apply set every default fixture is planned for and owned by. */
+export const SET = 'files:/etc/plugctl/plugins.d';
+
+/** Plan options for SET, pruning on; `overrides` replace single options. */
+export function opts(overrides: Partial<PlanOptions> = {}): PlanOptions {
+  return { prune: true, set: SET, ...overrides };
+}
 
 /** What the default remote asks for, and what the default declaration grants. */
 export function privs(): PluginPrivilege[] {
@@ -87,7 +94,7 @@ export function installed(overrides: InstalledOverrides = {}): InstalledPlugin {
     inUse: false,
     capabilities: ['volumedriver'],
     diffIds: ['sha256:' + 'b'.repeat(64)],
-    privileges: [],
+    privileges: privs(),
     ...rest,
     settings: effective(settings),
     defaults: defaults(defaultOverrides),
@@ -126,8 +133,8 @@ export function noFacts(): RemoteFacts {
 }
 
 /**
- * An inventory owning `names`. Each entry's key defaults to the name without its tag, its remote to
- * REMOTE and its inUse policy to Wait; `overrides` adjust single entries by name.
+ * An inventory owning `names` for SET. Each entry's key defaults to the name without its tag, its
+ * remote to REMOTE and its inUse policy to Wait; `overrides` adjust single entries by name.
  */
 export function inventory(
   names: readonly string[] = [],
@@ -135,7 +142,13 @@ export function inventory(
 ): Inventory {
   const plugins: Record<string, OwnedPlugin> = {};
   for (const name of names) {
-    plugins[name] = { key: name.split(':')[0] ?? name, remote: REMOTE, inUse: 'Wait', ...overrides[name] };
+    plugins[name] = {
+      key: name.split(':')[0] ?? name,
+      remote: REMOTE,
+      inUse: 'Wait',
+      set: SET,
+      ...overrides[name],
+    };
   }
-  return { version: 1, plugins };
+  return { version: 2, plugins };
 }

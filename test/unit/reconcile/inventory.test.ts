@@ -10,7 +10,9 @@ import {
   writeInventory,
 } from '../../../controller/reconcile/inventory.ts';
 import { InventoryLedger } from '../../../controller/reconcile/ledger.ts';
-import { desired } from './fixtures.ts';
+import { desired, SET } from './fixtures.ts';
+
+const CLAIM = { set: SET, selectedBy: 'labels' as const };
 
 describe('inventory persistence', () => {
   let dir: string;
@@ -51,7 +53,7 @@ describe('inventory persistence', () => {
   test('the ledger keeps every change when many plugins finish at once', async () => {
     const ledger = new InventoryLedger(dir, emptyInventory());
     const names = Array.from({ length: 50 }, (_, i) => `p${i}:latest`);
-    await Promise.all(names.map((name, i) => ledger.own(name, desired({ key: `p${i}`, name }))));
+    await Promise.all(names.map((name, i) => ledger.own(name, desired({ key: `p${i}`, name }), CLAIM)));
     await Promise.all(names.slice(0, 10).map((name) => ledger.disown(name)));
     const onDisk = await readInventory(dir);
     assert.deepEqual(Object.keys(onDisk.plugins).sort(), names.slice(10).sort());
@@ -61,9 +63,39 @@ describe('inventory persistence', () => {
   test('owning an unchanged entry writes nothing', async () => {
     const inv = emptyInventory();
     const d = desired({ key: 'a', name: 'a:latest' });
-    inv.plugins['a:latest'] = { key: d.key, remote: d.remote, inUse: d.inUse };
+    inv.plugins['a:latest'] = { key: d.key, remote: d.remote, inUse: d.inUse, ...CLAIM, id: 'i'.repeat(64) };
     const ledger = new InventoryLedger(dir, inv);
-    await ledger.own('a:latest', d);
+    await ledger.own('a:latest', d, CLAIM);
+    await ledger.own('a:latest', d, { ...CLAIM, id: 'i'.repeat(64) });
     assert.deepEqual(await readdir(dir), [], 'no file was written');
+  });
+
+  test('migrates a version 1 inventory without losing ownership: its entries have no set yet', async () => {
+    const v1 = {
+      version: 1,
+      plugins: { 'a:latest': { key: 'a', remote: 'docker.io/x/a:1', inUse: 'Wait', digest: 'sha256:aa' } },
+    };
+    await writeFile(inventoryPath(dir), JSON.stringify(v1));
+    const migrated = await readInventory(dir);
+    assert.deepEqual(migrated, { version: 2, plugins: v1.plugins });
+    // the first set that declares it claims it, keeping what was recorded
+    const ledger = new InventoryLedger(dir, migrated);
+    await ledger.own('a:latest', desired({ key: 'a', name: 'a:latest', remote: 'docker.io/x/a:1' }), {
+      ...CLAIM,
+      id: 'f'.repeat(64),
+    });
+    const claimed = (await readInventory(dir)).plugins['a:latest'];
+    assert.equal(claimed?.set, SET);
+    assert.equal(claimed?.id, 'f'.repeat(64));
+    assert.equal(claimed?.digest, 'sha256:aa');
+    assert.equal(JSON.parse(await readFile(inventoryPath(dir), 'utf8')).version, 2);
+  });
+
+  test('refuses an entry without key or remote as corrupt rather than guessing', async () => {
+    await writeFile(
+      inventoryPath(dir),
+      JSON.stringify({ version: 2, plugins: { 'a:latest': { key: 'a' } } }),
+    );
+    await assert.rejects(readInventory(dir), { code: 'STATE_CORRUPT' });
   });
 });

@@ -15,6 +15,7 @@ import {
   installed,
   inventory,
   NAME,
+  opts,
   privs,
   REMOTE,
   REMOTE_V2,
@@ -94,7 +95,7 @@ test('property: nothing is ever pulled or upgraded with a privilege that was not
         const d = desired({ remote: REMOTE_V2, privileges: grants });
         const actual = upgrade ? [installed()] : [];
         const facts = { remotes: new Map([[REMOTE_V2, remoteInfo(REMOTE_V2, { privileges: required })]]) };
-        const [p] = plan([d], actual, inventory([NAME]), facts);
+        const [p] = plan([d], actual, inventory([NAME]), facts, opts());
         const sends = p!.actions.filter(
           (a): a is Extract<Action, { type: 'pull' | 'upgrade' }> =>
             a.type === 'pull' || a.type === 'upgrade',
@@ -117,7 +118,7 @@ test('TrackTag: the same tag with other layers plans an upgrade with rollback da
     diffIds: ['sha256:' + 'c'.repeat(64)],
     digest: 'sha256:' + 'e'.repeat(64),
   });
-  const [p] = plan([d], [installed()], inventory([NAME]), { remotes: new Map([[REMOTE, moved]]) });
+  const [p] = plan([d], [installed()], inventory([NAME]), { remotes: new Map([[REMOTE, moved]]) }, opts());
   assert.deepEqual(
     p!.actions.map((a) => a.type),
     ['disable', 'upgrade', 'set', 'enable'],
@@ -134,27 +135,51 @@ test('TrackTag: the same tag with other layers plans an upgrade with rollback da
 
 test('TrackTag: same layers, or a registry that cannot be reached, leaves a working plugin alone', () => {
   const d = desired({ upgradePolicy: 'TrackTag' });
-  const [same] = plan([d], [installed()], inventory([NAME]), {
-    remotes: new Map([[REMOTE, remoteInfo(REMOTE)]]),
-  });
+  const [same] = plan(
+    [d],
+    [installed()],
+    inventory([NAME]),
+    {
+      remotes: new Map([[REMOTE, remoteInfo(REMOTE)]]),
+    },
+    opts(),
+  );
   assert.equal(same!.outcome, 'unchanged');
-  const [down] = plan([d], [installed()], inventory([NAME]), {
-    remotes: new Map([[REMOTE, new Error('registry unreachable')]]),
-  });
+  const [down] = plan(
+    [d],
+    [installed()],
+    inventory([NAME]),
+    {
+      remotes: new Map([[REMOTE, new Error('registry unreachable')]]),
+    },
+    opts(),
+  );
   assert.equal(down!.outcome, 'unchanged');
   assert.match(down!.actions[0]!.reason, /could not check the remote for new content: registry unreachable/);
 });
 
 test('OnSpecChange ignores moved layers: only a changed document upgrades', () => {
   const moved = remoteInfo(REMOTE, { diffIds: ['sha256:' + 'c'.repeat(64)] });
-  const [p] = plan([desired()], [installed()], inventory([NAME]), { remotes: new Map([[REMOTE, moved]]) });
+  const [p] = plan(
+    [desired()],
+    [installed()],
+    inventory([NAME]),
+    { remotes: new Map([[REMOTE, moved]]) },
+    opts(),
+  );
   assert.equal(p!.outcome, 'unchanged');
 });
 
 test('a pin on an old engine: pulled by tag, verified, and matched by its tag afterwards', () => {
   const pin = `${REMOTE}@sha256:${'f'.repeat(64)}`;
   const info = remoteInfo(pin, { pullRemote: REMOTE });
-  const [fresh] = plan([desired({ remote: pin })], [], inventory([]), { remotes: new Map([[pin, info]]) });
+  const [fresh] = plan(
+    [desired({ remote: pin })],
+    [],
+    inventory([]),
+    { remotes: new Map([[pin, info]]) },
+    opts(),
+  );
   assert.deepEqual(
     fresh!.actions.map((a) => a.type),
     ['pull', 'verify', 'enable'],
@@ -165,15 +190,27 @@ test('a pin on an old engine: pulled by tag, verified, and matched by its tag af
     'the engine gets the tag',
   );
 
-  const [kept] = plan([desired({ remote: pin })], [installed()], inventory([NAME]), {
-    remotes: new Map([[pin, info]]),
-  });
+  const [kept] = plan(
+    [desired({ remote: pin })],
+    [installed()],
+    inventory([NAME]),
+    {
+      remotes: new Map([[pin, info]]),
+    },
+    opts(),
+  );
   assert.equal(kept!.outcome, 'unchanged', 'installed from the tag with the pinned layers: converged');
 
   const other = remoteInfo(pin, { pullRemote: REMOTE, diffIds: ['sha256:' + '9'.repeat(64)] });
-  const [stale] = plan([desired({ remote: pin })], [installed()], inventory([NAME]), {
-    remotes: new Map([[pin, other]]),
-  });
+  const [stale] = plan(
+    [desired({ remote: pin })],
+    [installed()],
+    inventory([NAME]),
+    {
+      remotes: new Map([[pin, other]]),
+    },
+    opts(),
+  );
   assert.ok(stale!.actions.some((a) => a.type === 'upgrade'));
   assert.match(stale!.actions.find((a) => a.type === 'upgrade')!.reason, /not the pinned/);
 });
@@ -181,11 +218,17 @@ test('a pin on an old engine: pulled by tag, verified, and matched by its tag af
 test('a multi-platform remote on a new engine is installed by its platform digest', () => {
   const byDigest = `docker.io/acme/vol@sha256:${'a'.repeat(64)}`;
   const info = remoteInfo(REMOTE, { pullRemote: byDigest });
-  const [p] = plan([desired()], [], inventory([]), { remotes: new Map([[REMOTE, info]]) });
+  const [p] = plan([desired()], [], inventory([]), { remotes: new Map([[REMOTE, info]]) }, opts());
   assert.equal((p!.actions[0] as Extract<Action, { type: 'pull' }>).remote, byDigest);
-  const [after] = plan([desired()], [installed({ reference: byDigest })], inventory([NAME]), {
-    remotes: new Map([[REMOTE, info]]),
-  });
+  const [after] = plan(
+    [desired()],
+    [installed({ reference: byDigest })],
+    inventory([NAME]),
+    {
+      remotes: new Map([[REMOTE, info]]),
+    },
+    opts(),
+  );
   assert.equal(
     after!.outcome,
     'unchanged',
@@ -196,7 +239,7 @@ test('a multi-platform remote on a new engine is installed by its platform diges
 test('dependsOn: installed and configured before its dependencies are Ready, enabled only after', () => {
   const d = desired({ dependsOn: ['base'], settings: { env: { DEBUG: '1' } } });
   const remotes = new Map([[REMOTE, remoteInfo(REMOTE)]]);
-  const [waiting] = plan([d], [], inventory([]), { remotes, ready: new Set() });
+  const [waiting] = plan([d], [], inventory([]), { remotes, ready: new Set() }, opts());
   assert.deepEqual(
     waiting!.actions.map((a) => a.type),
     ['pull', 'set', 'blocked'],
@@ -206,7 +249,7 @@ test('dependsOn: installed and configured before its dependencies are Ready, ena
   assert.equal(last.kind, 'waiting');
   assert.match(last.reason, /waiting for base to be Ready/);
 
-  const [ready] = plan([d], [], inventory([]), { remotes, ready: new Set(['base']) });
+  const [ready] = plan([d], [], inventory([]), { remotes, ready: new Set(['base']) }, opts());
   assert.equal(ready!.actions.at(-1)!.type, 'enable');
 
   const [disabled] = plan(
@@ -217,6 +260,7 @@ test('dependsOn: installed and configured before its dependencies are Ready, ena
       remotes,
       ready: new Set(),
     },
+    opts(),
   );
   assert.equal(disabled!.outcome, 'blocked', 'only the enable was left, and it waits');
   const [running] = plan(
@@ -227,6 +271,7 @@ test('dependsOn: installed and configured before its dependencies are Ready, ena
       remotes,
       ready: new Set(),
     },
+    opts(),
   );
   assert.equal(running!.outcome, 'unchanged', 'an enabled plugin is never disabled because of a dependency');
 });

@@ -20,6 +20,7 @@ import type { InstalledPlugin } from '../../../controller/store/store.ts';
 import {
   KEY,
   NAME,
+  opts,
   REMOTE,
   REMOTE_V2,
   desired,
@@ -1009,7 +1010,7 @@ const rows: Row[] = [
     actual: [installed()],
     inventory: inventory([NAME]),
     facts: noFacts(),
-    options: { prune: false },
+    options: opts({ prune: false }),
     expect: [
       {
         name: NAME,
@@ -1027,7 +1028,7 @@ const rows: Row[] = [
     actual: [],
     inventory: inventory([NAME]),
     facts: noFacts(),
-    options: { prune: false },
+    options: opts({ prune: false }),
     expect: [{ name: NAME, key: KEY, outcome: 'unchanged', ownership: 'keep', actions: ['noop'] }],
   },
 
@@ -1193,7 +1194,7 @@ describe('plan (table)', () => {
 
   for (const row of rows) {
     test(row.name, () => {
-      const plans = plan(row.desired, row.actual, row.inventory, row.facts, row.options);
+      const plans = plan(row.desired, row.actual, row.inventory, row.facts, row.options ?? opts());
       assert.deepEqual(
         plans.map((p) => p.name),
         row.expect.map((e) => e.name),
@@ -1227,7 +1228,7 @@ describe('plan (table)', () => {
 describe('plan (properties of the whole output)', () => {
   test('blocked plans never carry actions that change the host', () => {
     for (const row of rows) {
-      for (const p of plan(row.desired, row.actual, row.inventory, row.facts, row.options)) {
+      for (const p of plan(row.desired, row.actual, row.inventory, row.facts, row.options ?? opts())) {
         if (p.outcome !== 'blocked') continue;
         const changing = p.actions.filter(
           (a) => a.type !== 'blocked' && a.type !== 'noop' && a.type !== 'adopt',
@@ -1249,7 +1250,7 @@ describe('plan (properties of the whole output)', () => {
       });
     for (const row of rows) {
       const before = snapshot(row);
-      plan(row.desired, row.actual, row.inventory, row.facts, row.options);
+      plan(row.desired, row.actual, row.inventory, row.facts, row.options ?? opts());
       assert.deepEqual(snapshot(row), before, row.name);
     }
   });
@@ -1261,8 +1262,8 @@ describe('plan (properties of the whole output)', () => {
     ];
     const names = ['x:latest', 'c:latest', 'b:latest', 'q:latest', 'a:latest'];
     const actual = names.map((name) => installed({ name }));
-    const first = plan(d, actual, inventory(names), facts());
-    const second = plan(d, [...actual].reverse(), inventory([...names].reverse()), facts());
+    const first = plan(d, actual, inventory(names), facts(), opts());
+    const second = plan(d, [...actual].reverse(), inventory([...names].reverse()), facts(), opts());
     assert.deepEqual(second, first);
     assert.deepEqual(
       first.map((p) => p.name),
@@ -1271,12 +1272,18 @@ describe('plan (properties of the whole output)', () => {
   });
 
   test('a SpecError from the facts (always stalled) blocks as stalled', () => {
-    const [p] = plan([desired()], [], inventory(), facts({ [REMOTE]: new SpecError('BAD', 'bad digest') }));
+    const [p] = plan(
+      [desired()],
+      [],
+      inventory(),
+      facts({ [REMOTE]: new SpecError('BAD', 'bad digest') }),
+      opts(),
+    );
     assert.deepEqual(p?.actions.map(render), ['blocked:stalled']);
   });
 
-  test('prune defaults to on when options are omitted', () => {
-    const [p] = plan([], [installed({ enabled: false })], inventory([NAME]), noFacts());
+  test('prunes with the default options of the fixtures', () => {
+    const [p] = plan([], [installed({ enabled: false })], inventory([NAME]), noFacts(), opts());
     assert.equal(p?.outcome, 'delete');
   });
 
@@ -1284,9 +1291,9 @@ describe('plan (properties of the whole output)', () => {
     const a = desired({ key: 'a', name: 'a:latest' });
     const b = desired({ key: 'b', name: 'b:latest', settings: { env: { DEBUG: '1' } } });
     const actual = [installed({ name: 'b:latest' })];
-    const together = plan([a, b], actual, inventory(['b:latest']), facts());
-    assert.deepEqual(together[0], plan([a], actual, inventory(['b:latest']), facts())[0]);
-    assert.deepEqual(together[1], plan([b], actual, inventory(['b:latest']), facts())[0]);
+    const together = plan([a, b], actual, inventory(['b:latest']), facts(), opts());
+    assert.deepEqual(together[0], plan([a], actual, inventory(['b:latest']), facts(), opts())[0]);
+    assert.deepEqual(together[1], plan([b], actual, inventory(['b:latest']), facts(), opts())[0]);
   });
 });
 
@@ -1300,6 +1307,7 @@ describe('plan idempotence: a second plan over the state the first one produces 
       [installed({ name: 'old:latest', enabled: true })],
       inventory(['old:latest']),
       facts(),
+      opts(),
     );
     assert.deepEqual(
       before.map((p) => [p.name, p.outcome, p.actions.map(render)]),
@@ -1317,7 +1325,7 @@ describe('plan idempotence: a second plan over the state the first one produces 
         settings: { env: { GREETING: 'hi', DEBUG: '0' }, args: ['-v'], mounts: { state: '/srv/vol' } },
       }),
     ];
-    const again = plan(d, after, inventory([NAME]), noFacts());
+    const again = plan(d, after, inventory([NAME]), noFacts(), opts());
     assert.deepEqual(
       again.map((p) => [p.name, p.outcome, p.actions.map(render)]),
       [[NAME, 'unchanged', ['noop']]],
@@ -1327,32 +1335,32 @@ describe('plan idempotence: a second plan over the state the first one produces 
 
   test('upgrade 1.0 -> 2.0 with a settings change on an enabled plugin', () => {
     const d = [desired({ remote: REMOTE_V2, settings: { env: { DEBUG: '1' } } })];
-    const before = plan(d, [installed()], inventory([NAME]), facts({ [REMOTE_V2]: privs() }));
+    const before = plan(d, [installed()], inventory([NAME]), facts({ [REMOTE_V2]: privs() }), opts());
     assert.deepEqual(before[0]?.actions.map(render), ['disable', 'upgrade', 'set', 'enable']);
 
     const after = [installed({ reference: REMOTE_V2, settings: { env: { GREETING: 'hello', DEBUG: '1' } } })];
-    const again = plan(d, after, inventory([NAME], { [NAME]: { remote: REMOTE_V2 } }), noFacts());
+    const again = plan(d, after, inventory([NAME], { [NAME]: { remote: REMOTE_V2 } }), noFacts(), opts());
     assert.deepEqual(again[0]?.actions.map(render), ['noop']);
     assert.equal(isConverged(again), true);
   });
 
   test('adoption', () => {
     const d = [desired({ enabled: false })];
-    const before = plan(d, [installed()], inventory(), noFacts());
+    const before = plan(d, [installed()], inventory(), noFacts(), opts());
     assert.deepEqual(before[0]?.actions.map(render), ['adopt', 'disable']);
-    const again = plan(d, [installed({ enabled: false })], inventory([NAME]), noFacts());
+    const again = plan(d, [installed({ enabled: false })], inventory([NAME]), noFacts(), opts());
     assert.equal(isConverged(again), true);
   });
 });
 
 describe('isConverged', () => {
-  const converged = plan([desired()], [installed()], inventory([NAME]), noFacts());
-  const suspended = plan([desired({ suspend: true })], [], inventory(), noFacts());
-  const configure = plan([desired()], [installed({ enabled: false })], inventory([NAME]), noFacts());
-  const create = plan([desired()], [], inventory(), facts());
-  const blocked = plan([desired()], [], inventory(), noFacts());
-  const deleted = plan([], [], inventory([NAME]), noFacts());
-  const kept = plan([], [installed()], inventory([NAME]), noFacts(), { prune: false });
+  const converged = plan([desired()], [installed()], inventory([NAME]), noFacts(), opts());
+  const suspended = plan([desired({ suspend: true })], [], inventory(), noFacts(), opts());
+  const configure = plan([desired()], [installed({ enabled: false })], inventory([NAME]), noFacts(), opts());
+  const create = plan([desired()], [], inventory(), facts(), opts());
+  const blocked = plan([desired()], [], inventory(), noFacts(), opts());
+  const deleted = plan([], [], inventory([NAME]), noFacts(), opts());
+  const kept = plan([], [installed()], inventory([NAME]), noFacts(), opts({ prune: false }));
 
   test('an empty plan is converged', () => assert.equal(isConverged([]), true));
   test('unchanged and suspended plans are converged', () => {
@@ -1393,6 +1401,7 @@ describe('regressions: prototype-named keys', () => {
       [installed({ name: 'constructor', reference: 'docker.io/evil/other:9' })],
       inventory(),
       facts(),
+      opts(),
     );
     assert.equal(p?.outcome, 'blocked');
     assert.equal(p?.ownership, 'none');

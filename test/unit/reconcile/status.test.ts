@@ -5,11 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { inventoryFor } from '../../../controller/reconcile/controller.ts';
 import { FileStatusSink, readStatuses, statusPath } from '../../../controller/reconcile/status-file.ts';
-import {
-  conditionsFor,
-  phaseOf,
-  StatusBook,
-} from '../../../controller/reconcile/status.ts';
+import { conditionsFor, phaseOf, StatusBook } from '../../../controller/reconcile/status.ts';
 import { desired } from './fixtures.ts';
 
 test('conditionsFor: ready sets Ready True and the others False (kstatus)', () => {
@@ -104,7 +100,7 @@ test('a StatusBook publishes only changes other than the reconcile time', () => 
 
 test('inventoryFor: a key sees what it owns and the plugin it declares, never another key’s', () => {
   const inventory = {
-    version: 1 as const,
+    version: 2 as const,
     plugins: {
       'a:latest': { key: 'a', remote: 'r/a:1', inUse: 'Wait' as const },
       'old-a:latest': { key: 'a', remote: 'r/a:1', inUse: 'Wait' as const },
