@@ -115,7 +115,12 @@ pe_spawn() { # PIDFILE LOG CMD...
   local pidfile=$1 log=$2
   shift 2
   rm -f "$pidfile"
-  setsid -f bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >"$log" 2>&1 </dev/null
+  # Descriptors above 2 are closed: a daemon must not inherit the caller's pipes or locks (a test run
+  # under `flock` would otherwise leave the lock held by dockerd for as long as dockerd lives).
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  setsid -f bash -c 'echo $$ >"$0"
+    for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && exec {fd}>&-; done
+    exec "$@"' "$pidfile" "$@" >"$log" 2>&1 </dev/null
   local _
   for _ in $(seq 1 50); do
     [ -s "$pidfile" ] && return 0
@@ -229,7 +234,7 @@ pe_start_dockerd() (
   # A private daemon.json: the machine's /etc/docker/daemon.json must not change our daemon.
   # PE_ENGINE_LABELS=k=v,k2=v2 gives the engine labels (daemon.json "labels"), as an operator would.
   local labels="" l
-  for l in ${PE_ENGINE_LABELS//,/ }; do labels="$labels${labels:+,}\"$l\""; done
+  for l in ${PE_ENGINE_LABELS:+${PE_ENGINE_LABELS//,/ }}; do labels="$labels${labels:+,}\"$l\""; done
   echo "{\"labels\": [$labels]}" >"$PE_DIR/daemon.json"
   rm -f "$PE_DIR/dockerd.pid"
   pe_spawn "$PE_DIR/dockerd.launch.pid" "$PE_DIR/dockerd.log" \
