@@ -35,6 +35,9 @@ format: deps ## rewrite files with prettier
 crds: deps ## regenerate crds/ and the precompiled validator from the JSON Schema in controller/api/schema.ts
 	$(NODE) controller/api/generate.ts
 
+docs: deps ## regenerate the generated docs (docs/errors.md from controller/error-codes.ts; list in controller/docs/generate.ts)
+	$(NODE) controller/docs/generate.ts
+
 test-unit: deps ## unit tests (pure logic, no services)
 	$(NODE) --test --test-reporter=spec 'test/unit/**/*.test.ts'
 
@@ -55,4 +58,4 @@ bench: deps env-install ## benchmarks against real dockerd and registries (print
 demo: deps ## converge examples/ on the embedded store (installs a registry, runc; no dockerd), then clean up
 	bash test/env/demo.sh
 
-.PHONY: help deps env-install build lint format crds test-unit test-integration test bench demo
+.PHONY: help deps env-install build lint format crds docs test-unit test-integration test bench demo

@@ -3,7 +3,7 @@
  * failure; a failing plugin never stops the others; plugins run concurrently under a bound.
  */
 import type { Logger } from 'pino';
-import { describeError, PlugctlError, type FailureKind } from '../errors.ts';
+import { describeError, PlugctlError, type ErrorCode, type FailureKind } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 import type { InventoryLedger } from './ledger.ts';
 import type { Action, Outcome, PluginPlan, Rollback } from './plan.ts';
@@ -22,7 +22,7 @@ export interface PluginResult {
   name: string;
   outcome: Outcome;
   steps: StepResult[];
-  failure?: { kind: FailureKind; code: string; message: string };
+  failure?: { kind: FailureKind; code: ErrorCode; message: string };
 }
 
 /** Everything apply needs, injected. */

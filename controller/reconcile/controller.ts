@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../observe/metrics.ts';
 import type { LoadedDocument } from '../api/load.ts';
+import { isStickyStall } from '../error-codes.ts';
 import { matchesSelector } from '../api/selector.ts';
 import type { DesiredSnapshot, DesiredSource } from '../sources/source.ts';
 import { followEngineEvents } from '../sources/engine-events.ts';
@@ -205,7 +206,7 @@ export class Controller {
   #heldStall(key: string, doc: LoadedDocument): ReconcileResult | undefined {
     const status = this.#status.get(key);
     const code = status?.lastError?.code;
-    if (status === undefined || code === undefined || !STICKY_STALLS.has(code)) return undefined;
+    if (status === undefined || code === undefined || !isStickyStall(code)) return undefined;
     if (phaseOf(status) !== 'stalled' || status.observedHash !== this.#hashOf(doc)) return undefined;
     return { type: 'failed', kind: 'stalled', error: new Error(status.lastError?.message) };
   }
@@ -417,13 +418,6 @@ export class Controller {
     return [...keys];
   }
 }
-
-/** Stalls that hold until the document changes, even when the host changes under them. */
-const STICKY_STALLS: ReadonlySet<string> = new Set([
-  'UPGRADE_ROLLED_BACK',
-  'ROLLBACK_FAILED',
-  'PIN_CONTENT_MISMATCH',
-]);
 
 /**
  * The slice of the inventory that belongs to `key`: what it owns (unless another document now

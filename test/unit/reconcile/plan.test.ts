@@ -865,7 +865,9 @@ const rows: Row[] = [
     actual: [],
     inventory: inventory(),
     facts: facts({
-      [REMOTE]: new PlugctlError('DIGEST_REFUSED', 'the engine cannot pull by digest', { kind: 'stalled' }),
+      [REMOTE]: new PlugctlError('DIGEST_UNSUPPORTED_BY_ENGINE', 'the engine cannot pull by digest', {
+        kind: 'stalled',
+      }),
     }),
     expect: [
       {
@@ -881,7 +883,9 @@ const rows: Row[] = [
     desired: [desired()],
     actual: [],
     inventory: inventory(),
-    facts: facts({ [REMOTE]: new PlugctlError('RATE_LIMITED', 'try again later', { kind: 'waiting' }) }),
+    facts: facts({
+      [REMOTE]: new PlugctlError('REGISTRY_RATE_LIMITED', 'try again later', { kind: 'waiting' }),
+    }),
     expect: [{ name: NAME, outcome: 'blocked', actions: ['blocked:waiting'], reasons: ['try again later'] }],
   },
   {
@@ -1271,7 +1275,12 @@ describe('plan (properties of the whole output)', () => {
   });
 
   test('a SpecError from the facts (always stalled) blocks as stalled', () => {
-    const [p] = plan([desired()], [], inventory(), facts({ [REMOTE]: new SpecError('BAD', 'bad digest') }));
+    const [p] = plan(
+      [desired()],
+      [],
+      inventory(),
+      facts({ [REMOTE]: new SpecError('INVALID_REFERENCE', 'bad digest') }),
+    );
     assert.deepEqual(p?.actions.map(render), ['blocked:stalled']);
   });
 
