@@ -24,10 +24,11 @@ env-install: ## install the apt packages the integration tests and benchmarks ne
 build: deps ## compile TypeScript to dist/ (the CLI also runs from source without it)
 	$(BIN)/tsc -p tsconfig.build.json
 
-lint: deps ## eslint, prettier --check and the type check
+lint: deps ## eslint, prettier --check, the type check and the layering rules (.dependency-cruiser.js)
 	$(BIN)/eslint --max-warnings 0 .
 	$(BIN)/prettier --check .
 	$(BIN)/tsc --noEmit -p .
+	$(BIN)/depcruise controller --config .dependency-cruiser.js --output-type err-long
 
 format: deps ## rewrite files with prettier
 	$(BIN)/prettier --write .
