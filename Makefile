@@ -24,16 +24,20 @@ env-install: ## install the apt packages the integration tests and benchmarks ne
 build: deps ## compile TypeScript to dist/ (the CLI also runs from source without it)
 	$(BIN)/tsc -p tsconfig.build.json
 
-lint: deps ## eslint, prettier --check and the type check
+lint: deps ## eslint, prettier --check, the type check and the layering rules (.dependency-cruiser.js)
 	$(BIN)/eslint --max-warnings 0 .
 	$(BIN)/prettier --check .
 	$(BIN)/tsc --noEmit -p .
+	$(BIN)/depcruise controller --config .dependency-cruiser.js --output-type err-long
 
 format: deps ## rewrite files with prettier
 	$(BIN)/prettier --write .
 
 crds: deps ## regenerate crds/ and the precompiled validator from the JSON Schema in controller/api/schema.ts
 	$(NODE) controller/api/generate.ts
+
+docs: deps ## regenerate the generated docs (docs/errors.md from controller/error-codes.ts; list in controller/docs/generate.ts)
+	$(NODE) controller/docs/generate.ts
 
 test-unit: deps ## unit tests (pure logic, no services)
 	$(NODE) --test --test-reporter=spec 'test/unit/**/*.test.ts'
@@ -58,4 +62,4 @@ bench-soak: deps env-install ## 10-minute soak of plugctl run: flaky registry, d
 demo: deps ## converge examples/ on the embedded store (installs a registry, runc; no dockerd), then clean up
 	bash test/env/demo.sh
 
-.PHONY: help deps env-install build lint format crds test-unit test-integration test bench bench-soak demo
+.PHONY: help deps env-install build lint format crds docs test-unit test-integration test bench bench-soak demo

@@ -6,16 +6,20 @@
 import { enableCompileCache } from 'node:module';
 import { existsSync } from 'node:fs';
 
-/** Global options that take a value (controller/main.ts), so their value is not taken for the command. */
-const VALUE_OPTIONS = new Set([
-  '--docker-host',
-  '--store',
-  '--root',
-  '--state-dir',
-  '--insecure-registry',
-  '--node-labels',
-  '--log-level',
-]);
+const built = existsSync(new URL('../dist/controller/main.js', import.meta.url));
+/** A module of the controller, from the compiled build when there is one. */
+const load = (path) => import(built ? `../dist/controller/${path}.js` : `../controller/${path}.ts`);
+
+/**
+ * The global options that take a value, from their one definition (controller/cli/global-options.json,
+ * which main.ts builds its options from), so that a value is not taken for the command. JSON, because
+ * loading TypeScript before the compile cache is enabled (below) would cost every start its stripping.
+ */
+const { default: globalOptions } = await import(
+  built ? '../dist/controller/cli/global-options.json' : '../controller/cli/global-options.json',
+  { with: { type: 'json' } }
+);
+const valueOptions = new Set(globalOptions.filter((o) => o.value !== undefined).map((o) => o.flag));
 
 /** The subcommand in `args`: the first word that is neither an option nor an option's value. */
 function commandOf(args) {
@@ -23,7 +27,7 @@ function commandOf(args) {
     const arg = args[i];
     if (arg === '--') return args[i + 1];
     if (!arg.startsWith('-')) return arg;
-    if (VALUE_OPTIONS.has(arg)) i++;
+    if (valueOptions.has(arg)) i++;
   }
   return undefined;
 }
@@ -37,9 +41,6 @@ const longRunning = commandOf(args) === 'run';
 // the other commands' cache entries stay valid.
 if (longRunning) process.getBuiltinModule('node:v8').setFlagsFromString('--no-turbofan');
 enableCompileCache?.();
-const built = existsSync(new URL('../dist/controller/main.js', import.meta.url));
-/** A module of the controller, from the compiled build when there is one. */
-const load = (path) => import(built ? `../dist/controller/${path}.js` : `../controller/${path}.ts`);
 
 /**
  * Before `plugctl run` starts (measured with 20 plugins converged, bench/controller.ts --only idle):

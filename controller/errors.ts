@@ -1,28 +1,29 @@
 /**
- * Every error plugctl raises is a PlugctlError: a stable machine-readable `code`, a message that says
- * what happened and what to do, and the underlying `cause`. The `kind` drives retry policy:
- * stalled (a human must change something), waiting (retry after a delay), transient (back off).
+ * Every error plugctl raises is a PlugctlError: a stable machine-readable `code` from the catalogue
+ * (error-codes.ts), a message that says what happened and what to do, and the underlying `cause`. The
+ * `kind` drives retry policy: stalled (a human must change something), waiting (retry after a delay),
+ * transient (back off). It is the code's kind in the catalogue unless the throw site says otherwise.
  */
+import { defaultKind, type ErrorCode, type FailureKind } from './error-codes.ts';
 
-/** How a failure is retried by the controller. */
-export type FailureKind = 'stalled' | 'waiting' | 'transient';
+export type { ErrorCode, FailureKind } from './error-codes.ts';
 
 /** Base class of all plugctl errors. */
 export class PlugctlError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly kind: FailureKind;
 
-  constructor(code: string, message: string, options: { kind?: FailureKind; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { kind?: FailureKind; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
-    this.kind = options.kind ?? 'transient';
+    this.kind = options.kind ?? defaultKind(code);
   }
 }
 
-/** A document or reference is invalid; fix the document. */
+/** A document or reference is invalid; fix the document. Always stalled. */
 export class SpecError extends PlugctlError {
-  constructor(code: string, message: string, options: { cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown } = {}) {
     super(code, message, { ...options, kind: 'stalled' });
   }
 }
@@ -31,7 +32,7 @@ export class SpecError extends PlugctlError {
 export class EngineError extends PlugctlError {
   readonly status: number | undefined;
   constructor(
-    code: string,
+    code: ErrorCode,
     message: string,
     options: { kind?: FailureKind; status?: number; cause?: unknown } = {},
   ) {

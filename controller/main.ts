@@ -6,6 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { describeError } from './errors.ts';
 import { formatDuration, parseDuration } from './cli/duration.ts';
 import { createContext, type CommandContext, type GlobalOptions, type Output } from './cli/context.ts';
+import { defaultOf, GLOBAL_OPTIONS, type GlobalOptionSpec } from './cli/global-options.ts';
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
@@ -46,51 +47,8 @@ export async function main(
     )
     .version('0.1.0')
     .exitOverride()
-    .configureOutput({ writeOut: io.out, writeErr: io.err })
-    .option(
-      '--docker-host <url>',
-      'Docker Engine address (unix:///path or tcp://127.0.0.1:port); default $DOCKER_HOST or unix:///var/run/docker.sock',
-    )
-    .addOption(
-      new Option(
-        '--store <kind>',
-        'plugin store: docker (the Engine API) or embedded (plugctl runs plugins with runc)',
-      )
-        .choices(['auto', 'docker', 'embedded'])
-        .default(
-          'auto',
-          'docker when DOCKER_HOST or --docker-host is set or /var/run/docker.sock exists, else embedded',
-        ),
-    )
-    .option(
-      '--root <dir>',
-      "the embedded store's plugins directory (moby's layout)",
-      '/var/lib/plugctl/plugins',
-    )
-    .option(
-      '--state-dir <dir>',
-      'where plugctl keeps its inventory of managed plugins',
-      env.PLUGCTL_STATE_DIR ?? '/var/lib/plugctl',
-    )
-    .option(
-      '--insecure-registry <host[:port]>',
-      'a registry that may be reached over plain http (loopback ones always may; repeatable)',
-      collect,
-      [],
-    )
-    .option(
-      '--node-labels <k=v,...>',
-      'one-off overrides of the host labels matched against spec.nodeSelector (never a reason to remove a plugin)',
-    )
-    .option(
-      '--labels-file <path>',
-      "the host's persistent labels, one key=value per line (default: <state-dir>/labels when it exists)",
-    )
-    .addOption(
-      new Option('--log-level <level>', 'log level (logs go to stderr)')
-        .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
-        .default('error'),
-    );
+    .configureOutput({ writeOut: io.out, writeErr: io.err });
+  for (const spec of GLOBAL_OPTIONS) program.addOption(globalOption(spec, env));
 
   const run =
     <O>(command: (options: O, ctx: CommandContext) => Promise<number>) =>
@@ -215,4 +173,17 @@ function positiveInt(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} must be a positive integer`);
   return n;
+}
+
+/** commander's option for a global option (the list is cli/global-options.json). */
+function globalOption(spec: GlobalOptionSpec, env: NodeJS.ProcessEnv): Option {
+  const option = new Option(
+    spec.value === undefined ? spec.flag : `${spec.flag} ${spec.value}`,
+    spec.description,
+  );
+  if (spec.choices !== undefined) option.choices(spec.choices);
+  if (spec.repeatable === true) option.argParser(collect);
+  const value = defaultOf(spec, env);
+  if (value !== undefined) option.default(value, spec.defaultDescription);
+  return option;
 }

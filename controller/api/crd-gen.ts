@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { dockerPluginSchema } from './schema.ts';
 import { API_VERSION, KIND } from './types.ts';
-import { writeOrCheck } from './generated-file.ts';
+import { writeOrCheck } from '../runtime/generated-file.ts';
 
 /** Absolute path of the checked-in CRD. */
 export const CRD_PATH = fileURLToPath(new URL('../../crds/dockerplugins.plugctl.dev.yaml', import.meta.url));
@@ -149,5 +149,8 @@ export function renderCrd(): string {
  * exit code (1 when the file is stale or missing) instead of exiting, so tests can call it.
  */
 export async function main(args: readonly string[], crdPath: string = CRD_PATH): Promise<number> {
-  return writeOrCheck(crdPath, renderCrd(), args);
+  return writeOrCheck(crdPath, renderCrd(), args, {
+    source: 'controller/api/schema.ts',
+    command: 'make crds',
+  });
 }

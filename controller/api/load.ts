@@ -9,7 +9,7 @@ import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
 import type { Document, Node as YamlNode, Pair, YAMLError } from 'yaml';
-import { PlugctlError } from '../errors.ts';
+import { PlugctlError, type ErrorCode } from '../errors.ts';
 import { defaultLocalName, parseReference } from './reference.ts';
 import type { Reference } from './reference.ts';
 import { formatOrigin } from './types.ts';
@@ -40,7 +40,7 @@ export interface LoadError {
   origin: Origin;
   path: string;
   message: string;
-  code: string;
+  code: ErrorCode;
 }
 
 /**
@@ -151,7 +151,7 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function codeOf(error: unknown, fallback: string): string {
+function codeOf(error: unknown, fallback: ErrorCode): ErrorCode {
   return error instanceof PlugctlError ? error.code : fallback;
 }
 
@@ -429,7 +429,7 @@ async function listDirectory(
   }
 }
 
-function pathError(path: string, code: string, message: string): LoadError {
+function pathError(path: string, code: ErrorCode, message: string): LoadError {
   return { origin: { file: path, line: 0, column: 0 }, path: '', message, code };
 }
 

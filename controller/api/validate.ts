@@ -9,7 +9,7 @@
  * resident and tens of milliseconds in a bare process; ~2.5 MB of an idle controller's memory).
  */
 import type { ErrorObject } from 'ajv';
-import { SpecError } from '../errors.ts';
+import { SpecError, type ErrorCode } from '../errors.ts';
 import { NAMED_PATTERNS, SPEC_DEFAULTS, dockerPluginSchema } from './schema.ts';
 import { validateDockerPlugin as validateSchema } from './schema-validator.generated.ts';
 import type { DockerPlugin, DockerPluginSpec, ResolvedSpec } from './types.ts';
@@ -34,7 +34,7 @@ export interface ValidationIssue {
   target: IssueTarget;
   path: string;
   message: string;
-  code: string;
+  code: ErrorCode;
 }
 
 /** The outcome of validateDocument: the typed document, or every issue found (never an empty list). */
@@ -154,7 +154,12 @@ function ruleMessage(parentSchema: SchemaNode | undefined): string | undefined {
   return messages.length > 0 ? messages.join('; ') : undefined;
 }
 
-function issue(segments: PathSegment[], target: IssueTarget, code: string, message: string): ValidationIssue {
+function issue(
+  segments: PathSegment[],
+  target: IssueTarget,
+  code: ErrorCode,
+  message: string,
+): ValidationIssue {
   return { segments, target, path: formatFieldPath(segments), message, code };
 }
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import standaloneCode from 'ajv/dist/standalone/index.js';
 import ucs2length from 'ajv/dist/runtime/ucs2length.js';
-import { writeOrCheck } from './generated-file.ts';
+import { writeOrCheck } from '../runtime/generated-file.ts';
 import { dockerPluginSchema } from './schema.ts';
 
 /** Absolute path of the checked-in generated validator. */
@@ -98,7 +98,10 @@ export function renderValidator(): string {
  * the exit code (1 when the file is stale or missing) instead of exiting, so tests can call it.
  */
 export async function main(args: readonly string[], path: string = VALIDATOR_PATH): Promise<number> {
-  return writeOrCheck(path, renderValidator(), args);
+  return writeOrCheck(path, renderValidator(), args, {
+    source: 'controller/api/schema.ts',
+    command: 'make crds',
+  });
 }
 
 if (import.meta.main) process.exitCode = await main(process.argv.slice(2));

@@ -3,7 +3,7 @@
  * failure; a failing plugin never stops the others; plugins run concurrently under a bound.
  */
 import type { Logger } from 'pino';
-import { describeError, PlugctlError, type FailureKind } from '../errors.ts';
+import { describeError, PlugctlError, type ErrorCode, type FailureKind } from '../errors.ts';
 import type { PluginReader, PluginWriter } from '../store/store.ts';
 
 /** What applying needs of a store: every change, and inspect to read a plugin back between steps. */
@@ -25,7 +25,7 @@ export interface PluginResult {
   name: string;
   outcome: Outcome;
   steps: StepResult[];
-  failure?: { kind: FailureKind; code: string; message: string };
+  failure?: { kind: FailureKind; code: ErrorCode; message: string };
 }
 
 /** Everything apply needs, injected. */

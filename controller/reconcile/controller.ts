@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../observe/metrics.ts';
 import type { LoadedDocument } from '../api/load.ts';
 import { selectHost, type HostLabels, type HostSelection } from '../api/labels.ts';
+import { isStickyStall } from '../error-codes.ts';
 import type { DesiredSnapshot, DesiredSource } from '../sources/source.ts';
 import type { Trigger, TriggerTarget } from '../sources/trigger.ts';
 import { contentHash } from '../sources/hash.ts';
@@ -244,7 +245,7 @@ export class Controller {
   #heldStall(key: string, doc: LoadedDocument): ReconcileResult | undefined {
     const status = this.#status.get(key);
     const code = status?.lastError?.code;
-    if (status === undefined || code === undefined || !STICKY_STALLS.has(code)) return undefined;
+    if (status === undefined || code === undefined || !isStickyStall(code)) return undefined;
     if (phaseOf(status) !== 'stalled' || status.observedHash !== this.#hashOf(doc)) return undefined;
     return { type: 'failed', kind: 'stalled', error: new Error(status.lastError?.message) };
   }
@@ -470,13 +471,6 @@ export class Controller {
 
 /** A plugin's full ID, as engine events carry it in Actor.ID (except for pulls). */
 const PLUGIN_ID = /^[0-9a-f]{64}$/;
-
-/** Stalls that hold until the document changes, even when the host changes under them. */
-const STICKY_STALLS: ReadonlySet<string> = new Set([
-  'UPGRADE_ROLLED_BACK',
-  'ROLLBACK_FAILED',
-  'PIN_CONTENT_MISMATCH',
-]);
 
 /**
  * The slice of the inventory that belongs to `key`: what it owns (unless another document now

@@ -3,7 +3,7 @@
  * the smallest ordered set of actions per plugin that makes the host match the declaration. It does
  * no I/O, so `plugctl diff` prints exactly what `plugctl apply` will execute.
  */
-import { PlugctlError, type FailureKind } from '../errors.ts';
+import { PlugctlError, type ErrorCode, type FailureKind } from '../errors.ts';
 import { formatReference, parseReference } from '../api/reference.ts';
 import type { PluginPrivilege, PluginSettings } from '../api/types.ts';
 import type { RemoteInfo } from '../registry/inspect.ts';
@@ -51,7 +51,7 @@ export type Action =
   | { type: 'adopt'; reason: string }
   | { type: 'noop'; reason: string }
   /** `code` is the stable code the failure is reported with (e.g. PRIVILEGES_MISMATCH). */
-  | { type: 'blocked'; kind: FailureKind; code: string; reason: string };
+  | { type: 'blocked'; kind: FailureKind; code: ErrorCode; reason: string };
 
 /**
  * What a plugin's plan amounts to, in the words of a ChangeSet. `skipped`: the document does not
@@ -681,7 +681,7 @@ function noop(reason: string): Action {
   return { type: 'noop', reason };
 }
 
-function blocked(kind: FailureKind, code: string, reason: string): Action {
+function blocked(kind: FailureKind, code: ErrorCode, reason: string): Action {
   return { type: 'blocked', kind, code, reason };
 }
 

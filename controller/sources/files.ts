@@ -21,6 +21,7 @@ import { basename, dirname, isAbsolute, relative, resolve, sep } from 'node:path
 import { watch } from 'chokidar';
 import type { FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
+import type { ErrorCode } from '../errors.ts';
 import { systemClock } from '../runtime/clock.ts';
 import type { Clock, TimerHandle } from '../runtime/clock.ts';
 import {
@@ -153,7 +154,7 @@ function compareOrder(a: FileOrder, b: FileOrder): number {
   return a.root - b.root || compareSegments(a.segments, b.segments);
 }
 
-function pathError(file: string, code: string, message: string): LoadError {
+function pathError(file: string, code: ErrorCode, message: string): LoadError {
   return { origin: { file, line: 0, column: 0 }, path: '', message, code };
 }
 

@@ -6,7 +6,8 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import { EngineError } from '../../errors.ts';
-import type { FailureKind } from '../../errors.ts';
+import { defaultKind } from '../../error-codes.ts';
+import type { ErrorCode, FailureKind } from '../../errors.ts';
 
 /** The newest Engine API version this client speaks; a newer daemon is addressed at this version. */
 export const CLIENT_MAX_API_VERSION = '1.41';
@@ -94,24 +95,23 @@ export interface EngineClientOptions {
   onRequest?: (method: string, path: string, outcome: number | string) => void;
 }
 
-const STATUS_CODES: Record<number, { code: string; kind: FailureKind }> = {
-  400: { code: 'BAD_REQUEST', kind: 'stalled' },
-  401: { code: 'UNAUTHORIZED', kind: 'stalled' },
-  403: { code: 'FORBIDDEN', kind: 'stalled' },
-  404: { code: 'NOT_FOUND', kind: 'stalled' },
-  409: { code: 'CONFLICT', kind: 'waiting' },
-  500: { code: 'ENGINE_ERROR', kind: 'transient' },
-  503: { code: 'ENGINE_UNAVAILABLE', kind: 'transient' },
+const STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  409: 'CONFLICT',
+  500: 'ENGINE_ERROR',
+  503: 'ENGINE_UNAVAILABLE',
 };
 
-/** The EngineError code for an HTTP status (404 -> NOT_FOUND, 409 -> CONFLICT, ...). */
-export function codeForStatus(status: number): { code: string; kind: FailureKind } {
-  return (
-    STATUS_CODES[status] ??
-    (status >= 500
-      ? { code: 'ENGINE_ERROR', kind: 'transient' }
-      : { code: `HTTP_${status}`, kind: 'stalled' })
-  );
+/**
+ * The EngineError code for an HTTP status (404 -> NOT_FOUND, 409 -> CONFLICT, other 5xx ->
+ * ENGINE_ERROR, any other -> ENGINE_UNEXPECTED_STATUS), with the code's kind from the catalogue.
+ */
+export function codeForStatus(status: number): { code: ErrorCode; kind: FailureKind } {
+  const code = STATUS_CODES[status] ?? (status >= 500 ? 'ENGINE_ERROR' : 'ENGINE_UNEXPECTED_STATUS');
+  return { code, kind: defaultKind(code) };
 }
 
 /** Extracts the engine's `{"message": ...}`, or the raw text when the body is not that JSON. */

@@ -4,72 +4,15 @@
  * and the conformance suite treat both stores alike; the others are the embedded store's own.
  */
 import { PlugctlError } from '../../errors.ts';
-import type { FailureKind } from '../../errors.ts';
+import type { ErrorCodeOf, FailureKind } from '../../error-codes.ts';
 
 /**
- * The stable codes, with their kind:
- * - STORE_LOCKED (stalled): another live process holds `<root>/plugctl.lock`
- * - STORE_CLOSED (stalled): the store was closed
- * - STORE_READ_ONLY (stalled): a change asked of a store opened read-only
- * - STORE_IO (transient): the host file system failed (disk full, permissions, ...)
- * - NOT_FOUND (stalled): no plugin by that name or ID
- * - AMBIGUOUS_ID (stalled): an ID prefix matches several plugins
- * - INVALID_PLUGIN_NAME (stalled): not a REPOSITORY[:TAG] name
- * - PLUGIN_EXISTS (transient): pull or create under a name already installed
- * - PLUGIN_ENABLED (waiting): set, upgrade or remove of an enabled plugin
- * - PRIVILEGES_MISMATCH (stalled): the grants differ from what the plugin asks for
- * - SETTING_REJECTED (stalled): a setting the plugin's config does not allow (moby's set rules)
- * - ENABLE_FAILED (transient): the runtime could not start the plugin
- * - LAYER_UNSAFE (stalled): a layer entry would write outside the rootfs (`..`, absolute path,
- *   symlink or hardlink escape)
- * - LAYER_INVALID (stalled): a layer that is not a well-formed tar (or gzip of one)
- * - LAYER_UNSUPPORTED (stalled): a layer compression or media type plugctl cannot unpack (zstd)
- * - GZIP_BOMB (stalled): a layer inflates beyond the size or ratio cap
- * - CONTEXT_INVALID (stalled): a create context without config.json or rootfs/
- * - BLOB_MISSING (stalled): content the store needs (to push) is not in its blob store
+ * The codes an EmbeddedStoreError carries: those both stores share (the catalogue's `store` area) and
+ * the embedded store's own (`embedded`). Their kinds and hints are in the catalogue.
  */
-export type EmbeddedErrorCode =
-  | 'STORE_LOCKED'
-  | 'STORE_CLOSED'
-  | 'STORE_READ_ONLY'
-  | 'STORE_IO'
-  | 'NOT_FOUND'
-  | 'AMBIGUOUS_ID'
-  | 'INVALID_PLUGIN_NAME'
-  | 'PLUGIN_EXISTS'
-  | 'PLUGIN_ENABLED'
-  | 'PRIVILEGES_MISMATCH'
-  | 'SETTING_REJECTED'
-  | 'ENABLE_FAILED'
-  | 'LAYER_UNSAFE'
-  | 'LAYER_INVALID'
-  | 'LAYER_UNSUPPORTED'
-  | 'GZIP_BOMB'
-  | 'CONTEXT_INVALID'
-  | 'BLOB_MISSING';
+export type EmbeddedErrorCode = ErrorCodeOf<'store' | 'embedded'>;
 
-const DEFAULT_KIND: Record<EmbeddedErrorCode, FailureKind> = {
-  STORE_LOCKED: 'stalled',
-  STORE_CLOSED: 'stalled',
-  STORE_READ_ONLY: 'stalled',
-  STORE_IO: 'transient',
-  NOT_FOUND: 'stalled',
-  AMBIGUOUS_ID: 'stalled',
-  INVALID_PLUGIN_NAME: 'stalled',
-  PLUGIN_EXISTS: 'transient',
-  PLUGIN_ENABLED: 'waiting',
-  PRIVILEGES_MISMATCH: 'stalled',
-  SETTING_REJECTED: 'stalled',
-  ENABLE_FAILED: 'transient',
-  LAYER_UNSAFE: 'stalled',
-  LAYER_INVALID: 'stalled',
-  LAYER_UNSUPPORTED: 'stalled',
-  GZIP_BOMB: 'stalled',
-  CONTEXT_INVALID: 'stalled',
-  BLOB_MISSING: 'stalled',
-};
-
-/** A failure of the embedded store; `kind` defaults per code (see EmbeddedErrorCode). */
+/** A failure of the embedded store; `kind` defaults to the code's kind in the catalogue. */
 export class EmbeddedStoreError extends PlugctlError {
   declare readonly code: EmbeddedErrorCode;
 
@@ -79,7 +22,7 @@ export class EmbeddedStoreError extends PlugctlError {
     options: { kind?: FailureKind; cause?: unknown } = {},
   ) {
     super(code, message, {
-      kind: options.kind ?? DEFAULT_KIND[code],
+      ...(options.kind !== undefined ? { kind: options.kind } : {}),
       ...(options.cause !== undefined ? { cause: options.cause } : {}),
     });
   }

@@ -17,7 +17,7 @@ import { chmod, mkdir, open, readFile, rename, rm, unlink } from 'node:fs/promis
 import { connect } from 'node:net';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import type { Logger } from 'pino';
-import { PlugctlError } from '../../errors.ts';
+import { PlugctlError, type ErrorCode } from '../../errors.ts';
 import { buildRuntimeSpec } from './oci-spec.ts';
 import type { DeviceLookup, OciRuntimeSpec } from './oci-spec.ts';
 import { linkDiscovery, unlinkDiscovery } from './runc-discovery.ts';
@@ -383,7 +383,7 @@ export class RuncRuntime implements PluginRuntime {
     await rm(pidPath, { force: true });
 
     const tracked: Tracked = { id, name, pid: 0, startTime: '', logPath, socketPath, propagatedMount };
-    const fail = async (code: string, what: string): Promise<never> => {
+    const fail = async (code: ErrorCode, what: string): Promise<never> => {
       const lines = await tail(logPath);
       await this.#teardown(tracked, FAILED_START_GRACE_MS);
       throw new PlugctlError(code, `plugin ${name} ${what}; ${formatOutput(lines, logPath)}`, {

@@ -428,7 +428,7 @@ status:
         origin: { file: '/x', line: 0, column: 0 },
         path: '',
         message: 'no such file',
-        code: 'X',
+        code: 'PATH_NOT_FOUND',
       }),
       '/x: no such file',
     );

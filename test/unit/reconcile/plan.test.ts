@@ -866,7 +866,9 @@ const rows: Row[] = [
     actual: [],
     inventory: inventory(),
     facts: facts({
-      [REMOTE]: new PlugctlError('DIGEST_REFUSED', 'the engine cannot pull by digest', { kind: 'stalled' }),
+      [REMOTE]: new PlugctlError('DIGEST_UNSUPPORTED_BY_ENGINE', 'the engine cannot pull by digest', {
+        kind: 'stalled',
+      }),
     }),
     expect: [
       {
@@ -882,7 +884,9 @@ const rows: Row[] = [
     desired: [desired()],
     actual: [],
     inventory: inventory(),
-    facts: facts({ [REMOTE]: new PlugctlError('RATE_LIMITED', 'try again later', { kind: 'waiting' }) }),
+    facts: facts({
+      [REMOTE]: new PlugctlError('REGISTRY_RATE_LIMITED', 'try again later', { kind: 'waiting' }),
+    }),
     expect: [{ name: NAME, outcome: 'blocked', actions: ['blocked:waiting'], reasons: ['try again later'] }],
   },
   {
@@ -1276,7 +1280,7 @@ describe('plan (properties of the whole output)', () => {
       [desired()],
       [],
       inventory(),
-      facts({ [REMOTE]: new SpecError('BAD', 'bad digest') }),
+      facts({ [REMOTE]: new SpecError('INVALID_REFERENCE', 'bad digest') }),
       opts(),
     );
     assert.deepEqual(p?.actions.map(render), ['blocked:stalled']);
