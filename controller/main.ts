@@ -5,6 +5,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { describeError } from './errors.ts';
 import { parseDuration } from './cli/duration.ts';
+import { DEFAULT_PULL_TIMEOUT_MS } from './limits.ts';
 import { createContext, type CommandContext, type GlobalOptions, type Output } from './cli/context.ts';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -57,6 +58,12 @@ export async function main(
       'a registry that may be reached over plain http (loopback ones always may; repeatable)',
       collect,
       [],
+    )
+    .option(
+      '--pull-timeout <duration>',
+      "overall deadline of one plugin's registry lookup, and of its pull (embedded store)",
+      (v) => parseDuration(v, '--pull-timeout'),
+      DEFAULT_PULL_TIMEOUT_MS,
     )
     .option(
       '--node-labels <k=v,...>',

@@ -19,6 +19,8 @@ export interface GlobalOptions {
   /** registries that may be reached over plain http besides loopback ones */
   insecureRegistry: string[];
   stateDir: string;
+  /** overall deadline of one plugin's registry lookup and of its pull, ms */
+  pullTimeout: number;
   logLevel: LevelWithSilent;
   nodeLabels?: string;
 }
@@ -66,6 +68,7 @@ export function createContext(options: GlobalOptions, io: Output, env: NodeJS.Pr
           env,
           logger,
           registry: registryClient,
+          pullTimeoutMs: options.pullTimeout,
           ...hooks,
         }),
       );
@@ -75,10 +78,11 @@ export function createContext(options: GlobalOptions, io: Output, env: NodeJS.Pr
       const opened = await this.openStore();
       const client = await registryClient();
       const { createRemoteInspector } = await import('../registry/inspect.ts');
-      return createRemoteInspector(client, {
-        acceptsDigests: opened.acceptsDigestReferences(),
-        description: opened.describe(),
-      });
+      return createRemoteInspector(
+        client,
+        { acceptsDigests: opened.acceptsDigestReferences(), description: opened.describe() },
+        { timeoutMs: options.pullTimeout },
+      );
     },
     async close() {
       if (store !== undefined) await (await store.catch(() => undefined))?.close();

@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { describeError, PlugctlError, type FailureKind } from '../errors.ts';
+import { RegistryError } from '../registry/errors.ts';
 import type { Store } from '../store/store.ts';
 import type { InventoryLedger } from './ledger.ts';
 import type { Action, Outcome, PluginPlan, Rollback } from './plan.ts';
@@ -22,7 +23,13 @@ export interface PluginResult {
   name: string;
   outcome: Outcome;
   steps: StepResult[];
-  failure?: { kind: FailureKind; code: string; message: string };
+  failure?: {
+    kind: FailureKind;
+    code: string;
+    message: string;
+    /** the wait a rate-limited registry asked for (Retry-After), ms, when it did */
+    retryAfterMs?: number;
+  };
 }
 
 /** Everything apply needs, injected. */
@@ -95,10 +102,17 @@ async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginRes
     if (failed !== undefined && failed.type !== 'blocked' && !recorded) {
       result.steps.push({ action: failed, ok: false, error: message });
     }
+    const retryAfterMs =
+      error instanceof RegistryError
+        ? error.retryAfterMs
+        : failed?.type === 'blocked'
+          ? failed.retryAfterMs
+          : undefined;
     result.failure = {
       kind: error instanceof PlugctlError ? error.kind : 'transient',
       code: error instanceof PlugctlError ? error.code : 'UNEXPECTED',
       message: error instanceof PlugctlError ? error.message : message,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     };
     log().warn({ err: error, code: result.failure.code }, 'reconcile failed');
   }

@@ -6,6 +6,7 @@
 import { PlugctlError, type FailureKind } from '../errors.ts';
 import { formatReference, parseReference } from '../api/reference.ts';
 import type { PluginPrivilege, PluginSettings } from '../api/types.ts';
+import { RegistryError } from '../registry/errors.ts';
 import type { RemoteInfo } from '../registry/inspect.ts';
 import type { ContextInfo } from '../store/context.ts';
 import type { InstalledPlugin } from '../store/store.ts';
@@ -49,8 +50,11 @@ export type Action =
   | { type: 'verify'; diffIds: string[]; pin: string; reason: string }
   | { type: 'adopt'; reason: string }
   | { type: 'noop'; reason: string }
-  /** `code` is the stable code the failure is reported with (e.g. PRIVILEGES_MISMATCH). */
-  | { type: 'blocked'; kind: FailureKind; code: string; reason: string };
+  /**
+   * `code` is the stable code the failure is reported with (e.g. PRIVILEGES_MISMATCH);
+   * `retryAfterMs` the wait a rate-limited registry asked for, when it did.
+   */
+  | { type: 'blocked'; kind: FailureKind; code: string; reason: string; retryAfterMs?: number };
 
 /** What a plugin's plan amounts to, in the words of a ChangeSet. */
 export type Outcome = 'create' | 'configure' | 'unchanged' | 'delete' | 'blocked' | 'suspended';
@@ -100,19 +104,35 @@ export function plan(
   options: PlanOptions = { prune: true },
 ): PluginPlan[] {
   const installed = new Map(actual.map((p) => [p.name, p]));
-  const declaredNames = new Set(desired.map((d) => d.name));
-  const plans = desired.map((d) =>
-    waitForDependencies(
-      planDeclared(
-        d,
-        installed.get(d.name),
-        Object.hasOwn(inventory.plugins, d.name) ? inventory.plugins[d.name] : undefined,
-        facts,
-      ),
-      facts,
-    ),
-  );
+  const plans = desired.map((d) => planOne(d, installed.get(d.name), inventory, facts));
+  plans.push(...planPrunes(desired, installed, inventory, options));
+  return plans;
+}
 
+/**
+ * The plan of one declared plugin, exactly as plan() makes it: `plugin` is what is installed under
+ * its name, `facts` need only hold its own remote or context. Plans of declared plugins do not
+ * depend on each other, so a caller may plan (and apply) each as soon as its facts are known.
+ */
+export function planOne(
+  d: DesiredPlugin,
+  plugin: InstalledPlugin | undefined,
+  inventory: Inventory,
+  facts: RemoteFacts,
+): PluginPlan {
+  const owned = Object.hasOwn(inventory.plugins, d.name) ? inventory.plugins[d.name] : undefined;
+  return waitForDependencies(planDeclared(d, plugin, owned, facts), facts);
+}
+
+/** The prunes plan() makes: owned plugins no longer declared, sorted by name. */
+export function planPrunes(
+  desired: readonly DesiredPlugin[],
+  installed: ReadonlyMap<string, InstalledPlugin>,
+  inventory: Inventory,
+  options: PlanOptions = { prune: true },
+): PluginPlan[] {
+  const declaredNames = new Set(desired.map((d) => d.name));
+  const plans: PluginPlan[] = [];
   for (const name of Object.keys(inventory.plugins).sort()) {
     if (declaredNames.has(name)) continue;
     const owned = inventory.plugins[name]!;
@@ -449,7 +469,16 @@ function checkGrants(
     // A refusal that needs a human (e.g. a digest the engine cannot take) stays stalled.
     const kind = info instanceof PlugctlError ? info.kind : 'transient';
     const code = info instanceof PlugctlError ? info.code : 'REGISTRY_ERROR';
-    return { blocked: blocked(kind, code, info.message) };
+    const retryAfterMs = info instanceof RegistryError ? info.retryAfterMs : undefined;
+    return {
+      blocked: {
+        type: 'blocked',
+        kind,
+        code,
+        reason: info.message,
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      },
+    };
   }
   const privileges = compareGrants(d, info.privileges, d.remote);
   return Array.isArray(privileges) ? { privileges, info } : { blocked: privileges };
