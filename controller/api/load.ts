@@ -7,12 +7,10 @@
  */
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { LineCounter, isAlias, isMap, isScalar, isSeq } from 'yaml';
-import type { Document, Node as YamlNode, Pair, YAMLError } from 'yaml';
 import { PlugctlError } from '../errors.ts';
 import { DEFAULT_DOCUMENT_LIMITS } from '../limits.ts';
 import type { DocumentLimits } from '../limits.ts';
-import { parseBounded } from './bounded-yaml.ts';
+import { LineIndex, locate, parseBounded } from './bounded-yaml.ts';
 import { defaultLocalName, parseReference } from './reference.ts';
 import type { Reference } from './reference.ts';
 import { formatOrigin } from './types.ts';
@@ -129,52 +127,9 @@ export interface ParsedFile {
   unnamedRejections: number;
 }
 
-const MAX_ALIAS_COUNT = 100;
-
-function origin(file: string, lines: LineCounter, offset: number): Origin {
-  const pos = lines.linePos(offset);
-  return { file, line: pos.line, column: pos.col };
-}
-
-function isNullScalar(node: unknown): boolean {
-  return isScalar(node) && node.value === null;
-}
-
-/**
- * Finds the source offset an issue should point at: the value at `segments`, its key, or the mapping
- * that should hold it. Walks as far as the document allows and falls back to the deepest node reached,
- * so even a path into resolved aliases points somewhere sensible.
- */
-function locate(doc: Document, segments: readonly PathSegment[], target: IssueTarget): number {
-  const start = doc.contents?.range?.[0] ?? 0;
-  const walk = target === 'parent' ? segments.slice(0, -1) : segments;
-  let node: unknown = doc.contents;
-  let offset = start;
-  let keyOffset = start;
-  for (const segment of walk) {
-    if (isAlias(node)) node = node.resolve(doc);
-    let next: unknown;
-    if (isMap(node)) {
-      const pair = node.items.find((p: Pair) => isScalar(p.key) && String(p.key.value) === String(segment));
-      if (pair === undefined) break;
-      const key = pair.key as YamlNode;
-      keyOffset = key.range?.[0] ?? offset;
-      next = pair.value;
-      // `field:` with nothing after it has a null node at the end of the line; the key reads better.
-      const value = next as YamlNode | null;
-      offset = value === null || isNullScalar(value) ? keyOffset : (value.range?.[0] ?? keyOffset);
-    } else if (isSeq(node) && typeof segment === 'number') {
-      const item = node.items[segment] as YamlNode | undefined;
-      if (item === undefined) break;
-      next = item;
-      offset = item.range?.[0] ?? offset;
-      keyOffset = offset;
-    } else {
-      break;
-    }
-    node = next;
-  }
-  return target === 'key' ? keyOffset : offset;
+function origin(file: string, lines: LineIndex, offset: number): Origin {
+  const pos = lines.position(offset);
+  return { file, line: pos.line, column: pos.column };
 }
 
 function messageOf(error: unknown): string {
@@ -207,7 +162,6 @@ function overBytes(text: string, max: number): number | undefined {
 
 /** Parses, validates and resolves every document of one file; duplicates are decided later, globally. */
 function parseFile(text: string, file: string, limits: DocumentLimits): FileResult {
-  const lines = new LineCounter();
   const errors: LoadError[] = [];
   let candidates: ParsedDocument[] = [];
   const rejectedNames: string[] = [];
@@ -221,19 +175,15 @@ function parseFile(text: string, file: string, limits: DocumentLimits): FileResu
       unnamedRejections: 1,
     };
   }
-  const syntaxErrors = (list: readonly YAMLError[]): void => {
-    for (const e of list) {
+  const lines = new LineIndex(text);
+  for (const item of parseBounded(text, limits)) {
+    if (item.type === 'syntax') {
       errors.push({
-        origin: origin(file, lines, e.pos[0]),
+        origin: origin(file, lines, item.offset),
         path: '',
-        message: e.message,
+        message: item.message,
         code: LOAD_CODES.yamlSyntax,
       });
-    }
-  };
-  for (const item of parseBounded(text, limits, lines)) {
-    if (item.type === 'stream-errors') {
-      syntaxErrors(item.errors);
       continue;
     }
     if (item.type === 'violation') {
@@ -252,23 +202,16 @@ function parseFile(text: string, file: string, limits: DocumentLimits): FileResu
       }
       continue;
     }
-    const doc = item.doc;
-    if (doc.errors.length > 0) {
-      syntaxErrors(doc.errors);
-      continue;
-    }
+    const value = item.value;
     // A document holding only comments, or nothing between two `---`, declares nothing.
-    if (doc.contents === null || isNullScalar(doc.contents)) continue;
+    if (value === null || value === undefined) continue;
+    const root = item.root;
     const at = (segments: readonly PathSegment[], target: IssueTarget = 'value'): Origin =>
-      origin(file, lines, locate(doc, segments, target));
+      origin(file, lines, locate(text, root, segments, target));
+    // an issue may be at any depth: the document is parsed again with every position recorded
+    const atAnyDepth = (segments: readonly PathSegment[], target: IssueTarget): Origin =>
+      origin(file, lines, locate(text, item.fullRoot(), segments, target));
 
-    let value: unknown;
-    try {
-      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
-    } catch (error) {
-      errors.push({ origin: at([]), path: '', message: messageOf(error), code: LOAD_CODES.yamlSyntax });
-      continue;
-    }
     const rejected = (): void => {
       const name = readableName(value);
       if (name !== undefined) rejectedNames.push(name);
@@ -278,7 +221,12 @@ function parseFile(text: string, file: string, limits: DocumentLimits): FileResu
     if (!result.ok) {
       rejected();
       for (const i of result.issues) {
-        errors.push({ origin: at(i.segments, i.target), path: i.path, message: i.message, code: i.code });
+        errors.push({
+          origin: atAnyDepth(i.segments, i.target),
+          path: i.path,
+          message: i.message,
+          code: i.code,
+        });
       }
       continue;
     }
