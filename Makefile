@@ -38,11 +38,15 @@ crds: deps ## regenerate crds/ and the precompiled validator from the JSON Schem
 test-unit: deps ## unit tests (pure logic, no services)
 	$(NODE) --test --test-reporter=spec 'test/unit/**/*.test.ts'
 
+test-hostile: deps ## hostile input (lying registries, hostile YAML, layers, contexts) against the real client and embedded store; no services
+	$(NODE) --test --test-reporter=spec 'test/hostile/**/*.test.ts'
+
 test-integration: deps env-install ## integration tests against real dockerd, registry and plugins (root, serial)
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec 'test/integration/**/*.test.ts'
 
-test: lint ## everything CI runs: lint, unit and integration tests
+test: lint ## everything CI runs: lint, unit, hostile-input and integration tests
 	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-hostile
 	$(MAKE) --no-print-directory test-integration
 
 bench: deps env-install ## benchmarks against real dockerd and registries (prints comparison tables)
@@ -55,4 +59,4 @@ bench: deps env-install ## benchmarks against real dockerd and registries (print
 demo: deps ## converge examples/ on the embedded store (installs a registry, runc; no dockerd), then clean up
 	bash test/env/demo.sh
 
-.PHONY: help deps env-install build lint format crds test-unit test-integration test bench demo
+.PHONY: help deps env-install build lint format crds test-unit test-hostile test-integration test bench demo
