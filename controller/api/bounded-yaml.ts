@@ -229,8 +229,10 @@ function parseDocument(
   const maxEvents = 2 * limits.maxNodes;
   const maxEventDepth = 2 * limits.maxDepth + 2;
   const maxChildren = 2 * limits.maxEntries;
+  // js-yaml drops a leading byte order mark before counting positions
+  const base = start + (text.charCodeAt(start) === 0xfeff ? 1 : 0);
   const listener = (type: 'open' | 'close', state: State): void => {
-    const position = start + state.position;
+    const position = base + state.position;
     if (type === 'open') {
       if (++events > maxEvents) {
         throw new Crossed('maxNodes', position, `holds more than ${limits.maxNodes} values (limit maxNodes)`);
@@ -399,7 +401,8 @@ export function* parseBounded(text: string, limits: DocumentLimits): Generator<B
         yield {
           type: 'syntax',
           index,
-          offset: range.start + (error.mark?.position ?? 0),
+          offset:
+            range.start + (text.charCodeAt(range.start) === 0xfeff ? 1 : 0) + (error.mark?.position ?? 0),
           message: syntaxMessage(error.reason),
         };
       } else if (error instanceof RangeError) {

@@ -17,7 +17,9 @@
  *   bodies that are streams are never replayed.
  * - Redirects are followed by hand (at most 5); the Authorization header never follows a redirect
  *   to another origin (blob storage, CDNs).
- * - Timeouts: every request has a headers timeout and a body idle timeout of `timeoutMs`.
+ * - Timeouts: every request has a headers deadline, a body idle timeout and a minimum download
+ *   rate (`transfer`, default DEFAULT_TRANSFER_LIMITS; see transfer-guard.ts). A caller bounds a
+ *   whole operation with its `signal` (deadline.ts does for a plugin's lookup and pull).
  * - Caches (in memory, per client): manifests and configs by digest (content-addressed, so never
  *   stale); tags are always asked again with one HEAD. An unchanged tag therefore costs exactly
  *   one manifest HEAD, and the config is fetched only when the digest moved.
