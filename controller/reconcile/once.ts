@@ -68,7 +68,7 @@ export async function reconcilePass(input: PassInput, deps: PassDeps): Promise<P
 
 /**
  * One pass: every declared plugin is looked up, planned and (unless dry-run) applied on its own, at
- * most `concurrency` at a time; then the prunes. Remotes declared twice are looked up once.
+ * most `concurrency` at a time, and beside them the prunes. Remotes declared twice are looked up once.
  */
 async function planAndApply(
   input: PassInput,
