@@ -42,11 +42,15 @@ docs: deps ## regenerate the generated docs (docs/errors.md from controller/erro
 test-unit: deps ## unit tests (pure logic, no services)
 	$(NODE) --test --test-reporter=spec 'test/unit/**/*.test.ts'
 
+test-hostile: deps ## hostile input (lying registries, hostile YAML, layers, contexts) against the real client and embedded store; no services
+	$(NODE) --test --test-reporter=spec 'test/hostile/**/*.test.ts'
+
 test-integration: deps env-install ## integration tests against real dockerd, registry and plugins (root, serial)
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec 'test/integration/**/*.test.ts'
 
-test: lint ## everything CI runs: lint, unit and integration tests
+test: lint ## everything CI runs: lint, unit, hostile-input and integration tests
 	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-hostile
 	$(MAKE) --no-print-directory test-integration
 
 bench: deps env-install ## benchmarks against real dockerd and registries (prints comparison tables)
@@ -62,4 +66,4 @@ bench-soak: deps env-install ## 10-minute soak of plugctl run: flaky registry, d
 demo: deps ## converge examples/ on the embedded store (installs a registry, runc; no dockerd), then clean up
 	bash test/env/demo.sh
 
-.PHONY: help deps env-install build lint format crds docs test-unit test-integration test bench bench-soak demo
+.PHONY: help deps env-install build lint format crds docs test-unit test-hostile test-integration test bench bench-soak demo

@@ -264,6 +264,7 @@ async function startStandInEngine(
       return void response.writeHead(200, { 'content-type': 'application/json' }).end(listing);
     }
     if (/^\/v[\d.]+\/events/.test(url)) return void response.writeHead(200).flushHeaders();
+    if (/^\/v[\d.]+\/info/.test(url)) return void response.writeHead(200).end('{"Labels":[]}');
     response.writeHead(404).end('{"message":"not in the stand-in"}');
   });
   await new Promise<void>((resolve) => server.listen(socket, resolve));

@@ -81,6 +81,11 @@ export const ERROR_CODES = {
     kind: 'stalled',
     hint: 'spec.remote (or a built plugin name) is not a valid reference: write [registry/]repository[:tag][@digest].',
   },
+  LIMIT_EXCEEDED: {
+    area: 'document',
+    kind: 'stalled',
+    hint: 'A YAML file or document exceeds a bound of controller/limits.ts (the message names it): split the file, or raise the bound.',
+  },
   DUPLICATE_NAME: {
     area: 'document',
     kind: 'stalled',

@@ -184,6 +184,11 @@ function globalOption(spec: GlobalOptionSpec, env: NodeJS.ProcessEnv): Option {
   if (spec.choices !== undefined) option.choices(spec.choices);
   if (spec.repeatable === true) option.argParser(collect);
   const value = defaultOf(spec, env);
+  if (spec.duration === true) {
+    option.argParser((v) => parseDuration(v, spec.flag));
+    if (typeof value === 'string') option.default(parseDuration(value, spec.flag), value);
+    return option;
+  }
   if (value !== undefined) option.default(value, spec.defaultDescription);
   return option;
 }

@@ -5,11 +5,12 @@
  * and the valid documents beside it are still returned, because one typo must not stop (or, worse,
  * prune) every other plugin on the host.
  */
-import { readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
-import type { Document, Node as YamlNode, Pair, YAMLError } from 'yaml';
 import { PlugctlError, type ErrorCode } from '../errors.ts';
+import { DEFAULT_DOCUMENT_LIMITS } from '../limits.ts';
+import type { DocumentLimits } from '../limits.ts';
+import { LineIndex, locate, parseBounded } from './bounded-yaml.ts';
 import { defaultLocalName, parseReference } from './reference.ts';
 import type { Reference } from './reference.ts';
 import { formatOrigin } from './types.ts';
@@ -41,6 +42,16 @@ export interface LoadError {
   path: string;
   message: string;
   code: ErrorCode;
+  /** for LIMIT_EXCEEDED: which bound of DocumentLimits was exceeded */
+  limit?: keyof DocumentLimits;
+}
+
+/** How documents are loaded; every field is optional. */
+export interface LoadOptions {
+  /** bounds on each file (default DEFAULT_DOCUMENT_LIMITS); fields not given keep their default */
+  limits?: Partial<DocumentLimits>;
+  /** reads standard input, for the path `-` (STDIN_PATH); without it `-` is a READ_FAILED error */
+  stdin?: () => Promise<string>;
 }
 
 /**
@@ -60,7 +71,26 @@ export const LOAD_CODES = {
   yamlSyntax: 'YAML_SYNTAX',
   duplicateName: 'DUPLICATE_NAME',
   duplicateLocalName: 'DUPLICATE_LOCAL_NAME',
+  limitExceeded: 'LIMIT_EXCEEDED',
 } as const;
+
+/**
+ * True for errors that refuse a whole file rather than some of its documents: a syntax error
+ * (nothing in the file can be trusted to be what was meant), a file over maxFileBytes or with more
+ * than maxDocuments documents. A watcher keeps the file's last valid documents for these.
+ */
+export function refusesWholeFile(error: LoadError): boolean {
+  return (
+    error.code === LOAD_CODES.yamlSyntax ||
+    (error.code === LOAD_CODES.limitExceeded &&
+      (error.limit === 'maxFileBytes' || error.limit === 'maxDocuments'))
+  );
+}
+
+/** `limits` over the defaults. */
+export function documentLimits(limits: Partial<DocumentLimits> = {}): DocumentLimits {
+  return { ...DEFAULT_DOCUMENT_LIMITS, ...limits };
+}
 
 /** Formats an error as `file:line:col: field.path: message` (without line:col when there is none). */
 export function formatLoadError(e: LoadError): string {
@@ -99,52 +129,9 @@ export interface ParsedFile {
   unnamedRejections: number;
 }
 
-const MAX_ALIAS_COUNT = 100;
-
-function origin(file: string, lines: LineCounter, offset: number): Origin {
-  const pos = lines.linePos(offset);
-  return { file, line: pos.line, column: pos.col };
-}
-
-function isNullScalar(node: unknown): boolean {
-  return isScalar(node) && node.value === null;
-}
-
-/**
- * Finds the source offset an issue should point at: the value at `segments`, its key, or the mapping
- * that should hold it. Walks as far as the document allows and falls back to the deepest node reached,
- * so even a path into resolved aliases points somewhere sensible.
- */
-function locate(doc: Document, segments: readonly PathSegment[], target: IssueTarget): number {
-  const start = doc.contents?.range?.[0] ?? 0;
-  const walk = target === 'parent' ? segments.slice(0, -1) : segments;
-  let node: unknown = doc.contents;
-  let offset = start;
-  let keyOffset = start;
-  for (const segment of walk) {
-    if (isAlias(node)) node = node.resolve(doc);
-    let next: unknown;
-    if (isMap(node)) {
-      const pair = node.items.find((p: Pair) => isScalar(p.key) && String(p.key.value) === String(segment));
-      if (pair === undefined) break;
-      const key = pair.key as YamlNode;
-      keyOffset = key.range?.[0] ?? offset;
-      next = pair.value;
-      // `field:` with nothing after it has a null node at the end of the line; the key reads better.
-      const value = next as YamlNode | null;
-      offset = value === null || isNullScalar(value) ? keyOffset : (value.range?.[0] ?? keyOffset);
-    } else if (isSeq(node) && typeof segment === 'number') {
-      const item = node.items[segment] as YamlNode | undefined;
-      if (item === undefined) break;
-      next = item;
-      offset = item.range?.[0] ?? offset;
-      keyOffset = offset;
-    } else {
-      break;
-    }
-    node = next;
-  }
-  return target === 'key' ? keyOffset : offset;
+function origin(file: string, lines: LineIndex, offset: number): Origin {
+  const pos = lines.position(offset);
+  return { file, line: pos.line, column: pos.column };
 }
 
 function messageOf(error: unknown): string {
@@ -155,46 +142,78 @@ function codeOf(error: unknown, fallback: ErrorCode): ErrorCode {
   return error instanceof PlugctlError ? error.code : fallback;
 }
 
+/** The whole-file error of a text over maxFileBytes. */
+function fileTooLarge(file: string, bytes: number | undefined, limits: DocumentLimits): LoadError {
+  return {
+    origin: { file, line: 0, column: 0 },
+    path: '',
+    message:
+      `${bytes === undefined ? 'is' : `is ${bytes} bytes,`} larger than ${limits.maxFileBytes} bytes (limit maxFileBytes); ` +
+      'none of its documents is loaded. Split it into several files',
+    code: LOAD_CODES.limitExceeded,
+    limit: 'maxFileBytes',
+  };
+}
+
+/** Bytes of `text` as UTF-8 when that could exceed `max`; a cheap upper bound check first. */
+function overBytes(text: string, max: number): number | undefined {
+  if (text.length * 3 <= max) return undefined;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  return bytes > max ? bytes : undefined;
+}
+
 /** Parses, validates and resolves every document of one file; duplicates are decided later, globally. */
-function parseFile(text: string, file: string): FileResult {
-  const lines = new LineCounter();
+function parseFile(text: string, file: string, limits: DocumentLimits): FileResult {
   const errors: LoadError[] = [];
-  const candidates: ParsedDocument[] = [];
+  let candidates: ParsedDocument[] = [];
   const rejectedNames: string[] = [];
   let unnamedRejections = 0;
-  // prettyErrors off: the parser's own one-line message; the position comes from the LineCounter.
-  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
-  const syntaxErrors = (list: readonly YAMLError[]): void => {
-    for (const e of list) {
+  const tooLarge = overBytes(text, limits.maxFileBytes);
+  if (tooLarge !== undefined) {
+    return {
+      candidates,
+      errors: [fileTooLarge(file, tooLarge, limits)],
+      rejectedNames,
+      unnamedRejections: 1,
+    };
+  }
+  const lines = new LineIndex(text);
+  for (const item of parseBounded(text, limits)) {
+    if (item.type === 'syntax') {
       errors.push({
-        origin: origin(file, lines, e.pos[0]),
+        origin: origin(file, lines, item.offset),
         path: '',
-        message: e.message,
+        message: item.message,
         code: LOAD_CODES.yamlSyntax,
       });
-    }
-  };
-  if ('empty' in docs) {
-    syntaxErrors(docs.errors);
-    return { candidates, errors, rejectedNames, unnamedRejections };
-  }
-  for (const doc of docs) {
-    if (doc.errors.length > 0) {
-      syntaxErrors(doc.errors);
       continue;
     }
+    if (item.type === 'violation') {
+      errors.push({
+        origin: origin(file, lines, item.offset),
+        path: '',
+        message: item.message,
+        code: LOAD_CODES.limitExceeded,
+        limit: item.limit,
+      });
+      unnamedRejections++;
+      if (item.index === 0) {
+        // the whole file is refused: what was taken from it so far is dropped
+        candidates = [];
+        rejectedNames.length = 0;
+      }
+      continue;
+    }
+    const value = item.value;
     // A document holding only comments, or nothing between two `---`, declares nothing.
-    if (doc.contents === null || isNullScalar(doc.contents)) continue;
+    if (value === null || value === undefined) continue;
+    const root = item.root;
     const at = (segments: readonly PathSegment[], target: IssueTarget = 'value'): Origin =>
-      origin(file, lines, locate(doc, segments, target));
+      origin(file, lines, locate(text, root, segments, target));
+    // an issue may be at any depth: the document is parsed again with every position recorded
+    const atAnyDepth = (segments: readonly PathSegment[], target: IssueTarget): Origin =>
+      origin(file, lines, locate(text, item.fullRoot(), segments, target));
 
-    let value: unknown;
-    try {
-      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
-    } catch (error) {
-      errors.push({ origin: at([]), path: '', message: messageOf(error), code: LOAD_CODES.yamlSyntax });
-      continue;
-    }
     const rejected = (): void => {
       const name = readableName(value);
       if (name !== undefined) rejectedNames.push(name);
@@ -204,7 +223,12 @@ function parseFile(text: string, file: string): FileResult {
     if (!result.ok) {
       rejected();
       for (const i of result.issues) {
-        errors.push({ origin: at(i.segments, i.target), path: i.path, message: i.message, code: i.code });
+        errors.push({
+          origin: atAnyDepth(i.segments, i.target),
+          path: i.path,
+          message: i.message,
+          code: i.code,
+        });
       }
       continue;
     }
@@ -283,8 +307,12 @@ function readableName(value: unknown): string | undefined {
  * Parses, validates and resolves every document of one YAML text read from `file` (which only labels
  * positions). Duplicates are not decided here: pass the documents of every file to resolveDuplicates.
  */
-export function parseDocumentFile(text: string, file: string): ParsedFile {
-  const { candidates, errors, rejectedNames, unnamedRejections } = parseFile(text, file);
+export function parseDocumentFile(text: string, file: string, options: LoadOptions = {}): ParsedFile {
+  const { candidates, errors, rejectedNames, unnamedRejections } = parseFile(
+    text,
+    file,
+    documentLimits(options.limits),
+  );
   return { documents: candidates, errors, rejectedNames, unnamedRejections };
 }
 
@@ -378,8 +406,8 @@ function finish(
  * Loads the documents in one YAML text as if read from `fileName` (which only labels positions).
  * Same rules as loadDocuments, duplicate detection included.
  */
-export function loadDocumentsFromText(text: string, fileName: string): LoadResult {
-  return finish([parseFile(text, fileName)], [], [fileName]);
+export function loadDocumentsFromText(text: string, fileName: string, options: LoadOptions = {}): LoadResult {
+  return finish([parseFile(text, fileName, documentLimits(options.limits))], [], [fileName]);
 }
 
 function isYamlFile(name: string): boolean {
@@ -481,6 +509,34 @@ export async function listDocumentFiles(paths: readonly string[]): Promise<Docum
   return { files, errors: pathErrors };
 }
 
+/** What reading one document file gave: its text, or the error that refuses it. */
+export type FileText = { text: string } | { error: LoadError };
+
+/**
+ * Reads a document file as UTF-8, refusing it (LIMIT_EXCEEDED, maxFileBytes) without reading it when
+ * it is larger than `maxFileBytes`, and reading at most one byte more when it grows meanwhile, so a
+ * 60 MB file costs a stat, not 60 MB. Rejects with the file system's error (the caller reports it).
+ */
+export async function readDocumentFile(file: string, maxFileBytes: number): Promise<FileText> {
+  const handle = await open(file, 'r');
+  try {
+    const size = (await handle.stat()).size;
+    const limits = documentLimits({ maxFileBytes });
+    if (size > maxFileBytes) return { error: fileTooLarge(file, size, limits) };
+    const buffer = Buffer.allocUnsafe(Math.min(size, maxFileBytes) + 1);
+    let length = 0;
+    while (length < buffer.byteLength) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.byteLength - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > maxFileBytes) return { error: fileTooLarge(file, undefined, limits) };
+    return { text: buffer.toString('utf8', 0, length) };
+  } finally {
+    await handle.close();
+  }
+}
+
 /** The path that means standard input (`-f -`), and how its documents are named in messages. */
 export const STDIN_PATH = '-';
 const STDIN_NAME = '<stdin>';
@@ -488,35 +544,42 @@ const STDIN_NAME = '<stdin>';
 /**
  * Loads every DockerPlugin document from `paths`, in the order given. A path is a file (read whatever
  * its name), a directory (its *.yaml and *.yml files, recursively, sorted, skipping dot entries), or
- * `-` for standard input (read with `options.stdin`). A file reached twice is read once. Never
- * rejects for bad input: a missing path is a PATH_NOT_FOUND error, an unreadable one READ_FAILED,
- * and a bad document is excluded while the rest load.
+ * `-` for standard input (`options.stdin`). A file reached twice is read once. Never rejects for bad
+ * input: a missing path is a PATH_NOT_FOUND error, an unreadable one READ_FAILED, a file or document
+ * beyond `options.limits` LIMIT_EXCEEDED (naming the limit), and a bad document is excluded while the
+ * rest load.
  */
-export async function loadDocuments(
-  paths: string[],
-  options: { stdin?: () => Promise<string> } = {},
-): Promise<LoadResult> {
+export async function loadDocuments(paths: string[], options: LoadOptions = {}): Promise<LoadResult> {
+  const limits = documentLimits(options.limits);
   const { files, errors: pathErrors } = await listDocumentFiles(paths.filter((p) => p !== STDIN_PATH));
   const results: FileResult[] = [];
   const read: string[] = [];
   if (paths.includes(STDIN_PATH)) {
-    if (options.stdin === undefined) {
+    const text = options.stdin === undefined ? undefined : await options.stdin();
+    if (text === undefined) {
       pathErrors.push(pathError(STDIN_NAME, LOAD_CODES.readFailed, 'standard input cannot be read here'));
+    } else if (Buffer.byteLength(text) > limits.maxFileBytes) {
+      pathErrors.push(fileTooLarge(STDIN_NAME, Buffer.byteLength(text), limits));
     } else {
       read.push(STDIN_NAME);
-      results.push(parseFile(await options.stdin(), STDIN_NAME));
+      results.push(parseFile(text, STDIN_NAME, limits));
     }
   }
   for (const file of files) {
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      const got = await readDocumentFile(file, limits.maxFileBytes);
+      if ('error' in got) {
+        pathErrors.push(got.error);
+        continue;
+      }
+      text = got.text;
     } catch (error) {
       pathErrors.push(pathError(file, LOAD_CODES.readFailed, `cannot read: ${messageOf(error)}`));
       continue;
     }
     read.push(file);
-    results.push(parseFile(text, file));
+    results.push(parseFile(text, file, limits));
   }
   return finish(results, pathErrors, read);
 }

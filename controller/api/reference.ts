@@ -148,13 +148,31 @@ function diagnose(input: string): string {
 }
 
 /**
+ * Docker's grammar takes any digits as a port and any hex and colons as an IPv6 host, so
+ * `registry.example:99999/x` parses there and fails only when pulled. A reference no pull can reach
+ * is refused here instead, where it is a fix to the document and not a transient network failure.
+ */
+function checkEndpoint(input: string, domain: string): void {
+  const port = /:(\d+)$/.exec(domain)?.[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {
+    throw invalid(input, `the registry port ${port} is out of range; a port is 1 to 65535`);
+  }
+  if (!URL.canParse(`https://${domain}/`)) {
+    throw invalid(
+      input,
+      `${JSON.stringify(domain)} is not a registry address a URL can hold; ${EXPECTED_FORM}`,
+    );
+  }
+}
+
+/**
  * Parses `input` like docker's `ParseNormalizedNamed` followed by `TagNameOnly`: applies the docker.io
  * domain and `library/` prefix, rewrites index.docker.io to docker.io, and adds tag 'latest' only when
  * neither a tag nor a digest was given. A tag given with a digest is kept.
  *
  * Throws SpecError 'INVALID_REFERENCE' for anything docker rejects (empty input, bad grammar, upper case
  * in the path, a bare 64-hex string, a path over 255 characters, a malformed or unsupported digest).
- * One deliberate difference: docker's parser accepts a first component that contains '.' or ':' but
+ * Deliberate differences: a port out of 1-65535 or a host no URL can hold is refused, and docker's parser accepts a first component that contains '.' or ':' but
  * is not a valid host name (e.g. 'my_registry.local/x') and yields an empty domain that no pull can
  * use; that is rejected here instead of failing later at pull time.
  */
@@ -203,6 +221,7 @@ export function parseReference(input: string): Reference {
         'not a valid host name; expected HOST[:PORT] with letters, digits and inner hyphens (no underscores)',
     );
   }
+  checkEndpoint(input, domain);
 
   const ref: Reference = { domain, path };
   if (tag !== undefined) ref.tag = tag;

@@ -22,6 +22,8 @@ export interface GlobalOptions {
   /** registries that may be reached over plain http besides loopback ones */
   insecureRegistry: string[];
   stateDir: string;
+  /** overall deadline of one plugin's registry lookup and of its pull, ms */
+  pullTimeout: number;
   logLevel: LevelWithSilent;
   /** one-off label overrides (`k=v,...`) */
   nodeLabels?: string;
@@ -78,6 +80,7 @@ export function createContext(options: GlobalOptions, io: Output, env: NodeJS.Pr
           env,
           logger,
           registry: registryClient,
+          pullTimeoutMs: options.pullTimeout,
           ...hooks,
         }),
       );
@@ -87,10 +90,11 @@ export function createContext(options: GlobalOptions, io: Output, env: NodeJS.Pr
       const opened = await this.openStore();
       const client = await registryClient();
       const { createRemoteInspector } = await import('../registry/inspect.ts');
-      return createRemoteInspector(client, {
-        acceptsDigests: opened.acceptsDigestReferences(),
-        description: opened.describe(),
-      });
+      return createRemoteInspector(
+        client,
+        { acceptsDigests: opened.acceptsDigestReferences(), description: opened.describe() },
+        { timeoutMs: options.pullTimeout },
+      );
     },
     labelSources(reader) {
       return {

@@ -25,6 +25,8 @@ export interface GlobalOptionSpec {
   defaultDescription?: string;
   /** may be given more than once; every value is collected into a list */
   repeatable?: boolean;
+  /** the value is a Go-style duration (`15m`), parsed into milliseconds, default included */
+  duration?: boolean;
 }
 
 /** Every global option, in the order --help lists them. */

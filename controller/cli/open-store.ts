@@ -36,6 +36,8 @@ export interface OpenStoreOptions {
   env: NodeJS.ProcessEnv;
   logger: Logger;
   registry: () => Promise<RegistryClient>;
+  /** overall deadline of one pull of the embedded store, ms (default DEFAULT_PULL_TIMEOUT_MS) */
+  pullTimeoutMs?: number;
   onRequest?: (method: string, path: string, outcome: number | string) => void;
   /**
    * Only reads (get, diff): the embedded store is opened read-only, so it starts none of the
@@ -62,6 +64,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     registry: await options.registry(),
     logger: options.logger.child({ component: 'embedded-store' }),
     reclaim: minorGc(),
+    ...(options.pullTimeoutMs !== undefined ? { pullTimeoutMs: options.pullTimeoutMs } : {}),
     ...(options.readOnly === true ? { readOnly: true } : {}),
   });
   const close = store.close.bind(store);

@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { describeError, PlugctlError, type ErrorCode, type FailureKind } from '../errors.ts';
+import { RegistryError } from '../registry/errors.ts';
 import type { PluginReader, PluginWriter } from '../store/store.ts';
 
 /** What applying needs of a store: every change, and inspect to read a plugin back between steps. */
@@ -25,7 +26,13 @@ export interface PluginResult {
   name: string;
   outcome: Outcome;
   steps: StepResult[];
-  failure?: { kind: FailureKind; code: ErrorCode; message: string };
+  failure?: {
+    kind: FailureKind;
+    code: ErrorCode;
+    message: string;
+    /** the wait a rate-limited registry asked for (Retry-After), ms, when it did */
+    retryAfterMs?: number;
+  };
 }
 
 /** Everything apply needs, injected. */
@@ -101,10 +108,17 @@ async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginRes
     if (failed !== undefined && failed.type !== 'blocked' && !recorded) {
       result.steps.push({ action: failed, ok: false, error: message });
     }
+    const retryAfterMs =
+      error instanceof RegistryError
+        ? error.retryAfterMs
+        : failed?.type === 'blocked'
+          ? failed.retryAfterMs
+          : undefined;
     result.failure = {
       kind: error instanceof PlugctlError ? error.kind : 'transient',
       code: error instanceof PlugctlError ? error.code : 'UNEXPECTED',
       message: error instanceof PlugctlError ? error.message : message,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     };
     log().warn({ err: error, code: result.failure.code }, 'reconcile failed');
   }

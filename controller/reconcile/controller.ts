@@ -356,7 +356,12 @@ export class Controller {
     if (becameReady) this.#enqueueDependents(key);
     if (failure === undefined) return { type: 'done' };
     // Waiting failures are re-checked after a growing delay by the workers (5 s, x1.5, at most 60 s).
-    return { type: 'failed', kind: failure.kind, error: new Error(failure.message) };
+    return {
+      type: 'failed',
+      kind: failure.kind,
+      error: new Error(failure.message),
+      ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
+    };
   }
 
   /** Every status change goes through here, so the Ready set and the per-state gauge stay exact. */

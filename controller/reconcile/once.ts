@@ -2,16 +2,30 @@
  * One-shot reconcile for `apply`, `diff` and `get -f`: read the host, plan against the
  * declaration, and (unless dry-run) apply. When plugins wait for dependencies (spec.dependsOn), the
  * pass is repeated while it makes progress, so one `apply` brings up a whole dependency chain.
+ *
+ * Each declared plugin goes its own way through a pass — look up its remote, plan, apply — in a
+ * pool of `concurrency` workers: a plugin whose registry is slow holds one worker until its lookup
+ * or pull deadline, and every other plugin is planned and applied meanwhile instead of waiting for
+ * every lookup to finish first.
  */
 import type { Logger } from 'pino';
 import type { RemoteInspector } from '../registry/inspect.ts';
 import type { InstalledPlugin, PluginReader, PluginWriter } from '../store/store.ts';
-import { applyPlans, type PluginResult } from './apply.ts';
+import type { RemoteInfo } from '../registry/inspect.ts';
+import { applyPlans, type ApplyDeps, type PluginResult } from './apply.ts';
 import type { DesiredPlugin } from './desired.ts';
-import { gatherFacts } from './facts.ts';
+import { gatherFacts, needsFacts } from './facts.ts';
+import type { Inventory } from './inventory.ts';
 import { readInventory } from './inventory.ts';
 import { InventoryLedger } from './ledger.ts';
-import { plan, sameRemote, type PluginPlan, type SkippedDocument } from './plan.ts';
+import {
+  planOne,
+  planPrunes,
+  sameRemote,
+  type PlanOptions,
+  type PluginPlan,
+  type SkippedDocument,
+} from './plan.ts';
 
 /** What to reconcile and how. */
 export interface PassInput {
@@ -51,35 +65,74 @@ export async function reconcilePass(input: PassInput, deps: PassDeps): Promise<P
   const ledger = new InventoryLedger(deps.stateDir, inventory);
   let first: PluginPlan[] | undefined;
   const merged = new Map<string, PluginResult>();
+  const applyDeps: ApplyDeps = { store: deps.store, ledger, logger: deps.logger, concurrency: 1 };
   for (let pass = 0; pass < MAX_PASSES; pass++) {
     const actual = await deps.store.list();
-    const facts = await gatherFacts(deps.inspector, input.desired, actual, deps.concurrency);
-    const plans = plan(
-      input.desired,
-      actual,
-      ledger.snapshot(),
-      { ...facts, ready: readyKeys(input.desired, actual) },
-      {
-        prune: input.prune,
-        set: input.set,
-        ...(input.takeOwnership === true ? { takeOwnership: true } : {}),
-        ...(input.skipped !== undefined ? { skipped: input.skipped } : {}),
-      },
-    );
+    const { plans, results } = await planAndApply(input, deps, actual, ledger.snapshot(), applyDeps);
     first ??= plans;
     if (input.dryRun) return { plans };
-    const results = await applyPlans(plans, {
-      store: deps.store,
-      ledger,
-      logger: deps.logger,
-      concurrency: deps.concurrency ?? 4,
-    });
     for (const result of results) merge(merged, result);
     const waiting = results.some((r) => r.failure?.code === 'DEPENDENCY_NOT_READY');
     const progressed = results.some((r) => r.steps.some((s) => s.ok && s.action.type !== 'noop'));
     if (!waiting || !progressed) break;
   }
   return { plans: first ?? [], results: [...merged.values()] };
+}
+
+/**
+ * One pass: every declared plugin is looked up, planned and (unless dry-run) applied on its own, at
+ * most `concurrency` at a time, and beside them the prunes. Remotes declared twice are looked up once.
+ */
+async function planAndApply(
+  input: PassInput,
+  deps: PassDeps,
+  actual: readonly InstalledPlugin[],
+  inventory: Inventory,
+  applyDeps: ApplyDeps,
+): Promise<{ plans: PluginPlan[]; results: PluginResult[] }> {
+  const installed = new Map(actual.map((p) => [p.name, p]));
+  const ready = readyKeys(input.desired, actual);
+  const lookups = new Map<string, Promise<RemoteInfo>>();
+  const inspector = {
+    inspect: (remote: string): Promise<RemoteInfo> => {
+      let pending = lookups.get(remote);
+      if (pending === undefined) lookups.set(remote, (pending = deps.inspector.inspect(remote)));
+      return pending;
+    },
+  };
+  const declared = input.desired;
+  const options: PlanOptions = {
+    prune: input.prune,
+    set: input.set,
+    ...(input.takeOwnership === true ? { takeOwnership: true } : {}),
+    ...(input.skipped !== undefined ? { skipped: input.skipped } : {}),
+  };
+  const plans: PluginPlan[] = new Array<PluginPlan>(declared.length);
+  const results: PluginResult[] = new Array<PluginResult>(declared.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < declared.length) {
+      const index = next++;
+      const d = declared[index] as DesiredPlugin;
+      const own = [d];
+      const facts = needsFacts(own, actual)
+        ? await gatherFacts(inspector, own, actual, 1)
+        : { remotes: new Map(), builds: new Map() };
+      const planned = planOne(d, installed.get(d.name), inventory, { ...facts, ready }, options);
+      plans[index] = planned;
+      if (!input.dryRun) results[index] = (await applyPlans([planned], applyDeps))[0] as PluginResult;
+    }
+  };
+  // prunes touch only undeclared plugins: they run beside the declared ones, not after them
+  const prunes = planPrunes(declared, installed, inventory, options);
+  const pruned = input.dryRun
+    ? Promise.resolve([])
+    : applyPlans(prunes, { ...applyDeps, concurrency: deps.concurrency ?? 4 });
+  const width = Math.max(1, Math.min(deps.concurrency ?? 4, declared.length));
+  await Promise.all(Array.from({ length: width }, worker));
+  plans.push(...prunes);
+  results.push(...(await pruned));
+  return { plans, results };
 }
 
 /**

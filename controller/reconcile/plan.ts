@@ -12,6 +12,7 @@ import type { InstalledPlugin } from '../store/store.ts';
 import type { DesiredPlugin } from './desired.ts';
 import type { Inventory, OwnedPlugin } from './inventory.ts';
 import type { OwnershipClaim } from './ledger.ts';
+import { RegistryError } from '../registry/errors.ts';
 import { formatPrivileges, privilegesEqual } from '../plugin/privileges.ts';
 import { declaresSettings, diffSettings, restoreSettingStrings } from './settings.ts';
 
@@ -50,8 +51,11 @@ export type Action =
   | { type: 'verify'; diffIds: string[]; pin: string; reason: string }
   | { type: 'adopt'; reason: string }
   | { type: 'noop'; reason: string }
-  /** `code` is the stable code the failure is reported with (e.g. PRIVILEGES_MISMATCH). */
-  | { type: 'blocked'; kind: FailureKind; code: ErrorCode; reason: string };
+  /**
+   * `code` is the stable code the failure is reported with (e.g. PRIVILEGES_MISMATCH);
+   * `retryAfterMs` the wait a rate-limited registry asked for, when it did.
+   */
+  | { type: 'blocked'; kind: FailureKind; code: ErrorCode; reason: string; retryAfterMs?: number };
 
 /**
  * What a plugin's plan amounts to, in the words of a ChangeSet. `skipped`: the document does not
@@ -134,19 +138,39 @@ export function plan(
   options: PlanOptions,
 ): PluginPlan[] {
   const installed = new Map(actual.map((p) => [p.name, p]));
+  const plans = desired.map((d) => planOne(d, installed.get(d.name), inventory, facts, options));
+  plans.push(...planPrunes(desired, installed, inventory, options));
+  return plans;
+}
+
+/**
+ * The plan of one declared plugin, exactly as plan() makes it: `plugin` is what is installed under
+ * its name, `facts` need only hold its own remote or context. Plans of declared plugins do not
+ * depend on each other, so a caller may plan (and apply) each as soon as its facts are known.
+ */
+export function planOne(
+  d: DesiredPlugin,
+  plugin: InstalledPlugin | undefined,
+  inventory: Inventory,
+  facts: RemoteFacts,
+  options: PlanOptions,
+): PluginPlan {
+  const owned = Object.hasOwn(inventory.plugins, d.name) ? inventory.plugins[d.name] : undefined;
+  return waitForDependencies(planDeclared(d, plugin, owned, facts, options), facts);
+}
+
+/**
+ * The plans plan() makes besides the declared plugins, sorted by name: the set's owned plugins that
+ * are no longer declared (pruned, or kept when that is not safe) and the skipped documents.
+ */
+export function planPrunes(
+  desired: readonly DesiredPlugin[],
+  installed: ReadonlyMap<string, InstalledPlugin>,
+  inventory: Inventory,
+  options: PlanOptions,
+): PluginPlan[] {
   const declaredNames = new Set(desired.map((d) => d.name));
-  const plans = desired.map((d) =>
-    waitForDependencies(
-      planDeclared(
-        d,
-        installed.get(d.name),
-        Object.hasOwn(inventory.plugins, d.name) ? inventory.plugins[d.name] : undefined,
-        facts,
-        options,
-      ),
-      facts,
-    ),
-  );
+  const plans: PluginPlan[] = [];
   const skipped = new Map<string, SkippedDocument>();
   for (const s of options.skipped ?? []) if (!declaredNames.has(s.name)) skipped.set(s.name, s);
 
@@ -607,7 +631,16 @@ function checkGrants(
     // A refusal that needs a human (e.g. a digest the engine cannot take) stays stalled.
     const kind = info instanceof PlugctlError ? info.kind : 'transient';
     const code = info instanceof PlugctlError ? info.code : 'REGISTRY_ERROR';
-    return { blocked: blocked(kind, code, info.message) };
+    const retryAfterMs = info instanceof RegistryError ? info.retryAfterMs : undefined;
+    return {
+      blocked: {
+        type: 'blocked',
+        kind,
+        code,
+        reason: info.message,
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      },
+    };
   }
   const privileges = compareGrants(d, info.privileges, d.remote);
   return Array.isArray(privileges) ? { privileges, info } : { blocked: privileges };

@@ -13,7 +13,7 @@ import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RegistryError, where } from './errors.ts';
-import { isTimeoutError } from './http.ts';
+import { isTimeoutError, timeoutDetail } from './http.ts';
 import type { Descriptor } from './manifest.ts';
 import { digestAlgorithm } from './manifest.ts';
 import { keepHttpParserBaseline } from './parser-tiering.ts';
@@ -133,7 +133,7 @@ class VerifiedBlobStream extends Readable {
     if (error !== undefined && isTimeoutError(error)) {
       this.#fail(
         'REGISTRY_TIMEOUT',
-        `${this.#subject} stalled after ${received} of ${size} bytes (no data within the idle timeout); nothing was kept; it will be retried`,
+        `${this.#subject} stalled after ${received} of ${size} bytes (${timeoutDetail(error)}); nothing was kept; it will be retried`,
         error,
       );
       return;

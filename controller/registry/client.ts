@@ -17,7 +17,9 @@
  *   bodies that are streams are never replayed.
  * - Redirects are followed by hand (at most 5); the Authorization header never follows a redirect
  *   to another origin (blob storage, CDNs).
- * - Timeouts: every request has a headers timeout and a body idle timeout of `timeoutMs`.
+ * - Timeouts: every request has a headers deadline, a body idle timeout and a minimum download
+ *   rate (`transfer`, default DEFAULT_TRANSFER_LIMITS; see transfer-guard.ts). A caller bounds a
+ *   whole operation with its `signal` (deadline.ts does for a plugin's lookup and pull).
  * - Caches (in memory, per client): manifests and configs by digest (content-addressed, so never
  *   stale); tags are always asked again with one HEAD. An unchanged tag therefore costs exactly
  *   one manifest HEAD, and the config is fetched only when the digest moved.
@@ -26,6 +28,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import type { Agent, Dispatcher } from 'undici';
 import type { Reference } from '../api/reference.ts';
+import { SpecError } from '../errors.ts';
 import {
   basicAuthorization,
   parseWwwAuthenticate,
@@ -46,7 +49,9 @@ import {
   isRetryableNetworkError,
   isTimeoutError,
   parseRetryAfter,
+  redirectRefusal,
   redirectTarget,
+  timeoutDetail,
 } from './http.ts';
 import {
   bareMediaType,
@@ -61,6 +66,9 @@ import {
 } from './manifest.ts';
 import type { Descriptor, ImageManifest, IndexManifest, Manifest } from './manifest.ts';
 import { formatPlatform, hostPlatform, normalizePlatform, selectPlatform } from './platform.ts';
+import { transferGuard } from './transfer-guard.ts';
+import { DEFAULT_RETRY_MAX_MS, DEFAULT_TRANSFER_LIMITS } from '../limits.ts';
+import type { TransferLimits } from '../limits.ts';
 import type { Platform } from './platform.ts';
 
 /** Options of a RegistryClient; every side effect is injectable. */
@@ -69,15 +77,23 @@ export interface RegistryClientOptions {
   insecureRegistries?: string[];
   /** credentials for a registry (the reference's domain, e.g. `docker.io`); default: the Docker config */
   credentials?: (registry: string) => Promise<Credentials | undefined>;
-  /** headers timeout and body idle timeout of every request, ms; default 30000 */
+  /**
+   * headers deadline and body idle timeout of every request, ms (shorthand for both fields of
+   * `transfer`); default 30000
+   */
   timeoutMs?: number;
+  /** per-request deadlines and the minimum download rate; default DEFAULT_TRANSFER_LIMITS */
+  transfer?: Partial<TransferLimits>;
   /** retries after the first attempt for network errors, 5xx and 429; default 3 */
   retries?: number;
   /** first backoff delay, ms (doubles per retry, jittered); default 250 */
   retryBaseMs?: number;
-  /** longest backoff delay, ms; default 8000 */
+  /** longest backoff delay, ms; default DEFAULT_RETRY_MAX_MS (8000) */
   retryMaxMs?: number;
-  /** longest wait a Retry-After may impose, ms; default 30000 */
+  /**
+   * longest wait a 429's Retry-After may impose between two attempts, ms; default retryMaxMs (the
+   * backoff maximum). A longer request is reported in the error (RegistryError.retryAfterMs).
+   */
   maxRetryAfterMs?: number;
   /** resource class in token scopes; default 'plugin' (`repository(plugin):…`), '' for none */
   resourceClass?: string;
@@ -172,11 +188,9 @@ interface SendOptions extends CallOptions {
 }
 
 const DEFAULTS = {
-  timeoutMs: 30_000,
   retries: 3,
   retryBaseMs: 250,
-  retryMaxMs: 8_000,
-  maxRetryAfterMs: 30_000,
+  retryMaxMs: DEFAULT_RETRY_MAX_MS,
 };
 const MAX_REDIRECTS = 5;
 const CACHE_ENTRIES = 1024;
@@ -215,6 +229,8 @@ interface Transport {
   request: RequestFn;
   secure: Dispatcher;
   insecure: Dispatcher;
+  /** the agents this client made, closed by close() */
+  owned: Dispatcher[];
 }
 
 interface StoredManifest {
@@ -261,7 +277,7 @@ async function readCapped(
     const code = isTimeoutError(error) ? 'REGISTRY_TIMEOUT' : 'REGISTRY_BODY_TRUNCATED';
     throw new RegistryError(
       code,
-      `${where(registry, repository)}: ${what} ${code === 'REGISTRY_TIMEOUT' ? 'stalled (no data within the idle timeout)' : 'broke off'} after ${total} bytes; it will be retried`,
+      `${where(registry, repository)}: ${what} ${code === 'REGISTRY_TIMEOUT' ? `stalled (${timeoutDetail(error)})` : 'broke off'} after ${total} bytes; it will be retried`,
       { registry, ...(repository !== undefined ? { repository } : {}), cause: error },
     );
   }
@@ -315,7 +331,7 @@ async function drain(response: Response): Promise<void> {
 export class RegistryClient {
   readonly #insecure: string[];
   readonly #credentials: (registry: string) => Promise<Credentials | undefined>;
-  readonly #timeoutMs: number;
+  readonly #transferLimits: TransferLimits;
   readonly #retries: number;
   readonly #retryBaseMs: number;
   readonly #retryMaxMs: number;
@@ -335,11 +351,17 @@ export class RegistryClient {
   constructor(options: RegistryClientOptions = {}) {
     this.#insecure = [...(options.insecureRegistries ?? [])];
     this.#credentials = options.credentials ?? ((registry) => resolveCredentials(registry));
-    this.#timeoutMs = options.timeoutMs ?? DEFAULTS.timeoutMs;
+    this.#transferLimits = {
+      ...DEFAULT_TRANSFER_LIMITS,
+      ...(options.timeoutMs !== undefined
+        ? { headersTimeoutMs: options.timeoutMs, bodyIdleTimeoutMs: options.timeoutMs }
+        : {}),
+      ...options.transfer,
+    };
     this.#retries = options.retries ?? DEFAULTS.retries;
     this.#retryBaseMs = options.retryBaseMs ?? DEFAULTS.retryBaseMs;
     this.#retryMaxMs = options.retryMaxMs ?? DEFAULTS.retryMaxMs;
-    this.#maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULTS.maxRetryAfterMs;
+    this.#maxRetryAfterMs = options.maxRetryAfterMs ?? this.#retryMaxMs;
     this.#resourceClass = options.resourceClass ?? 'plugin';
     this.#injected = options.dispatcher;
     this.#now = options.now ?? Date.now;
@@ -352,9 +374,9 @@ export class RegistryClient {
     this.#closed = true;
     const agents = this.#agents;
     this.#agents = undefined;
-    if (agents !== undefined && this.#injected === undefined) {
-      const { secure, insecure } = await agents;
-      await Promise.all([secure.close(), insecure.close()]);
+    if (agents !== undefined) {
+      const { owned } = await agents;
+      await Promise.all(owned.map((agent) => agent.close()));
     }
   }
 
@@ -778,14 +800,22 @@ export class RegistryClient {
       // index does.
       const requestPath = 'undici/lib/api/api-request.js';
       const request = ((await import(requestPath)) as { default: RequestFn }).default;
-      if (this.#injected !== undefined) return { request, secure: this.#injected, insecure: this.#injected };
+      // every response keeps a minimum rate, whichever dispatcher carries it
+      const guard = transferGuard(this.#transferLimits);
+      if (this.#injected !== undefined) {
+        const guarded = this.#injected.compose(guard);
+        return { request, secure: guarded, insecure: guarded, owned: [] };
+      }
       const agentPath = 'undici/lib/dispatcher/agent.js';
       const AgentClass = ((await import(agentPath)) as { default: typeof Agent }).default;
-      const connect = { timeout: this.#timeoutMs };
+      const connect = { timeout: this.#transferLimits.headersTimeoutMs };
+      const secure = new AgentClass({ connect });
+      const insecure = new AgentClass({ connect: { ...connect, rejectUnauthorized: false } });
       return {
         request,
-        secure: new AgentClass({ connect }),
-        insecure: new AgentClass({ connect: { ...connect, rejectUnauthorized: false } }),
+        secure: secure.compose(guard),
+        insecure: insecure.compose(guard),
+        owned: [secure, insecure],
       };
     })();
     return this.#agents;
@@ -808,8 +838,10 @@ export class RegistryClient {
       method: method as Dispatcher.HttpMethod,
       headers,
       ...(body !== undefined ? { body } : {}),
-      headersTimeout: this.#timeoutMs,
-      bodyTimeout: this.#timeoutMs,
+      // undici's headersTimeout runs from the request's dispatch to its last header byte, unrefreshed
+      // by header bytes: a deadline, which a peer dripping its headers cannot stretch
+      headersTimeout: this.#transferLimits.headersTimeoutMs,
+      bodyTimeout: this.#transferLimits.bodyIdleTimeoutMs,
       ...(signal !== undefined ? { signal } : {}),
     });
     return { status: response.statusCode, headers: response.headers, body: response.body, url };
@@ -817,6 +849,15 @@ export class RegistryClient {
 
   /** How to reach `registry`: scheme and auth challenge, discovered once by pinging /v2/. */
   async #host(registry: string, options: CallOptions): Promise<HostState> {
+    // A host no URL can hold (a port past 65535) never becomes reachable: a stalled error, not a
+    // transient "Invalid URL" retried forever. References are checked when loaded; this is for callers
+    // that build references themselves.
+    if (!URL.canParse(`https://${registry}/v2/`)) {
+      throw new SpecError(
+        'INVALID_REFERENCE',
+        `registry ${JSON.stringify(registry)} is not a host[:port] a URL can hold (a port is 1 to 65535); fix the reference`,
+      );
+    }
     let state = this.#hosts.get(registry);
     if (state === undefined) {
       state = this.#ping(registry, options);
@@ -914,7 +955,7 @@ export class RegistryClient {
           timeout ? 'REGISTRY_TIMEOUT' : 'REGISTRY_UNREACHABLE',
           `${where(registry, repository)}: ${request.what}: ${
             timeout
-              ? `no response within ${this.#timeoutMs} ms`
+              ? `no response within ${this.#transferLimits.headersTimeoutMs} ms`
               : `cannot connect (${errorCode(error) ?? 'network error'})`
           } after ${attempt + 1} attempt(s); check that the registry is up and reachable${
             url.protocol === 'https:' && !allowsPlainHttp(url.host, this.#insecure)
@@ -927,10 +968,15 @@ export class RegistryClient {
       const status = response.status;
       if ((status >= 500 || status === 429) && replayable && attempt < this.#retries) {
         await drain(response);
-        const wait =
+        const asked =
           status === 429
-            ? (parseRetryAfter(header(response.headers, 'retry-after'), this.#now(), this.#maxRetryAfterMs) ??
-              backoffDelay(attempt, this.#retryBaseMs, this.#retryMaxMs))
+            ? parseRetryAfter(header(response.headers, 'retry-after'), this.#now(), Number.POSITIVE_INFINITY)
+            : undefined;
+        // a Retry-After is honoured up to the backoff maximum: a registry asking for a day is
+        // asked again after that, and its wish is reported if it still refuses
+        const wait =
+          asked !== undefined
+            ? Math.min(asked, this.#maxRetryAfterMs)
             : backoffDelay(attempt, this.#retryBaseMs, this.#retryMaxMs);
         await this.#sleep(wait, request.signal);
         attempt++;
@@ -953,31 +999,40 @@ export class RegistryClient {
         if (++redirects > MAX_REDIRECTS)
           throw invalid(`more than ${MAX_REDIRECTS} redirects; the registry is misconfigured`);
         if (!replayable) throw invalid(`redirected while uploading a stream, which cannot be sent twice`);
-        const target = redirectTarget(url, location);
-        if (target.url.protocol !== 'https:' && target.url.protocol !== 'http:')
-          throw invalid(`redirect to unsupported scheme ${target.url.protocol}`);
-        if (
-          target.url.protocol === 'http:' &&
-          !allowsPlainHttp(target.url.host, this.#insecure) &&
-          (url.protocol === 'https:' || !allowsPlainHttp(url.host, this.#insecure))
-        ) {
-          throw invalid(
-            `redirect to plain-http ${target.url.host} refused; list it with --insecure-registry if that is intended`,
-          );
+        let target: ReturnType<typeof redirectTarget>;
+        try {
+          target = redirectTarget(url, location);
+        } catch {
+          throw invalid(`redirect to an unparseable Location`);
         }
+        const refusal = redirectRefusal(url, target.url, this.#insecure);
+        if (refusal !== undefined) throw invalid(refusal);
         if (!target.keepAuthorization) keepAuth = false;
         url = target.url;
         if (status === 303) method = 'GET';
         continue;
       }
       if (status >= 500 || status === 429) {
+        const asked =
+          status === 429
+            ? parseRetryAfter(header(response.headers, 'retry-after'), this.#now(), Number.POSITIVE_INFINITY)
+            : undefined;
         const summary = await errorSummary(response);
+        const wish =
+          asked === undefined
+            ? ''
+            : `; the registry asks to wait ${Math.round(asked / 1000)} s (Retry-After), plugctl waits at most its backoff maximum`;
         throw new RegistryError(
           status === 429 ? 'REGISTRY_RATE_LIMITED' : 'REGISTRY_SERVER_ERROR',
           `${where(registry, repository)}: ${request.what}: ${status === 429 ? 'rate limited (429)' : `server error ${status}`}${
             summary !== '' ? ` (${summary})` : ''
-          } after ${attempt + 1} attempt(s); it will be retried later`,
-          { registry, ...(repository !== undefined ? { repository } : {}), status },
+          } after ${attempt + 1} attempt(s)${wish}; it will be retried later`,
+          {
+            registry,
+            ...(repository !== undefined ? { repository } : {}),
+            status,
+            ...(asked !== undefined ? { retryAfterMs: asked } : {}),
+          },
         );
       }
       return response;

@@ -21,6 +21,8 @@ export class RegistryError extends PlugctlError {
   readonly registry: string;
   readonly repository: string | undefined;
   readonly status: number | undefined;
+  /** the wait a 429's Retry-After asked for, ms, uncapped (the caller caps it at its backoff maximum) */
+  readonly retryAfterMs: number | undefined;
 
   constructor(
     code: RegistryErrorCode,
@@ -31,6 +33,7 @@ export class RegistryError extends PlugctlError {
       status?: number;
       kind?: FailureKind;
       cause?: unknown;
+      retryAfterMs?: number;
     },
   ) {
     super(code, message, {
@@ -40,6 +43,7 @@ export class RegistryError extends PlugctlError {
     this.registry = options.registry;
     this.repository = options.repository;
     this.status = options.status;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 

@@ -73,6 +73,77 @@ export function parseRetryAfter(value: string | undefined, now: number, capMs: n
   return Math.max(0, Math.min(at - now, capMs));
 }
 
+/** Names that resolve to a cloud's instance metadata service, whatever their address. */
+const METADATA_HOSTNAMES: ReadonlySet<string> = new Set([
+  'metadata',
+  'metadata.google.internal',
+  'metadata.goog',
+  'instance-data',
+  'instance-data.ec2.internal',
+]);
+
+/** The four bytes of an IPv4 literal, or undefined. */
+function ipv4Bytes(name: string): number[] | undefined {
+  if (isIP(name) !== 4) return undefined;
+  return name.split('.').map((part) => Number(part));
+}
+
+/** An IPv6 literal in the WHATWG URL's canonical form (lower case, compressed, `::ffff:a9fe:a9fe`). */
+function canonicalIpv6(name: string): string {
+  return new URL(`http://[${name}]/`).hostname.slice(1, -1);
+}
+
+/**
+ * Whether `host[:port]` is a link-local address (169.254.0.0/16, fe80::/10, IPv4-mapped forms
+ * included) or a cloud metadata service (AWS's fd00:ec2::254, Alibaba's 100.100.100.200, the
+ * metadata host names). A registry never legitimately sends a client there; an attacker who
+ * controls a registry's answers would, to read the host's cloud credentials.
+ */
+export function isLinkLocalOrMetadataHost(host: string): boolean {
+  const name = hostnameOf(host).replace(/\.$/, '');
+  if (METADATA_HOSTNAMES.has(name)) return true;
+  let v4 = ipv4Bytes(name);
+  if (isIP(name) === 6) {
+    const v6 = canonicalIpv6(name);
+    if (/^fe[89ab][0-9a-f]:/.test(v6) || v6 === 'fd00:ec2::254') return true;
+    const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
+    if (mapped !== null) {
+      const high = Number.parseInt(mapped[1] as string, 16);
+      const low = Number.parseInt(mapped[2] as string, 16);
+      v4 = [high >> 8, high & 0xff, low >> 8, low & 0xff];
+    }
+  }
+  if (v4 === undefined) return false;
+  return (v4[0] === 169 && v4[1] === 254) || v4.join('.') === '100.100.100.200';
+}
+
+/**
+ * Why a redirect from `from` to `to` must not be followed, or undefined when it may be. Refused:
+ * a scheme other than http(s); a link-local or metadata address; plain http to a host that is not
+ * itself allowed plain http (loopback, or listed in `insecureRegistries`), whatever the scheme of
+ * `from` (a loopback registry may not hand the client to a plain-http host elsewhere); and a
+ * loopback target from a registry that is not itself on loopback (a remote registry must not steer
+ * requests at this host's own services).
+ */
+export function redirectRefusal(
+  from: URL,
+  to: URL,
+  insecureRegistries: readonly string[],
+): string | undefined {
+  if (to.protocol !== 'https:' && to.protocol !== 'http:')
+    return `redirect to unsupported scheme ${to.protocol}`;
+  if (isLinkLocalOrMetadataHost(to.host)) {
+    return `redirect to ${to.host} refused: a link-local or cloud metadata address is never a registry`;
+  }
+  if (to.protocol === 'http:' && !allowsPlainHttp(to.host, insecureRegistries)) {
+    return `redirect to plain-http ${to.host} refused; a redirect may use plain http only to a registry allowed it (loopback, or listed with --insecure-registry)`;
+  }
+  if (isLoopbackHost(to.host) && !isLoopbackHost(from.host)) {
+    return `redirect from ${from.host} to the loopback address ${to.host} refused`;
+  }
+  return undefined;
+}
+
 /** The outcome of looking at one redirect. */
 export interface RedirectTarget {
   url: URL;
@@ -126,12 +197,23 @@ export function isRetryableNetworkError(error: unknown): boolean {
   );
 }
 
-/** Whether a failure is a timeout (headers or body idle), for the error's code. */
+/**
+ * Whether a failure is a timeout (headers deadline, body idle, a body below the minimum rate), for
+ * the error's code.
+ */
 export function isTimeoutError(error: unknown): boolean {
   const code = errorCode(error);
   return (
     code === 'UND_ERR_HEADERS_TIMEOUT' ||
     code === 'UND_ERR_BODY_TIMEOUT' ||
-    code === 'UND_ERR_CONNECT_TIMEOUT'
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    code === 'PLUGCTL_TRANSFER_TOO_SLOW'
   );
+}
+
+/** How a timed-out body failed, for messages: the rate guard's own words, or idle silence. */
+export function timeoutDetail(error: unknown): string {
+  return errorCode(error) === 'PLUGCTL_TRANSFER_TOO_SLOW' && error instanceof Error
+    ? `too slow: ${error.message}`
+    : 'no data within the idle timeout';
 }

@@ -8,7 +8,9 @@
 import { SpecError } from '../errors.ts';
 import { formatReference, parseReference, withoutDigest, type Reference } from '../api/reference.ts';
 import type { PluginPrivilege } from '../plugin/privileges.ts';
-import type { RegistryClient } from './client.ts';
+import type { CallOptions, RegistryClient } from './client.ts';
+import { withDeadline } from './deadline.ts';
+import { DEFAULT_PULL_TIMEOUT_MS } from '../limits.ts';
 import { parsePluginConfig } from '../plugin/config.ts';
 import { computePrivileges } from '../plugin/privileges.ts';
 
@@ -39,31 +41,59 @@ export interface StoreTraits {
   description: string;
 }
 
-/** Builds an inspector over a registry client for a store with the given traits. */
-export function createRemoteInspector(client: RegistryClient, store: StoreTraits): RemoteInspector {
+/** Options of createRemoteInspector. */
+export interface InspectorOptions {
+  /** overall deadline of one remote's lookup, retries included, ms; default DEFAULT_PULL_TIMEOUT_MS */
+  timeoutMs?: number;
+}
+
+/**
+ * Builds an inspector over a registry client for a store with the given traits. Each lookup has
+ * its own deadline (REGISTRY_TIMEOUT past it), so a stalled registry holds only its own remote.
+ */
+export function createRemoteInspector(
+  client: RegistryClient,
+  store: StoreTraits,
+  options: InspectorOptions = {},
+): RemoteInspector {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_PULL_TIMEOUT_MS;
   return {
     async inspect(remote: string): Promise<RemoteInfo> {
       const ref = parseReference(remote);
-      if (ref.digest !== undefined && !store.acceptsDigests)
-        return inspectPinOnOldEngine(client, store, ref, remote);
-      const fetched = await client.fetchConfig(ref);
-      let pullRemote = formatReference(ref);
-      if (fetched.resolved.index !== undefined) {
-        if (!store.acceptsDigests) {
-          const available = fetched.resolved.index.available.map(platformText).join(', ');
-          throw new SpecError(
-            'MULTI_ARCH_UNSUPPORTED_BY_ENGINE',
-            `${remote} is a multi-platform index (${available}); installing the ${platformText(fetched.resolved.index.platform)} ` +
-              `manifest needs a digest reference, which ${store.description} cannot take (it crashes on them before 25.0.4, ` +
-              `moby#47299). Upgrade dockerd to 25.0.4 or newer, use the embedded store, or reference a single-platform tag`,
-          );
-        }
-        // The engine cannot pick a platform from an index: hand it the platform manifest by digest.
-        pullRemote = formatReference({ domain: ref.domain, path: ref.path, digest: fetched.resolved.digest });
-      }
-      return describe(remote, pullRemote, fetched.resolved.digest, fetched.json, ref);
+      return withDeadline(
+        timeoutMs,
+        { registry: ref.domain, repository: ref.path, description: `looking up ${remote}` },
+        (signal) => inspectRemote(client, store, ref, remote, { signal }),
+      );
     },
   };
+}
+
+async function inspectRemote(
+  client: RegistryClient,
+  store: StoreTraits,
+  ref: Reference,
+  remote: string,
+  call: CallOptions,
+): Promise<RemoteInfo> {
+  if (ref.digest !== undefined && !store.acceptsDigests)
+    return inspectPinOnOldEngine(client, store, ref, remote, call);
+  const fetched = await client.fetchConfig(ref, undefined, call);
+  let pullRemote = formatReference(ref);
+  if (fetched.resolved.index !== undefined) {
+    if (!store.acceptsDigests) {
+      const available = fetched.resolved.index.available.map(platformText).join(', ');
+      throw new SpecError(
+        'MULTI_ARCH_UNSUPPORTED_BY_ENGINE',
+        `${remote} is a multi-platform index (${available}); installing the ${platformText(fetched.resolved.index.platform)} ` +
+          `manifest needs a digest reference, which ${store.description} cannot take (it crashes on them before 25.0.4, ` +
+          `moby#47299). Upgrade dockerd to 25.0.4 or newer, use the embedded store, or reference a single-platform tag`,
+      );
+    }
+    // The engine cannot pick a platform from an index: hand it the platform manifest by digest.
+    pullRemote = formatReference({ domain: ref.domain, path: ref.path, digest: fetched.resolved.digest });
+  }
+  return describe(remote, pullRemote, fetched.resolved.digest, fetched.json, ref);
 }
 
 /**
@@ -76,6 +106,7 @@ async function inspectPinOnOldEngine(
   store: StoreTraits,
   ref: Reference,
   remote: string,
+  call: CallOptions,
 ): Promise<RemoteInfo> {
   if (ref.tag === undefined) {
     throw new SpecError(
@@ -86,7 +117,7 @@ async function inspectPinOnOldEngine(
     );
   }
   const byTag = withoutDigest(ref);
-  const head = await client.headManifest(byTag);
+  const head = await client.headManifest(byTag, call);
   if (head.digest !== ref.digest) {
     throw new SpecError(
       'PIN_MISMATCH',
@@ -95,7 +126,7 @@ async function inspectPinOnOldEngine(
         `Update the pin, or re-tag the pinned content`,
     );
   }
-  const fetched = await client.fetchConfig(ref);
+  const fetched = await client.fetchConfig(ref, undefined, call);
   if (fetched.resolved.index !== undefined) {
     throw new SpecError(
       'MULTI_ARCH_UNSUPPORTED_BY_ENGINE',

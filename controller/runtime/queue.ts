@@ -190,13 +190,16 @@ export class WorkQueue {
 
   /**
    * Schedules a retry of `key` after its backoff or the global rate limit, whichever is longer, and
-   * counts one more failure for it. Returns the delay chosen in ms (0 and no effect after shutDown).
+   * counts one more failure for it. `atLeastMs` (what a rate-limited registry asked for) lengthens
+   * the delay, but never beyond `maxDelayMs`: a Retry-After of a day is capped at the backoff
+   * maximum. Returns the delay chosen in ms (0 and no effect after shutDown).
    */
-  addRateLimited(key: string): number {
+  addRateLimited(key: string, atLeastMs = 0): number {
     if (this.#shutDown) return 0;
     const failures = this.#failures.get(key) ?? 0;
     this.#failures.set(key, failures + 1);
-    const delay = Math.max(this.#backoff(failures), this.#reserveToken());
+    const asked = Math.min(Math.max(0, atLeastMs), this.#maxDelayMs);
+    const delay = Math.max(this.#backoff(failures), this.#reserveToken(), asked);
     this.addAfter(key, delay);
     return delay;
   }

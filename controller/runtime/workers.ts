@@ -18,7 +18,7 @@ import type { WorkQueue } from './queue.ts';
 export type ReconcileResult =
   | { type: 'done' }
   | { type: 'requeueAfter'; ms: number }
-  | { type: 'failed'; kind: FailureKind; error: unknown };
+  | { type: 'failed'; kind: FailureKind; error: unknown; retryAfterMs?: number };
 
 /** Options of startWorkers. */
 export interface WorkersOptions {
@@ -63,7 +63,8 @@ const WAITING_GROWTH = 1.5;
  * - `done` -> forget the key's failures.
  * - `requeueAfter` -> forget, then `addAfter(key, ms)`.
  * - `failed` transient (or a throw) -> `addRateLimited(key)`: per-key exponential backoff under the
- *   queue's global rate limit.
+ *   queue's global rate limit; a `retryAfterMs` (a registry's Retry-After) lengthens the delay up to
+ *   the queue's backoff maximum.
  * - `failed` waiting -> `addAfter(key, d)` with d = `waitingDelayMs * 1.5^(consecutive waits)` capped
  *   at `waitingMaxDelayMs` (5 s, 7.5 s, 11.3 s, ... 60 s by default). The transient backoff is left
  *   as it is: waiting says nothing about whether the last transient error has cleared. A reconciler
@@ -111,7 +112,7 @@ export function startWorkers(options: WorkersOptions): Workers {
         if (result.kind === 'stalled') {
           queue.forget(key);
         } else {
-          queue.addRateLimited(key);
+          queue.addRateLimited(key, result.retryAfterMs);
         }
         return;
       default:

@@ -16,7 +16,7 @@
  * also what a file read in the middle of a write looks like.
  */
 import type { Stats } from 'node:fs';
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { watch } from 'chokidar';
 import type { FSWatcher } from 'chokidar';
@@ -26,12 +26,16 @@ import { systemClock } from '../runtime/clock.ts';
 import type { Clock, TimerHandle } from '../runtime/clock.ts';
 import {
   LOAD_CODES,
+  documentLimits,
   formatLoadError,
   listDocumentFiles,
   parseDocumentFile,
+  readDocumentFile,
+  refusesWholeFile,
   resolveDuplicates,
 } from '../api/load.ts';
 import type { LoadError, LoadedDocument, ParsedDocument } from '../api/load.ts';
+import type { DocumentLimits } from '../limits.ts';
 import { formatOrigin } from '../api/types.ts';
 import { contentHash } from './hash.ts';
 import type { DesiredSnapshot, DesiredSource } from './source.ts';
@@ -54,6 +58,8 @@ export interface FileSourceOptions {
   maxDelayMs?: number;
   /** Time and timers for the debounce (default: the system clock). */
   clock?: Clock;
+  /** Bounds on each file (default DEFAULT_DOCUMENT_LIMITS), as loadDocuments takes them. */
+  limits?: Partial<DocumentLimits>;
 }
 
 /**
@@ -200,6 +206,7 @@ export class FileSource implements DesiredSource {
   readonly #roots: string[];
   readonly #logger: Logger;
   readonly #clock: Clock;
+  readonly #limits: DocumentLimits;
   readonly #debounceMs: number;
   readonly #maxDelayMs: number;
   readonly #listeners = new Set<(keys: ReadonlySet<string>) => void>();
@@ -230,6 +237,7 @@ export class FileSource implements DesiredSource {
     this.#roots = options.paths.map((p) => resolve(p));
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
+    this.#limits = documentLimits(options.limits);
     this.#debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
     this.#maxDelayMs = Math.max(options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS, this.#debounceMs);
   }
@@ -465,8 +473,14 @@ export class FileSource implements DesiredSource {
     let text: string;
     let real: string;
     try {
-      text = await readFile(path, 'utf8');
+      const got = await readDocumentFile(path, this.#limits.maxFileBytes);
       real = await realpath(path);
+      if ('error' in got) {
+        // Too large to read: like a syntax error, what it declared before stays
+        this.#files.set(path, { ...(previous ?? this.#emptyState(path, real)), real, errors: [got.error] });
+        return;
+      }
+      text = got.text;
     } catch (error) {
       const code = errnoCode(error);
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'ELOOP') {
@@ -481,8 +495,8 @@ export class FileSource implements DesiredSource {
       this.#files.set(path, { ...(previous ?? this.#emptyState(path, path)), errors: [error_] });
       return;
     }
-    const parsed = parseDocumentFile(text, path);
-    if (parsed.errors.some((e) => e.code === LOAD_CODES.yamlSyntax)) {
+    const parsed = parseDocumentFile(text, path, { limits: this.#limits });
+    if (parsed.errors.some(refusesWholeFile)) {
       // Last known good: everything the file declared stays as it was.
       this.#files.set(path, { ...(previous ?? this.#emptyState(path, real)), real, errors: parsed.errors });
       return;

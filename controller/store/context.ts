@@ -6,15 +6,16 @@
  * whether it changed since it was built (its digest). Everything here is store-neutral.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
-import { lstat, open, readdir, readFile, readlink, stat } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { constants, createReadStream, type Stats } from 'node:fs';
+import { lstat, open, readdir, readlink, realpath, stat } from 'node:fs/promises';
+import { join, posix, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract, pack } from 'tar-stream';
 import type { Header, Pack } from 'tar-stream';
 import { PlugctlError } from '../errors.ts';
+import { MAX_CONTEXT_CONFIG_BYTES } from '../limits.ts';
 import { parsePluginConfig, PluginConfigError } from '../plugin/config.ts';
 import { computePrivileges } from '../plugin/privileges.ts';
 import type { PluginConfig } from '../plugin/config.ts';
@@ -45,13 +46,31 @@ export function contextError(context: string, message: string, cause?: unknown):
   });
 }
 
-/** Parses and checks a context's config.json as dockerd would decode it. */
+/**
+ * Where JSON.parse stopped, without its message: V8 quotes a snippet of the input there, and a
+ * config.json may be anything (a symlink's target, a file the plugin's author did not mean to share).
+ */
+function jsonErrorPosition(error: unknown): string {
+  const position = /position (\d+)/.exec(error instanceof Error ? error.message : '')?.[1];
+  return position === undefined ? '' : ` at byte ${position}`;
+}
+
+/**
+ * Parses and checks a context's config.json as dockerd would decode it. Errors never quote the
+ * file's content (nor carry the parser's error, which does).
+ */
 export function parseContextConfig(bytes: Uint8Array, context: string): PluginConfig {
+  if (bytes.byteLength > MAX_CONTEXT_CONFIG_BYTES) {
+    throw contextError(
+      context,
+      `config.json is larger than ${MAX_CONTEXT_CONFIG_BYTES} bytes; a plugin config is a few KiB`,
+    );
+  }
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (error) {
-    throw contextError(context, `config.json is not valid JSON (${(error as Error).message})`, error);
+    throw contextError(context, `config.json is not valid JSON (syntax error${jsonErrorPosition(error)})`);
   }
   try {
     return parsePluginConfig(json, context);
@@ -171,21 +190,67 @@ async function plainTarOf(file: string): Promise<Readable> {
   return raw.pipe(gunzip);
 }
 
+/** Whether `path` is `dir` or below it (both real, absolute paths). */
+function isWithin(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith(sep) ? dir : `${dir}${sep}`);
+}
+
 /**
- * Checks a context directory (config.json and rootfs/ present) and returns config.json's bytes;
- * throws CONTEXT_INVALID naming what is missing.
+ * Checks a context directory and returns config.json's bytes. Nothing outside the context is read:
+ * config.json may be a symlink only to a regular file inside the context, and rootfs/ must be a
+ * directory, not a symlink (its own symlinks are archived as symlinks, never followed). Throws
+ * CONTEXT_INVALID naming what is missing or refused, never quoting a file's content.
  */
 export async function readDirectoryContext(context: string): Promise<Uint8Array> {
-  const config = await readFile(join(context, 'config.json')).catch((error: unknown) => {
-    throw contextError(context, 'has no config.json; a plugin context holds config.json and rootfs/', error);
+  const root = await realpath(context).catch((error: unknown) => {
+    throw contextError(context, `cannot be read (${errnoOf(error)}); check spec.build.context`);
   });
-  const rootfs = await stat(join(context, 'rootfs')).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
-  if (!rootfs)
+  const configPath = join(context, 'config.json');
+  const link = await lstat(configPath).catch(() => undefined);
+  if (link === undefined)
+    throw contextError(context, 'has no config.json; a plugin context holds config.json and rootfs/');
+  let real = configPath;
+  if (link.isSymbolicLink()) {
+    real = await realpath(configPath).catch(() => '');
+    if (real === '' || !isWithin(real, root)) {
+      throw contextError(
+        context,
+        'config.json is a symlink to a file outside the context (or to nothing); refused: a build reads nothing outside its context',
+      );
+    }
+  }
+  let config: Uint8Array;
+  const handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW).catch((error: unknown) => {
+    throw contextError(context, `config.json cannot be read (${errnoOf(error)})`);
+  });
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw contextError(context, 'config.json is not a regular file');
+    if (info.size > MAX_CONTEXT_CONFIG_BYTES) {
+      throw contextError(
+        context,
+        `config.json is larger than ${MAX_CONTEXT_CONFIG_BYTES} bytes; a plugin config is a few KiB`,
+      );
+    }
+    config = await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+  const rootfs = await lstat(join(context, 'rootfs')).catch(() => undefined);
+  if (rootfs?.isSymbolicLink() === true) {
+    throw contextError(
+      context,
+      'rootfs is a symlink; it must be a directory inside the context (a build reads nothing outside its context)',
+    );
+  }
+  if (rootfs?.isDirectory() !== true)
     throw contextError(context, 'has no rootfs/ directory; a plugin context holds config.json and rootfs/');
   return config;
+}
+
+/** The errno code of a file-system failure, for messages that must not carry a path's content. */
+function errnoOf(error: unknown): string {
+  return (error as NodeJS.ErrnoException | undefined)?.code ?? 'error';
 }
 
 /** Reads config.json out of a context tar (the name cleaned as moby's splitConfigRootFSFromTar does). */
@@ -202,6 +267,16 @@ async function configFromTar(context: string): Promise<Uint8Array> {
       stream.resume();
       return;
     }
+    if (header.type !== 'file' && header.type !== 'contiguous-file') {
+      stream.resume();
+      next(
+        contextError(
+          context,
+          `config.json in the archive is a ${header.type ?? 'special entry'}, not a file`,
+        ),
+      );
+      return;
+    }
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
     stream.on('end', () => {
@@ -212,6 +287,7 @@ async function configFromTar(context: string): Promise<Uint8Array> {
   try {
     await pipeline(await plainTarOf(context), tar);
   } catch (error) {
+    if (error instanceof PlugctlError) throw error;
     throw contextError(context, `is not a readable tar archive (${(error as Error).message})`, error);
   }
   if (config === undefined)

@@ -134,7 +134,10 @@ describeIntegration('plugctl apply against a real dockerd', () => {
     const second = await plugctl('apply', '-f', docs);
     assert.equal(second.code, 0);
     assert.match(second.out, /dockerplugin\/vol unchanged/);
-    assert.match(second.out, /0 created, 0 configured, 0 deleted, 1 unchanged, 0 skipped, 0 failed, 0 invalid documents/);
+    assert.match(
+      second.out,
+      /0 created, 0 configured, 0 deleted, 1 unchanged, 0 skipped, 0 failed, 0 invalid documents/,
+    );
     assert.equal(await hostSnapshot(), before);
   });
 

@@ -40,6 +40,7 @@ import {
 } from '../context.ts';
 import type { ContentStore, Ingest } from './content.ts';
 import { EmbeddedStoreError } from './errors.ts';
+import { PlugctlError } from '../../errors.ts';
 import { mobyConfigJson } from './layout.ts';
 
 /** A create context: a directory or tar file path, or a tar stream (gzip-compressed or not). */
@@ -78,6 +79,13 @@ async function splitTarContext(
       if (name.startsWith('/')) name = name.slice(1);
       name = name.replace(/\/+$/, '');
       if (name === 'config.json') {
+        if (header.type !== 'file' && header.type !== 'contiguous-file') {
+          stream.resume();
+          throw contextError(
+            context,
+            `config.json in the archive is a ${header.type ?? 'special entry'}, not a file`,
+          );
+        }
         const chunks: Uint8Array[] = [];
         for await (const chunk of stream as AsyncIterable<Uint8Array>) chunks.push(chunk);
         config = Buffer.concat(chunks);
@@ -124,6 +132,7 @@ async function splitTarContext(
     if (gzipped) await pipeline(chunks(), createGunzip({ chunkSize: CHUNK }), tar);
     else await pipeline(chunks(), tar);
   } catch (error) {
+    if (error instanceof PlugctlError) throw error;
     throw contextError(context, `is not a readable tar archive (${(error as Error).message})`, error);
   }
   if (!hasRootfs)

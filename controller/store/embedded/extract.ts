@@ -43,6 +43,8 @@ import {
   symlink,
   utimes,
 } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import type { Writable } from 'node:stream';
@@ -80,6 +82,8 @@ export interface LayerReport {
   inputBytes: number;
   /** `entry: why` for each entry that was skipped (device nodes, xattrs) */
   skipped: string[];
+  /** `sha256:` of the uncompressed tar stream: the layer's diff ID, to check against the config's */
+  diffId: string;
 }
 
 /** Options of applyLayer. */
@@ -125,15 +129,29 @@ function sniff(first: Uint8Array, layer: string): Compression {
   return 'none';
 }
 
+/** Linux's PATH_MAX and NAME_MAX: longer paths and components cannot be stored, whatever the disk. */
+const PATH_MAX = 4095;
+const NAME_MAX = 255;
+
+/**
+ * How an entry name is quoted in messages: in full up to 200 characters, else its start and its
+ * length (a hostile name of thousands of characters must not swamp a log line or a status).
+ */
+export function entryLabel(name: string): string {
+  if (name.length <= 200) return JSON.stringify(name);
+  return `${JSON.stringify(name.slice(0, 100))}... (${name.length} characters)`;
+}
+
 /**
  * Splits an entry name into its components: `./a//b/` -> [a, b]. Refuses absolute names and `..`
- * components (LAYER_UNSAFE), naming the entry and layer.
+ * components (LAYER_UNSAFE), and names no Linux file system can hold (LAYER_INVALID: longer than
+ * PATH_MAX bytes, a component longer than NAME_MAX bytes, a NUL byte), naming the entry and layer.
  */
 export function entryComponents(name: string, layer: string, what = 'entry'): string[] {
   if (name.startsWith('/')) {
     throw new LayerError(
       'LAYER_UNSAFE',
-      `layer ${layer}: ${what} ${JSON.stringify(name)} is an absolute path; layers may only name paths inside the rootfs. The plugin's content is hostile or broken; nothing was installed`,
+      `layer ${layer}: ${what} ${entryLabel(name)} is an absolute path; layers may only name paths inside the rootfs. The plugin's content is hostile or broken; nothing was installed`,
       { entry: name },
     );
   }
@@ -141,12 +159,41 @@ export function entryComponents(name: string, layer: string, what = 'entry'): st
   if (parts.includes('..')) {
     throw new LayerError(
       'LAYER_UNSAFE',
-      `layer ${layer}: ${what} ${JSON.stringify(name)} climbs out with '..'; layers may only name paths inside the rootfs. The plugin's content is hostile or broken; nothing was installed`,
+      `layer ${layer}: ${what} ${entryLabel(name)} climbs out with '..'; layers may only name paths inside the rootfs. The plugin's content is hostile or broken; nothing was installed`,
       { entry: name },
     );
   }
+  const unrepresentable = (why: string): LayerError =>
+    new LayerError(
+      'LAYER_INVALID',
+      `layer ${layer}: ${what} ${entryLabel(name)} ${why}, which no Linux file system can store; the layer cannot be installed. Nothing was installed`,
+      { entry: name },
+    );
+  if (name.includes('\0')) throw unrepresentable('contains a NUL byte');
+  if (Buffer.byteLength(name, 'utf8') > PATH_MAX) throw unrepresentable(`is longer than ${PATH_MAX} bytes`);
+  if (parts.some((part) => Buffer.byteLength(part, 'utf8') > NAME_MAX)) {
+    throw unrepresentable(`has a component longer than ${NAME_MAX} bytes`);
+  }
   return parts;
 }
+
+/**
+ * errno codes (and Node's argument errors) that mean "this entry cannot be represented here": the
+ * layer's fault, permanent. Anything else (ENOSPC, EIO, EACCES, EROFS) is the host's: STORE_IO.
+ */
+const UNREPRESENTABLE: ReadonlySet<string> = new Set([
+  'ENAMETOOLONG',
+  'EINVAL',
+  'EILSEQ',
+  'ELOOP',
+  'ENOTDIR',
+  'EISDIR',
+  'EEXIST',
+  'EMLINK',
+  'EFBIG',
+  'ERR_INVALID_ARG_VALUE',
+  'ERR_INVALID_ARG_TYPE',
+]);
 
 async function lstatOrUndefined(path: string): Promise<Awaited<ReturnType<typeof lstat>> | undefined> {
   try {
@@ -215,20 +262,16 @@ class RootfsWriter {
   #unsafe(entry: string, message: string): LayerError {
     return new LayerError(
       'LAYER_UNSAFE',
-      `layer ${this.#layer}: entry ${JSON.stringify(entry)} ${message}. The plugin's content is hostile or broken; nothing was installed`,
+      `layer ${this.#layer}: entry ${entryLabel(entry)} ${message}. The plugin's content is hostile or broken; nothing was installed`,
       { entry },
     );
   }
 
   #invalid(entry: string, message: string, cause?: unknown): LayerError {
-    return new LayerError(
-      'LAYER_INVALID',
-      `layer ${this.#layer}: entry ${JSON.stringify(entry)} ${message}`,
-      {
-        entry,
-        ...(cause !== undefined ? { cause } : {}),
-      },
-    );
+    return new LayerError('LAYER_INVALID', `layer ${this.#layer}: entry ${entryLabel(entry)} ${message}`, {
+      entry,
+      ...(cause !== undefined ? { cause } : {}),
+    });
   }
 
   #forget(rel: string): void {
@@ -313,8 +356,25 @@ class RootfsWriter {
     else await chown(abs, uid, gid);
   }
 
-  /** Applies one entry; `stream` is its content (always consumed). */
+  /**
+   * Applies one entry; `stream` is its content (always consumed). A file-system refusal that says
+   * the entry cannot be represented (a name too long, a structure the layer contradicts) is the
+   * layer's fault: LAYER_INVALID naming the entry, never a transient STORE_IO retried forever.
+   */
   async apply(header: Header, stream: AsyncIterable<unknown>): Promise<void> {
+    try {
+      await this.#apply(header, stream);
+    } catch (error) {
+      if (error instanceof LayerError) throw error;
+      const code = (error as NodeJS.ErrnoException | undefined)?.code;
+      if (typeof code === 'string' && UNREPRESENTABLE.has(code)) {
+        throw this.#invalid(header.name, `cannot be stored on this file system (${code})`, error);
+      }
+      throw error;
+    }
+  }
+
+  async #apply(header: Header, stream: AsyncIterable<unknown>): Promise<void> {
     const name = header.name;
     const parts = entryComponents(name, this.#layer);
     if (parts.length === 0) {
@@ -400,11 +460,7 @@ class RootfsWriter {
       case 'link': {
         await drain(stream);
         const linkname = header.linkname ?? '';
-        const linkParts = entryComponents(
-          linkname,
-          this.#layer,
-          `hardlink target of ${JSON.stringify(name)}`,
-        );
+        const linkParts = entryComponents(linkname, this.#layer, `hardlink target of ${entryLabel(name)}`);
         if (linkParts.length === 0) throw this.#unsafe(name, 'is a hardlink to the rootfs itself');
         const linkParent = await this.resolveDir(linkParts.slice(0, -1), name);
         const source = join(linkParent.abs, linkParts[linkParts.length - 1] as string);
@@ -412,10 +468,10 @@ class RootfsWriter {
         if (stats === undefined)
           throw this.#invalid(
             name,
-            `is a hardlink to ${JSON.stringify(linkname)}, which the layer has not created`,
+            `is a hardlink to ${entryLabel(linkname)}, which the layer has not created`,
           );
         if (stats.isDirectory())
-          throw this.#unsafe(name, `is a hardlink to the directory ${JSON.stringify(linkname)}`);
+          throw this.#unsafe(name, `is a hardlink to the directory ${entryLabel(linkname)}`);
         if (source === target.abs) break;
         await this.#clear(target, false);
         await link(source, target.abs);
@@ -547,6 +603,7 @@ class LayerApplier implements LayerSink {
   /** the entry being applied (entries are applied one at a time) */
   #applying: Promise<void> = Promise.resolve();
   #sinceReclaim = 0;
+  #diff: Hash | undefined;
   readonly #onAbort: () => void;
 
   constructor(rootfs: string, options: ApplyLayerOptions, loaded: ExtractionModules) {
@@ -555,7 +612,7 @@ class LayerApplier implements LayerSink {
     this.#options = options;
     this.#modules = loaded;
     this.#writer = new RootfsWriter(rootfs, this.#layer, options.chown ?? process.getuid?.() === 0);
-    this.#report = { entries: 0, tarBytes: 0, inputBytes: 0, skipped: this.#writer.skipped };
+    this.#report = { entries: 0, tarBytes: 0, inputBytes: 0, skipped: this.#writer.skipped, diffId: '' };
     this.done = new Promise<LayerReport>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -634,6 +691,9 @@ class LayerApplier implements LayerSink {
     const report = this.#report;
     const limits = this.#limits;
     const layer = this.#layer;
+    // the diff ID is the digest of exactly the bytes the tar parser reads
+    const diff = createHash('sha256');
+    this.#diff = diff;
     // a Transform, not an async generator: an iterator would make the inflater's Readable
     // concatenate its buffered output (a copy of every byte); a Transform gets each chunk as is
     const capped = new Transform({
@@ -663,6 +723,7 @@ class LayerApplier implements LayerSink {
           );
           return;
         }
+        diff.update(chunk);
         callback(null, chunk);
       },
     });
@@ -703,6 +764,7 @@ class LayerApplier implements LayerSink {
       return;
     }
     this.#options.signal?.removeEventListener('abort', this.#onAbort);
+    if (this.#diff !== undefined) this.#report.diffId = `sha256:${this.#diff.digest('hex')}`;
     const writer = this.#writer;
     if (writer.skippedCount > 0) {
       this.#options.logger?.warn(

@@ -357,9 +357,40 @@ export interface UnpackOptions {
 }
 
 /**
+ * The config's diff IDs must name the layers the manifest lists, one each, in order: the config is
+ * what the plugin was consented to (its privileges), so layers it does not describe are not its
+ * content. LAYER_INVALID before anything is downloaded when the counts differ.
+ */
+function checkDiffIdCount(remote: RemotePlugin, layers: readonly Descriptor[]): void {
+  const diffIds = remote.config.rootfs.diff_ids;
+  if (diffIds.length === layers.length) return;
+  throw new LayerError(
+    'LAYER_INVALID',
+    `${remote.remote}: the manifest lists ${layers.length} layer(s) but the config's rootfs.diff_ids names ${diffIds.length}; ` +
+      'the plugin is inconsistent (hostile or broken). Nothing was installed; re-push the plugin',
+  );
+}
+
+/**
+ * A layer's content must be what the config's diff ID says: the digest of the uncompressed tar (the
+ * image spec's diff ID), or the digest of the compressed blob, which is what moby's `plugin create`
+ * writes there (and which the download already verified). Anything else is LAYER_INVALID.
+ */
+function checkDiffId(remote: RemotePlugin, layer: Descriptor, index: number, report: LayerReport): void {
+  const expected = remote.config.rootfs.diff_ids[index];
+  if (expected === report.diffId || expected === layer.digest) return;
+  throw new LayerError(
+    'LAYER_INVALID',
+    `${remote.remote}: layer ${index + 1} (${layer.digest}) unpacks to ${report.diffId}, but the config's rootfs.diff_ids[${index}] is ` +
+      `${expected ?? 'missing'}; the layer is not the content the config describes. Nothing was installed; re-push the plugin`,
+  );
+}
+
+/**
  * Applies `layers` in order onto `rootfs`. A layer the content store already has is unpacked from
  * it; any other is streamed from the registry once: verified (the registry client's stream errors
- * on a size or digest mismatch), inflated, unpacked, and written to an ingest file. On failure every
+ * on a size or digest mismatch), inflated, unpacked, and written to an ingest file. Each layer's
+ * uncompressed digest is checked against the config's diff ID (LAYER_INVALID). On failure every
  * ingest is deleted and the error rethrown; the caller discards the rootfs.
  */
 export async function unpackLayers(options: UnpackOptions): Promise<Unpacked> {
@@ -367,6 +398,11 @@ export async function unpackLayers(options: UnpackOptions): Promise<Unpacked> {
   const staged: StagedBlob[] = [];
   const reports: LayerReport[] = [];
   const callOptions = options.signal !== undefined ? { signal: options.signal } : {};
+  checkDiffIdCount(remote, layers);
+  const record = (index: number, report: LayerReport): void => {
+    checkDiffId(remote, layers[index] as Descriptor, index, report);
+    reports.push(report);
+  };
   try {
     for (const [index, layer] of layers.entries()) {
       const label = `${layer.digest} (${index + 1}/${layers.length} of ${remote.remote})`;
@@ -380,7 +416,8 @@ export async function unpackLayers(options: UnpackOptions): Promise<Unpacked> {
       const already = staged.find((blob) => blob.digest === layer.digest);
       if (already !== undefined) {
         await already.finished;
-        reports.push(
+        record(
+          index,
           await applyLayer(
             createReadStream(already.ingest.path, { highWaterMark: COALESCE_BYTES }),
             rootfs,
@@ -390,7 +427,7 @@ export async function unpackLayers(options: UnpackOptions): Promise<Unpacked> {
         continue;
       }
       if ((await content.info(layer.digest)) !== undefined) {
-        reports.push(await applyLayer(content.openRead(layer.digest), rootfs, extractOptions));
+        record(index, await applyLayer(content.openRead(layer.digest), rootfs, extractOptions));
         continue;
       }
       const ingest = await content.ingest();
@@ -413,7 +450,7 @@ export async function unpackLayers(options: UnpackOptions): Promise<Unpacked> {
         reportStage('blob-synced', layer.digest);
       });
       entry.finished.catch(() => undefined);
-      reports.push(await pumped);
+      record(index, await pumped);
       reportStage('layer-applied', layer.digest);
     }
     await Promise.all(staged.map((blob) => blob.finished));

@@ -29,6 +29,8 @@ import { privilegesEqual, formatPrivileges } from '../../plugin/privileges.ts';
 import { systemClock } from '../../runtime/clock.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import type { RegistryClient } from '../../registry/client.ts';
+import { withDeadline } from '../../registry/deadline.ts';
+import { DEFAULT_PULL_TIMEOUT_MS } from '../../limits.ts';
 import { parsePluginConfig } from '../../plugin/config.ts';
 import type { PluginConfig } from '../../plugin/config.ts';
 import { familiarString, parseReference } from '../../api/reference.ts';
@@ -80,6 +82,11 @@ export interface EmbeddedStoreOptions {
   runDir?: string;
   /** decompression limits per layer; default 4 GiB and 100:1 past 16 MiB */
   limits?: Partial<ExtractLimits>;
+  /**
+   * overall deadline of one pull or upgrade (manifest, config, every layer), ms; past it the pull
+   * fails with REGISTRY_TIMEOUT and nothing of it is kept. Default DEFAULT_PULL_TIMEOUT_MS (15 min)
+   */
+  pullTimeoutMs?: number;
   /** crash restart backoff; default 1 s doubling to 60 s, reset after 60 s up */
   restartPolicy?: Partial<RestartPolicy>;
   /** SIGTERM-to-SIGKILL grace when stopping a plugin, ms; default 10000 (dockerd's) */
@@ -177,6 +184,7 @@ export class EmbeddedStore implements Store {
   readonly #stopGraceMs: number;
   readonly #restartTimeoutMs: number;
   readonly #reclaim: (() => void) | undefined;
+  readonly #pullTimeoutMs: number;
   /** undefined when read-only */
   readonly #lock: StoreLock | undefined;
   readonly #plugins = new Map<string, StoredPlugin>();
@@ -203,6 +211,7 @@ export class EmbeddedStore implements Store {
     stopGraceMs: number;
     restartTimeoutMs: number;
     reclaim?: () => void;
+    pullTimeoutMs?: number;
     lock: StoreLock | undefined;
   }) {
     this.layout = parts.layout;
@@ -215,6 +224,7 @@ export class EmbeddedStore implements Store {
     this.#stopGraceMs = parts.stopGraceMs;
     this.#restartTimeoutMs = parts.restartTimeoutMs;
     this.#reclaim = parts.reclaim;
+    this.#pullTimeoutMs = parts.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS;
     this.#lock = parts.lock;
     this.#supervisor = new RestartSupervisor(parts.clock, parts.restartPolicy, (id, attempt) =>
       this.#restartAfterCrash(id, attempt),
@@ -270,6 +280,23 @@ export class EmbeddedStore implements Store {
     return plugin === undefined ? undefined : this.#installed(plugin);
   }
 
+  /**
+   * Runs registry work for `remote` under the pull deadline: one plugin's slow registry holds that
+   * plugin for at most pullTimeoutMs, then fails with REGISTRY_TIMEOUT.
+   */
+  async #withPullDeadline<T>(
+    remote: string,
+    what: string,
+    work: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const ref = parseReference(remote);
+    return withDeadline(
+      this.#pullTimeoutMs,
+      { registry: ref.domain, repository: ref.path, description: what },
+      work,
+    );
+  }
+
   async pull(name: string, options: PullOptions): Promise<void> {
     await this.pullWithReport(name, options);
   }
@@ -280,36 +307,42 @@ export class EmbeddedStore implements Store {
     const localName = normalizePluginName(name);
     return this.#mutex.run(`name:${localName}`, async () => {
       this.#assertNameFree(localName, `pull ${options.remote} as ${localName}`);
-      const remote = await readRemote(this.#registry, options.remote);
-      this.#checkPrivileges(remote, options.privileges, `pulling ${remote.remote} as ${localName}`);
-      const layers = applicableLayers(remote, this.#logger);
-      return this.#gcLock.shared(async () => {
-        const id = generatePluginId();
-        const staging = await this.#staging();
-        try {
-          const unpacked = await this.#unpackAndCommit(remote, layers, staging);
-          const record = newStoredPlugin({
-            id,
-            name: localName,
-            reference: remote.remote,
-            config: remote.config,
-            ...(remote.dockerVersion !== undefined ? { dockerVersion: remote.dockerVersion } : {}),
-            configDigest: remote.configDigest,
-            manifestDigest: remote.resolved.digest,
-            blobsums: layers.map((layer) => layer.digest),
+      return this.#withPullDeadline(
+        options.remote,
+        `pulling ${options.remote} as ${localName}`,
+        async (signal) => {
+          const remote = await readRemote(this.#registry, options.remote, signal);
+          this.#checkPrivileges(remote, options.privileges, `pulling ${remote.remote} as ${localName}`);
+          const layers = applicableLayers(remote, this.#logger);
+          return this.#gcLock.shared(async () => {
+            const id = generatePluginId();
+            const staging = await this.#staging();
+            try {
+              const unpacked = await this.#unpackAndCommit(remote, layers, staging, signal);
+              const record = newStoredPlugin({
+                id,
+                name: localName,
+                reference: remote.remote,
+                config: remote.config,
+                ...(remote.dockerVersion !== undefined ? { dockerVersion: remote.dockerVersion } : {}),
+                configDigest: remote.configDigest,
+                manifestDigest: remote.resolved.digest,
+                blobsums: layers.map((layer) => layer.digest),
+              });
+              await this.#publish(staging, record);
+              this.#logger.info(
+                { id, name: localName, remote: remote.remote },
+                `pulled ${remote.remote} as ${localName}`,
+              );
+              this.#emit('pull', record);
+              return { id, name: localName, layers: unpacked.reports };
+            } catch (error) {
+              await removeAll(staging).catch(() => undefined);
+              throw this.#wrap(error, `pulling ${remote.remote} as ${localName}`);
+            }
           });
-          await this.#publish(staging, record);
-          this.#logger.info(
-            { id, name: localName, remote: remote.remote },
-            `pulled ${remote.remote} as ${localName}`,
-          );
-          this.#emit('pull', record);
-          return { id, name: localName, layers: unpacked.reports };
-        } catch (error) {
-          await removeAll(staging).catch(() => undefined);
-          throw this.#wrap(error, `pulling ${remote.remote} as ${localName}`);
-        }
-      });
+        },
+      );
     });
   }
 
@@ -397,33 +430,39 @@ export class EmbeddedStore implements Store {
           `cannot upgrade ${plugin.name} while it is enabled; disable it first`,
         );
       }
-      const remote = await readRemote(this.#registry, options.remote);
-      const what = `upgrading ${plugin.name} to ${remote.remote}`;
-      this.#checkPrivileges(remote, options.privileges, what);
-      const layers = applicableLayers(remote, this.#logger);
-      return this.#gcLock.shared(async () => {
-        const staging = await this.#staging();
-        try {
-          const unpacked = await this.#unpackAndCommit(remote, layers, staging);
-          // moby's upgradePlugin: new config, reference and digests; the settings are kept
-          const upgraded = plugin.with((json) => {
-            const object = json['plugin'] as JsonObject;
-            object['Config'] = mobyConfigJson(remote.config, remote.dockerVersion);
-            object['PluginReference'] = remote.remote;
-            json['Config'] = remote.configDigest;
-            json['Blobsums'] = layers.map((layer) => layer.digest);
-            json['Manifest'] = remote.resolved.digest;
+      return this.#withPullDeadline(
+        options.remote,
+        `upgrading ${plugin.name} to ${options.remote}`,
+        async (signal) => {
+          const remote = await readRemote(this.#registry, options.remote, signal);
+          const what = `upgrading ${plugin.name} to ${remote.remote}`;
+          this.#checkPrivileges(remote, options.privileges, what);
+          const layers = applicableLayers(remote, this.#logger);
+          return this.#gcLock.shared(async () => {
+            const staging = await this.#staging();
+            try {
+              const unpacked = await this.#unpackAndCommit(remote, layers, staging, signal);
+              // moby's upgradePlugin: new config, reference and digests; the settings are kept
+              const upgraded = plugin.with((json) => {
+                const object = json['plugin'] as JsonObject;
+                object['Config'] = mobyConfigJson(remote.config, remote.dockerVersion);
+                object['PluginReference'] = remote.remote;
+                json['Config'] = remote.configDigest;
+                json['Blobsums'] = layers.map((layer) => layer.digest);
+                json['Manifest'] = remote.resolved.digest;
+              });
+              await this.#swapRootfs(upgraded, join(staging, 'rootfs'));
+              await removeAll(staging).catch(() => undefined);
+              this.#logger.info({ id, name: plugin.name, remote: remote.remote }, what);
+              this.#emit('pull', upgraded);
+              return { id, name: plugin.name, layers: unpacked.reports };
+            } catch (error) {
+              await removeAll(staging).catch(() => undefined);
+              throw this.#wrap(error, what);
+            }
           });
-          await this.#swapRootfs(upgraded, join(staging, 'rootfs'));
-          await removeAll(staging).catch(() => undefined);
-          this.#logger.info({ id, name: plugin.name, remote: remote.remote }, what);
-          this.#emit('pull', upgraded);
-          return { id, name: plugin.name, layers: unpacked.reports };
-        } catch (error) {
-          await removeAll(staging).catch(() => undefined);
-          throw this.#wrap(error, what);
-        }
-      });
+        },
+      );
     });
   }
 
@@ -919,8 +958,10 @@ export class EmbeddedStore implements Store {
     remote: RemotePlugin,
     layers: Parameters<typeof unpackLayers>[0]['layers'],
     staging: string,
+    signal: AbortSignal,
   ): Promise<Awaited<ReturnType<typeof unpackLayers>>> {
     const unpacked = await unpackLayers({
+      signal,
       registry: this.#registry,
       content: this.#content,
       remote,
@@ -1109,6 +1150,7 @@ export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<
     stopGraceMs: options.stopGraceMs ?? 10_000,
     restartTimeoutMs: restartTimeoutSeconds * 1000,
     ...(options.reclaim !== undefined ? { reclaim: options.reclaim } : {}),
+    ...(options.pullTimeoutMs !== undefined ? { pullTimeoutMs: options.pullTimeoutMs } : {}),
     lock,
   });
   try {

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { main } from '../../../controller/main.ts';
 import { GLOBAL_OPTIONS, type GlobalOptionSpec } from '../../../controller/cli/global-options.ts';
+import { parseDuration } from '../../../controller/cli/duration.ts';
+import { DEFAULT_PULL_TIMEOUT_MS } from '../../../controller/limits.ts';
 
 const run = promisify(execFile);
 const launcher = fileURLToPath(new URL('../../../bin/plugctl.js', import.meta.url));
@@ -39,8 +41,15 @@ async function launch(args: string[]): Promise<{ stdout: string; setUpForRun: bo
 
 /** A value the option accepts. */
 function sampleValue(spec: GlobalOptionSpec): string {
+  if (spec.duration === true) return '90s';
   return spec.choices?.[0] ?? (spec.value === '<k=v,...>' ? 'role=storage' : '/tmp/plugctl-test');
 }
+
+test('a duration option’s default in global-options.json is the library default', () => {
+  const pullTimeout = GLOBAL_OPTIONS.find((o) => o.flag === '--pull-timeout');
+  assert.equal(typeof pullTimeout?.default, 'string');
+  assert.equal(parseDuration(pullTimeout?.default as string, '--pull-timeout'), DEFAULT_PULL_TIMEOUT_MS);
+});
 
 test('every option before the command in --help comes from global-options.json, with its value', async () => {
   let help = '';

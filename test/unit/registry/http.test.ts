@@ -10,6 +10,8 @@ import {
   isTimeoutError,
   parseRetryAfter,
   redirectTarget,
+  redirectRefusal,
+  isLinkLocalOrMetadataHost,
 } from '../../../controller/registry/http.ts';
 
 describe('isLoopbackHost / allowsPlainHttp', () => {
@@ -133,5 +135,59 @@ describe('error classification', () => {
     assert.ok(isTimeoutError(undiciLike('UND_ERR_BODY_TIMEOUT')));
     assert.ok(isTimeoutError(undiciLike('UND_ERR_HEADERS_TIMEOUT')));
     assert.ok(!isTimeoutError(undiciLike('ECONNRESET')));
+  });
+});
+
+describe('isLinkLocalOrMetadataHost', () => {
+  it('knows link-local and metadata addresses in every spelling a URL normalises to', () => {
+    for (const host of [
+      '169.254.169.254',
+      '169.254.0.1:8080',
+      '[fe80::1]',
+      '[::ffff:a9fe:a9fe]',
+      '[fd00:ec2::254]',
+      '100.100.100.200',
+      'metadata.google.internal',
+      'metadata.google.internal.',
+    ]) {
+      assert.ok(isLinkLocalOrMetadataHost(host), host);
+    }
+    assert.equal(new URL('http://2852039166/').host, '169.254.169.254', 'URLs normalise numeric hosts');
+    for (const host of ['10.0.0.1', '127.0.0.1:5000', '[::1]:5000', 'registry.example.com', '169.255.0.1']) {
+      assert.ok(!isLinkLocalOrMetadataHost(host), host);
+    }
+  });
+});
+
+describe('redirectRefusal', () => {
+  const loopback = new URL('http://127.0.0.1:5000/v2/a/blobs/x');
+  const remote = new URL('https://registry.example.com/v2/a/blobs/x');
+  it('refuses plain http to a host not allowed it, whatever the scheme it came from', () => {
+    assert.match(
+      redirectRefusal(loopback, new URL('http://10.1.2.3/x'), []) ?? '',
+      /plain-http 10\.1\.2\.3 refused/,
+    );
+    assert.match(redirectRefusal(remote, new URL('http://cdn.example.com/x'), []) ?? '', /plain-http/);
+  });
+  it('allows plain http to a registry listed as insecure, and https anywhere else', () => {
+    assert.equal(redirectRefusal(loopback, new URL('http://reg.lan:5000/x'), ['reg.lan:5000']), undefined);
+    assert.equal(redirectRefusal(remote, new URL('https://cdn.example.com/x'), []), undefined);
+    assert.equal(redirectRefusal(loopback, new URL('http://127.0.0.1:6000/x'), []), undefined);
+  });
+  it('refuses link-local and metadata targets even over https or when listed as insecure', () => {
+    assert.match(
+      redirectRefusal(loopback, new URL('http://169.254.169.254/'), ['169.254.169.254']) ?? '',
+      /metadata/,
+    );
+    assert.match(redirectRefusal(remote, new URL('https://[fe80::1]/'), []) ?? '', /link-local/);
+  });
+  it('refuses a remote registry steering requests at this host', () => {
+    assert.match(redirectRefusal(remote, new URL('http://127.0.0.1:9365/metrics'), []) ?? '', /loopback/);
+  });
+  it('refuses schemes other than http(s)', () => {
+    assert.match(
+      redirectRefusal(remote, new URL('file:///etc/shadow'), []) ?? '',
+      /unsupported scheme file:/,
+    );
   });
 });

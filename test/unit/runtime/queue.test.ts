@@ -248,6 +248,14 @@ describe('addRateLimited and forget', () => {
     );
   });
 
+  test("a registry's Retry-After lengthens the delay, capped at maxDelayMs; it never shortens it", () => {
+    const { queue } = setup({ qps: Infinity, maxDelayMs: 300_000 });
+    assert.equal(queue.addRateLimited('a', 86_400_000), 300_000, 'a day is capped at the backoff maximum');
+    assert.equal(queue.failures('a'), 1);
+    assert.equal(queue.addRateLimited('b', 2_000), 2_000);
+    assert.equal(queue.addRateLimited('c', 1), 5, 'shorter than the backoff: the backoff');
+  });
+
   test('forget resets the backoff to the base delay', () => {
     const { queue } = setup();
     queue.addRateLimited('a');
