@@ -118,6 +118,33 @@ function openApiSchema(schema: unknown, keepMetadataName: boolean): Json {
   return root;
 }
 
+/**
+ * With the status subresource enabled, the API server allows no junctor at the root of the schema. A
+ * root junctor whose branches only constrain `spec` (exactly one of remote and build) says the same on
+ * spec itself, so it moves there: each branch `{properties: {spec: X}}` becomes X. (Files keep the
+ * junctor at the root, where plugctl reports it as a rule about the whole document.)
+ */
+function moveRootJunctorsToSpec(root: { [key: string]: Json }): void {
+  const spec = (root['properties'] as { [key: string]: Json })['spec'] as { [key: string]: Json };
+  for (const junctor of ['oneOf', 'anyOf', 'allOf']) {
+    const branches = root[junctor];
+    if (branches === undefined) continue;
+    if (!Array.isArray(branches) || junctor in spec) {
+      throw new Error(`cannot move the root ${junctor} to spec`);
+    }
+    spec[junctor] = branches.map((branch) => {
+      const properties = isObject(branch) ? branch['properties'] : undefined;
+      const keys = isObject(branch) ? Object.keys(branch) : [];
+      if (!isObject(properties) || keys.length !== 1 || Object.keys(properties).join() !== 'spec') {
+        throw new Error(`a root ${junctor} branch constrains more than spec`);
+      }
+      return properties['spec'] as Json;
+    });
+    delete root[junctor];
+  }
+  if ('not' in root) throw new Error('cannot move a root not to spec');
+}
+
 const AGE_COLUMN = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
 
 /** A cluster-scoped CRD of one version with a status subresource. */
@@ -158,6 +185,7 @@ function clusterCrd(
 export function crdObject(): Json {
   const schema = openApiSchema(dockerPluginSchema, true) as { [key: string]: Json };
   schema['required'] = ['spec'];
+  moveRootJunctorsToSpec(schema);
   // Files carry any status along; in a cluster plugctl writes it, so the server holds it to its schema.
   (schema['properties'] as { [key: string]: Json })['status'] = toStructural(dockerPluginStatusSchema, false);
   return clusterCrd(

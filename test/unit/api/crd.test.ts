@@ -195,6 +195,16 @@ describe('CRD', () => {
   test('DockerPlugin: metadata constrains only the name; status has a real schema', () => {
     const root = openApiSchema(parse(renderCrd()));
     assertStructural(root);
+    // with the status subresource, the API server allows only these at the root
+    const allowedAtRoot = ['description', 'type', 'required', 'properties'];
+    assert.deepEqual(
+      Object.keys(root).filter((k) => !allowedAtRoot.includes(k)),
+      [],
+    );
+    assert.deepEqual(obj(obj(root['properties'])['spec'])['oneOf'], [
+      { required: ['remote'], properties: { remote: {} } },
+      { required: ['build'], properties: { build: {} } },
+    ]);
     const metadata = obj(obj(root['properties'])['metadata']);
     assert.deepEqual(Object.keys(metadata).sort(), ['properties', 'type']);
     assert.deepEqual(Object.keys(obj(metadata['properties'])), ['name']);
