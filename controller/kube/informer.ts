@@ -62,6 +62,9 @@ export interface InformerStats {
   events: number;
 }
 
+/** A watch that lasts less than this before the server ends it counts as a failure (backoff). */
+const MIN_HEALTHY_WATCH_MS = 1_000;
+
 type StopReason = 'closed' | 'silence' | 'gone' | 'relist';
 
 class Stop extends Error {
@@ -191,7 +194,13 @@ export class Informer<T extends KubeObject = KubeObject> {
           needList = false;
           relistAt = this.#o.clock.now() + jittered(this.#o.relistMs, 0.1, this.#o.random);
         }
+        const watchedAt = this.#o.clock.now();
         const stopped = await this.#watch(relistAt);
+        if (stopped === 'ended' && this.#o.clock.now() - watchedAt < MIN_HEALTHY_WATCH_MS) {
+          // A server that ends every watch at once must not be asked again in a tight loop.
+          await sleep(this.#o.clock, this.#backoff.next(), closing);
+          continue;
+        }
         this.#backoff.reset();
         if (stopped === 'gone') {
           this.stats.goneRelists++;

@@ -114,7 +114,12 @@ pe_spawn() { # PIDFILE LOG CMD...
   local pidfile=$1 log=$2
   shift 2
   rm -f "$pidfile"
-  setsid -f bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >"$log" 2>&1 </dev/null
+  # Descriptors above 2 are closed: a daemon must not inherit the caller's (for one, the fd of
+  # `flock /tmp/plugctl-itest.lock`, which would keep the global test lock held as long as it runs).
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  setsid -f bash -c 'echo $$ >"$0"
+    for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && exec {fd}>&-; done
+    exec "$@"' "$pidfile" "$@" >"$log" 2>&1 </dev/null
   local _
   for _ in $(seq 1 50); do
     [ -s "$pidfile" ] && return 0

@@ -24,6 +24,8 @@ import { systemClock } from '../../../controller/runtime/clock.ts';
 import { describeKube, eventually, openClient, testLogger, useKube } from '../../kube/harness.ts';
 
 const NS = 'plugctl-system';
+/** Names unique to this run, so objects a crashed earlier run left in a reused server do not count. */
+const RUN = Date.now().toString(36);
 
 interface NodeStatus {
   status?: { plugins?: { name: string; pluginID?: string; enabled?: boolean }[] };
@@ -41,11 +43,11 @@ describeKube('writing to the cluster: apply, leader, rollout slots, events', () 
     await serverSideApply(
       client,
       DOCKER_PLUGIN_NODES,
-      { metadata: { name: 'node-a' } },
+      { metadata: { name: `node-a-${RUN}` } },
       { fieldManager: 'agent' },
     );
     const entry = (name: string, pluginID: string) => ({ name, pluginID, enabled: true });
-    const status = (plugins: unknown[]) => ({ metadata: { name: 'node-a' }, status: { plugins } });
+    const status = (plugins: unknown[]) => ({ metadata: { name: `node-a-${RUN}` }, status: { plugins } });
     await serverSideApply(client, DOCKER_PLUGIN_NODES, status([entry('a', 'id-a'), entry('b', 'id-b')]), {
       fieldManager: 'agent',
       subresource: 'status',
@@ -54,7 +56,7 @@ describeKube('writing to the cluster: apply, leader, rollout slots, events', () 
       fieldManager: 'other',
       subresource: 'status',
     });
-    const path = objectPath(DOCKER_PLUGIN_NODES, 'node-a');
+    const path = objectPath(DOCKER_PLUGIN_NODES, `node-a-${RUN}`);
     let node = await getObject<NodeStatus>(client, path);
     assert.deepEqual(node.status?.plugins?.map((p) => p.name).sort(), ['a', 'b', 'c']);
 
@@ -93,19 +95,19 @@ describeKube('writing to the cluster: apply, leader, rollout slots, events', () 
       body: {
         apiVersion: 'plugctl.dev/v1alpha1',
         kind: 'DockerPlugin',
-        metadata: { name: 'x' },
+        metadata: { name: `x-${RUN}` },
         spec: { remote: 'a' },
       },
     });
     await serverSideApply(
       client,
       DOCKER_PLUGINS,
-      { metadata: { name: 'x' }, spec: { remote: 'changed' }, status: { ready: '1/1' } },
+      { metadata: { name: `x-${RUN}` }, spec: { remote: 'changed' }, status: { ready: '1/1' } },
       { fieldManager: 'leader', subresource: 'status' },
     );
     const stored = await getObject<KubeObject & { spec: { remote: string }; status?: { ready?: string } }>(
       client,
-      objectPath(DOCKER_PLUGINS, 'x'),
+      objectPath(DOCKER_PLUGINS, `x-${RUN}`),
     );
     assert.equal(stored.spec.remote, 'a');
     assert.equal(stored.status?.ready, '1/1');
@@ -126,7 +128,7 @@ describeKube('writing to the cluster: apply, leader, rollout slots, events', () 
         new LeaderElector({
           client: c.client,
           namespace: NS,
-          name: 'plugctl-leader',
+          name: `plugctl-leader-${RUN}`,
           identity: c.id,
           clock: systemClock,
           logger: testLogger(),
@@ -140,7 +142,7 @@ describeKube('writing to the cluster: apply, leader, rollout slots, events', () 
     try {
       await eventually('a leader', () => leaders().length === 1);
       let first = electors.indexOf(leaders()[0]!);
-      const lease = await getLease(client, NS, 'plugctl-leader');
+      const lease = await getLease(client, NS, `plugctl-leader-${RUN}`);
       assert.equal(lease?.spec?.holderIdentity, candidates[first]!.id);
 
       // several renewals later still exactly one leader, and the same one
@@ -174,7 +176,7 @@ describeKube('writing to the cluster: apply, leader, rollout slots, events', () 
       first = third;
 
       // loss observed: someone else takes the lease over (by hand here); the leader steps down
-      const current = await getLease(client, NS, 'plugctl-leader');
+      const current = await getLease(client, NS, `plugctl-leader-${RUN}`);
       assert.ok(current !== undefined);
       await replaceLease(client, current, {
         ...current.spec,
@@ -207,25 +209,25 @@ describeKube('writing to the cluster: apply, leader, rollout slots, events', () 
     const held: (HeldSlot | undefined)[] = [];
     try {
       // limit 1: one agent gets it, the others are refused, concurrently
-      const attempts = await Promise.all(agents.map((a) => a.acquire('sshfs', 1)));
+      const attempts = await Promise.all(agents.map((a) => a.acquire(`sshfs-${RUN}`, 1)));
       assert.equal(attempts.filter((s) => s !== undefined).length, 1);
       const winner = attempts.findIndex((s) => s !== undefined);
       held[winner] = attempts[winner];
       // it stays held while renewed (past its TTL)
       await new Promise((resolve) => setTimeout(resolve, 3_500));
       assert.equal(held[winner]?.lost, false);
-      assert.equal(await agents[(winner + 1) % 3]!.acquire('sshfs', 1), undefined);
+      assert.equal(await agents[(winner + 1) % 3]!.acquire(`sshfs-${RUN}`, 1), undefined);
       // released: the next agent gets it at once
       await held[winner]!.release();
       const next = (winner + 1) % 3;
-      held[next] = await agents[next]!.acquire('sshfs', 1);
+      held[next] = await agents[next]!.acquire(`sshfs-${RUN}`, 1);
       assert.ok(held[next] !== undefined);
 
       // limit 2: a second holder fits, a third does not
       const third = (winner + 2) % 3;
-      held[third] = await agents[third]!.acquire('sshfs', 2);
+      held[third] = await agents[third]!.acquire(`sshfs-${RUN}`, 2);
       assert.ok(held[third] !== undefined);
-      assert.equal(await agents[winner]!.acquire('sshfs', 2), undefined);
+      assert.equal(await agents[winner]!.acquire(`sshfs-${RUN}`, 2), undefined);
 
       // the holder of slot 1 dies (its connection is gone, no release): after the TTL it is free
       const dead = held[third]!.index === 1 ? third : next;
@@ -235,7 +237,7 @@ describeKube('writing to the cluster: apply, leader, rollout slots, events', () 
       const diedAt = Date.now();
       await eventually(
         "the dead holder's slot to be taken",
-        async () => (await agents[winner]!.acquire('sshfs', 2)) !== undefined,
+        async () => (await agents[winner]!.acquire(`sshfs-${RUN}`, 2)) !== undefined,
         15_000,
       );
       assert.ok(Date.now() - diedAt >= 2_000, 'not before its TTL');
@@ -247,13 +249,17 @@ describeKube('writing to the cluster: apply, leader, rollout slots, events', () 
 
       // the limit shrinks from 2 to 1 while slot 1 is held: slot 0 is not handed out until slot 1 is free
       const [x, y] = alive as [number, number];
-      const zero = await agents[x]!.acquire('nfs', 2);
-      const one = await agents[y]!.acquire('nfs', 2);
+      const zero = await agents[x]!.acquire(`nfs-${RUN}`, 2);
+      const one = await agents[y]!.acquire(`nfs-${RUN}`, 2);
       assert.deepEqual([zero?.index, one?.index], [0, 1]);
       await zero!.release();
-      assert.equal(await agents[x]!.acquire('nfs', 1), undefined, 'slot 1 still disrupts: no new holder');
+      assert.equal(
+        await agents[x]!.acquire(`nfs-${RUN}`, 1),
+        undefined,
+        'slot 1 still disrupts: no new holder',
+      );
       await one!.release();
-      const after = await agents[x]!.acquire('nfs', 1);
+      const after = await agents[x]!.acquire(`nfs-${RUN}`, 1);
       assert.equal(after?.index, 0);
       await after!.release();
     } finally {
@@ -263,7 +269,7 @@ describeKube('writing to the cluster: apply, leader, rollout slots, events', () 
     const remaining = await kube().client.request<KubeList>({
       method: 'GET',
       path: collectionPath(LEASES, NS),
-      query: { labelSelector: `${SLOT_PLUGIN_LABEL}=sshfs` },
+      query: { labelSelector: `${SLOT_PLUGIN_LABEL}=sshfs-${RUN}` },
     });
     assert.ok(
       remaining.items.length <= 1,
@@ -279,14 +285,14 @@ describeKube('writing to the cluster: apply, leader, rollout slots, events', () 
       body: {
         apiVersion: 'plugctl.dev/v1alpha1',
         kind: 'DockerPlugin',
-        metadata: { name: 'evented' },
+        metadata: { name: `evented-${RUN}` },
         spec: { remote: 'a' },
       },
     });
     const regarding = {
       apiVersion: 'plugctl.dev/v1alpha1',
       kind: 'DockerPlugin',
-      name: 'evented',
+      name: `evented-${RUN}`,
       uid: created.metadata.uid!,
     };
     const recorder = new EventRecorder({
@@ -328,7 +334,7 @@ describeKube('writing to the cluster: apply, leader, rollout slots, events', () 
       method: 'GET',
       path: collectionPath(EVENTS, 'default'),
     });
-    const mine = list.items.filter((e) => e.regarding.name === 'evented');
+    const mine = list.items.filter((e) => e.regarding.name === `evented-${RUN}`);
     assert.deepEqual(mine.map((e) => e.reason).sort(), ['PullFailed', 'Pulled']);
     const failed = mine.find((e) => e.reason === 'PullFailed')!;
     assert.equal(failed.series?.count, 5);
@@ -351,7 +357,9 @@ describeKube('writing to the cluster: apply, leader, rollout slots, events', () 
       method: 'GET',
       path: collectionPath(EVENTS, 'default'),
     });
-    const flood = after.items.filter((e) => e.reason === 'EnableFailed');
+    const flood = after.items.filter(
+      (e) => e.reason === 'EnableFailed' && e.regarding.name === `evented-${RUN}`,
+    );
     assert.equal(flood.length, 1);
     assert.equal(recorder.stats.dropped, 9);
     assert.equal(recorder.stats.failed, 0);
