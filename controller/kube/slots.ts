@@ -56,6 +56,16 @@ export interface HeldSlot {
   release(): Promise<void>;
 }
 
+/**
+ * The number of slots `spec.rollout.maxUnavailable` allows for `selected` nodes, as DaemonSets resolve
+ * it: a count as is, a percentage of the selected nodes rounded down; at least 1 either way, so a
+ * rollout can always proceed. `value` has passed the schema (a count >= 1 or "1%".."100%").
+ */
+export function resolveMaxUnavailable(value: number | string, selected: number): number {
+  const count = typeof value === 'number' ? value : Math.floor((selected * Number.parseInt(value, 10)) / 100);
+  return Math.max(1, count);
+}
+
 /** The Lease name of slot `index` of `plugin`. */
 export function slotName(plugin: string, index: number): string {
   return `plugctl-slot-${plugin}-${index}`;
