@@ -145,10 +145,10 @@ describeKube('informer: list+watch that does not trust the watch', () => {
       });
     }
     const own = informer({ type: NODES, fieldSelector: 'metadata.name=node-a' });
-    const changed: string[] = [];
-    own.onChange((keys) => changed.push(...keys));
     await own.start();
     assert.deepEqual(own.keys(), ['node-a']);
+    const changed: string[] = [];
+    own.onChange((keys) => changed.push(...keys));
     await serverSideApply(
       client,
       NODES,
