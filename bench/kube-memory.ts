@@ -4,6 +4,10 @@
  * the second run has a warm compile cache), on the same Node as plugctl, with --expose-gc; the figure
  * is RSS after full GCs.
  *
+ * The children are plain JavaScript (.mjs): Node's TypeScript loader, which a .ts entry point would
+ * load (~17 MB), is paid only where TypeScript sources are imported (plugctl's own modules, as when it
+ * runs from source; `make build` compiles them away).
+ *
  * Load-only variants import modules and nothing else. Agent variants connect to a real API server
  * (test/env/kube-env.sh), cache 200 DockerPlugins and the agent's own Node with a list+watch informer,
  * idle, and are measured idle. Needs root and the kube environment; run under the integration lock:
@@ -108,7 +112,7 @@ async function child(
   source: string,
   env: Record<string, string>,
 ): Promise<Result> {
-  const file = join(ROOT, `.bench-kube-${name}.mts`);
+  const file = join(ROOT, `.bench-kube-${name}.mjs`);
   await writeFile(file, source);
   try {
     let last: Result | undefined;

@@ -22,8 +22,8 @@ export interface StatusCondition {
   status: 'True' | 'False' | 'Unknown';
   /** CamelCase machine-readable reason */
   reason: string;
-  /** human explanation; may be empty */
-  message: string;
+  /** human explanation; left out when there is nothing to say */
+  message?: string;
   /** RFC 3339 time the status last changed */
   lastTransitionTime: string;
   /** metadata.generation the condition was computed for */
@@ -100,7 +100,9 @@ export const conditionsSchema = {
   items: {
     type: 'object',
     description: 'One condition, with the fields of Kubernetes metav1.Condition.',
-    required: ['type', 'status', 'reason', 'message', 'lastTransitionTime'],
+    // message may be empty, and server-side apply turns an empty string into null: so it is optional
+    // and nullable here, and writers leave it out when there is nothing to say
+    required: ['type', 'status', 'reason', 'lastTransitionTime'],
     properties: {
       type: {
         type: 'string',
@@ -123,7 +125,8 @@ export const conditionsSchema = {
       },
       message: {
         type: 'string',
-        description: 'Human-readable details; empty when there is nothing to say.',
+        nullable: true,
+        description: 'Human-readable details; absent when there is nothing to say.',
         maxLength: 32768,
       },
       lastTransitionTime: {

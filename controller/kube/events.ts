@@ -38,7 +38,11 @@ export interface EventInput {
 /** Options of an EventRecorder. */
 export interface EventRecorderOptions {
   client: KubeClient;
-  /** where events about cluster-scoped objects go (default "default", as kubectl looks there) */
+  /**
+   * where events about cluster-scoped objects go (default kube-system: an events.k8s.io/v1 Event about a
+   * cluster-scoped object must be there on 1.20, and may be on every later version; `kubectl describe`
+   * of a cluster-scoped object searches all namespaces)
+   */
   namespace?: string;
   /** e.g. `plugctl.dev/agent` */
   reportingController: string;
@@ -89,7 +93,7 @@ export class EventRecorder {
 
   constructor(options: EventRecorderOptions) {
     this.#o = {
-      namespace: 'default',
+      namespace: 'kube-system',
       burst: 25,
       perMinute: 12,
       seriesWindowMs: 6 * 60_000,

@@ -2,7 +2,7 @@
 # kube-env.sh: a real Kubernetes API server (kube-apiserver v1.20.2 and etcd) on 127.0.0.1, for
 # plugctl's Kubernetes-mode integration tests. Built only from Debian packages.
 #
-#   bash test/env/kube-env.sh install|up|down|status|stop-apiserver|start-apiserver|clean
+#   bash test/env/kube-env.sh install|up|down|status|stop-apiserver|kill-apiserver|start-apiserver|clean
 #   eval "$(bash test/env/kube-env.sh up)"     # `up` and `status` print `export K=V` lines on stdout
 #
 #   install          once per machine, as root: Debian packages, kubectl 1.20 taken out of Debian's
@@ -12,7 +12,8 @@
 #                    namespace, writes an admin kubeconfig. Reuses a healthy running pair.
 #   down             stops exactly the processes `up` started, by PID (SIGTERM, then SIGKILL).
 #   stop-apiserver   stops only kube-apiserver (etcd and its data stay), so a test can show that
-#   start-apiserver  clients survive a restarted API server; start-apiserver brings it back.
+#   kill-apiserver   clients survive a restarted API server; kill-apiserver is a crash (SIGKILL, no
+#   start-apiserver  graceful drain of open watches); start-apiserver brings it back.
 #   clean            removes the run directory (only when nothing runs).
 #
 # Settings (environment, read on every call):
@@ -121,11 +122,11 @@ ke_spawn() {
   ke_wait "$name to start" 5 - test -s "$KE_DIR/$name.pid"
 }
 
-# Stops NAME if ke_pid_of vouches for it: SIGTERM, up to 30 s, then SIGKILL.
+# Stops NAME if ke_pid_of vouches for it: SIGNAL (default TERM), up to 30 s, then SIGKILL.
 ke_stop() {
-  local name=$1 pid i
+  local name=$1 signal=${2:-TERM} pid i
   if pid=$(ke_pid_of "$name"); then
-    kill -TERM "$pid" 2>/dev/null || true
+    kill "-$signal" "$pid" 2>/dev/null || true
     for ((i = 0; i < 150; i++)); do ke_alive "$pid" || break; sleep 0.2; done
     if ke_alive "$pid"; then
       ke_log "$name ($pid) ignored SIGTERM; sending SIGKILL"
@@ -407,6 +408,13 @@ ke_stop_apiserver() (
   ke_stop kube-apiserver
 )
 
+# A crash: SIGKILL, no graceful shutdown (which waits for open watches to drain).
+ke_kill_apiserver() (
+  set -euo pipefail
+  ke_check_settings
+  ke_stop kube-apiserver KILL
+)
+
 ke_start_apiserver() (
   set -euo pipefail
   ke_check_settings
@@ -446,10 +454,11 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     down) ke_down ;;
     status) ke_status ;;
     stop-apiserver) ke_stop_apiserver ;;
+    kill-apiserver) ke_kill_apiserver ;;
     start-apiserver) ke_start_apiserver ;;
     clean) ke_clean ;;
     *)
-      echo "usage: $0 install|up|down|status|stop-apiserver|start-apiserver|clean" >&2
+      echo "usage: $0 install|up|down|status|stop-apiserver|kill-apiserver|start-apiserver|clean" >&2
       exit 2
       ;;
   esac

@@ -214,7 +214,12 @@ export async function stopApiserver(): Promise<void> {
   await kubeEnvScript('stop-apiserver');
 }
 
-/** Starts kube-apiserver again after stopApiserver(). */
+/** Kills kube-apiserver (SIGKILL: a crash, and quick); etcd keeps the data. */
+export async function killApiserver(): Promise<void> {
+  await kubeEnvScript('kill-apiserver');
+}
+
+/** Starts kube-apiserver again after stopApiserver() or killApiserver(). */
 export async function startApiserver(): Promise<void> {
   await kubeEnvScript('start-apiserver');
 }

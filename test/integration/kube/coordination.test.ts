@@ -103,7 +103,8 @@ describeKube('writing to the cluster: apply, leader, rollout slots, events', () 
       client,
       DOCKER_PLUGINS,
       { metadata: { name: `x-${RUN}` }, spec: { remote: 'changed' }, status: { ready: '1/1' } },
-      { fieldManager: 'leader', subresource: 'status' },
+      // force: spec.remote belongs to the creator; the status endpoint drops it anyway
+      { fieldManager: 'leader', subresource: 'status', force: true },
     );
     const stored = await getObject<KubeObject & { spec: { remote: string }; status?: { ready?: string } }>(
       client,
@@ -332,7 +333,7 @@ describeKube('writing to the cluster: apply, leader, rollout slots, events', () 
     };
     const list = await client.request<KubeList<Ev>>({
       method: 'GET',
-      path: collectionPath(EVENTS, 'default'),
+      path: collectionPath(EVENTS, 'kube-system'),
     });
     const mine = list.items.filter((e) => e.regarding.name === `evented-${RUN}`);
     assert.deepEqual(mine.map((e) => e.reason).sort(), ['PullFailed', 'Pulled']);
@@ -355,7 +356,7 @@ describeKube('writing to the cluster: apply, leader, rollout slots, events', () 
     await recorder.close();
     const after = await client.request<KubeList<Ev>>({
       method: 'GET',
-      path: collectionPath(EVENTS, 'default'),
+      path: collectionPath(EVENTS, 'kube-system'),
     });
     const flood = after.items.filter(
       (e) => e.reason === 'EnableFailed' && e.regarding.name === `evented-${RUN}`,
