@@ -11,6 +11,9 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -43,6 +46,8 @@ export interface KubeEnv {
   started: boolean;
   /** an admin client */
   client: KubeClient;
+  /** HOME of kubectl in this test process (its discovery and OpenAPI cache starts empty) */
+  home: string;
 }
 
 /** Result of one command. */
@@ -144,6 +149,7 @@ export async function startKube(): Promise<KubeEnv> {
     dir: need('KE_DIR'),
     started: exports['KE_STARTED'] === '1',
     client: await KubeClient.open(connection),
+    home: await mkdtemp(join(tmpdir(), 'plugctl-kubectl-home-')),
   };
   return current;
 }
@@ -153,6 +159,7 @@ export async function stopKube(): Promise<void> {
   const env = current;
   current = undefined;
   await env?.client.close();
+  if (env !== undefined) await rm(env.home, { recursive: true, force: true });
   if (env?.started) await kubeEnvScript('down');
 }
 
@@ -185,7 +192,7 @@ export async function kubectl(
     args,
     {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-      HOME: env.dir,
+      HOME: env.home,
       KUBECONFIG: options.kubeconfig ?? env.kubeconfig,
     },
     60_000,
@@ -197,7 +204,10 @@ export async function kubectl(
   return result;
 }
 
-/** Installs the checked-in CRDs and waits until the API server serves them. */
+/**
+ * Installs the checked-in CRDs and waits until the API server serves them and publishes their schema
+ * in its OpenAPI document (a moment later), which kubectl's client-side validation reads.
+ */
 export async function installCrds(): Promise<void> {
   await kubectl(['apply', '-f', CRDS_DIR]);
   await kubectl([
@@ -207,6 +217,11 @@ export async function installCrds(): Promise<void> {
     'crd/dockerplugins.plugctl.dev',
     'crd/dockerpluginnodes.plugctl.dev',
   ]);
+  await eventually('the CRD schemas in the OpenAPI document', async () => {
+    const plugin = await kubectl(['explain', 'dockerplugins.spec.rollout'], { check: false });
+    const node = await kubectl(['explain', 'dockerpluginnodes.status.plugins'], { check: false });
+    return plugin.code === 0 && node.code === 0;
+  });
 }
 
 /** Stops only kube-apiserver (etcd keeps the data), to show clients survive a restart. */
