@@ -21,6 +21,9 @@ env-install: ## install the apt packages the integration tests and benchmarks ne
 	$(ENV) install
 	bash test/env/registry-env.sh install
 
+kube-env-install: ## build kube-apiserver 1.20 from Debian's source package for the Kubernetes tests (root; ~10 min once, cached in /var/cache/kube-env)
+	bash test/env/kube-env.sh install
+
 build: deps ## compile TypeScript to dist/ (the CLI also runs from source without it)
 	$(BIN)/tsc -p tsconfig.build.json
 
@@ -45,7 +48,7 @@ test-unit: deps ## unit tests (pure logic, no services)
 test-hostile: deps ## hostile input (lying registries, hostile YAML, layers, contexts) against the real client and embedded store; no services
 	$(NODE) --test --test-reporter=spec 'test/hostile/**/*.test.ts'
 
-test-integration: deps env-install ## integration tests against real dockerd, registry and plugins (root, serial)
+test-integration: deps env-install kube-env-install ## integration tests against real dockerd, registry, plugins and kube-apiserver (root, serial)
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec 'test/integration/**/*.test.ts'
 
 test: lint ## everything CI runs: lint, unit, hostile-input and integration tests
@@ -66,4 +69,4 @@ bench-soak: deps env-install ## 10-minute soak of plugctl run: flaky registry, d
 demo: deps ## converge examples/ on the embedded store (installs a registry, runc; no dockerd), then clean up
 	bash test/env/demo.sh
 
-.PHONY: help deps env-install build lint format crds docs test-unit test-hostile test-integration test bench bench-soak demo
+.PHONY: help deps env-install kube-env-install build lint format crds docs test-unit test-hostile test-integration test bench bench-soak demo

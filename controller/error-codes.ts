@@ -15,7 +15,8 @@
 export type FailureKind = 'stalled' | 'waiting' | 'transient';
 
 /** The part of plugctl a code comes from; it groups docs/errors.md and narrows subclasses' codes. */
-export type ErrorArea = 'document' | 'command' | 'reconcile' | 'store' | 'engine' | 'embedded' | 'registry';
+export type ErrorArea =
+  'document' | 'command' | 'reconcile' | 'store' | 'engine' | 'embedded' | 'registry' | 'kube';
 
 /**
  * One code. `hint` says what to do, in one line. `varies` says when a throw site passes another kind
@@ -521,6 +522,73 @@ export const ERROR_CODES = {
     area: 'registry',
     kind: 'stalled',
     hint: 'The Docker credential file or a credential helper failed: fix the config.json under DOCKER_CONFIG (~/.docker) or the helper.',
+  },
+
+  // The Kubernetes API server (controller/kube/): configuration, RBAC, conflicts, availability.
+  KUBE_CONFIG_NOT_FOUND: {
+    area: 'kube',
+    kind: 'stalled',
+    hint: 'No cluster configuration: pass --kubeconfig, set KUBECONFIG, or run in a pod with a service account.',
+  },
+  KUBE_CONFIG_INVALID: {
+    area: 'kube',
+    kind: 'stalled',
+    hint: 'The kubeconfig or the service-account files cannot be read or make no sense: fix the named file or entry.',
+  },
+  KUBE_CONFIG_UNSUPPORTED: {
+    area: 'kube',
+    kind: 'stalled',
+    hint: 'The kubeconfig asks for a legacy auth provider, a proxy, or an exec plugin returning certificates: use an exec token plugin or a direct address.',
+  },
+  KUBE_UNAUTHORIZED: {
+    area: 'kube',
+    kind: 'transient',
+    hint: 'The API server rejected the credentials (or the exec plugin failed); tokens are read again automatically.',
+  },
+  KUBE_FORBIDDEN: {
+    area: 'kube',
+    kind: 'stalled',
+    hint: 'RBAC does not allow the request: grant the verb and resource the message names (manifests/ holds the shipped RBAC).',
+  },
+  KUBE_NOT_FOUND: {
+    area: 'kube',
+    kind: 'waiting',
+    hint: 'The object, or its resource type, is absent: install the CRDs (kubectl apply -f crds/).',
+  },
+  KUBE_CONFLICT: {
+    area: 'kube',
+    kind: 'transient',
+    hint: 'The object changed since it was read, or another field manager owns the field; read again and retry (automatic).',
+  },
+  KUBE_GONE: {
+    area: 'kube',
+    kind: 'transient',
+    hint: 'The resourceVersion expired; the informer lists again (automatic).',
+  },
+  KUBE_INVALID: {
+    area: 'kube',
+    kind: 'stalled',
+    hint: 'The API server rejected the object as invalid; the message names the field.',
+  },
+  KUBE_THROTTLED: {
+    area: 'kube',
+    kind: 'transient',
+    hint: 'The API server asked to slow down; Retry-After is honoured.',
+  },
+  KUBE_SERVER_ERROR: {
+    area: 'kube',
+    kind: 'transient',
+    hint: 'The API server failed (5xx, or an ERROR watch event); backed off and retried.',
+  },
+  KUBE_UNREACHABLE: {
+    area: 'kube',
+    kind: 'transient',
+    hint: 'The API server could not be reached or did not answer in time; check its address and the network.',
+  },
+  KUBE_BAD_RESPONSE: {
+    area: 'kube',
+    kind: 'transient',
+    hint: 'The answer was not Kubernetes API JSON: check that the address is an API server.',
   },
 } as const satisfies Record<string, ErrorCodeEntry>;
 

@@ -7,13 +7,19 @@
  * as `additionalProperties: <schema>`. Where Kubernetes needs more, `x-kubernetes-*` extensions carry it;
  * validate.ts teaches ajv to honour the ones with meaning (list-type uniqueness) and to ignore the rest.
  *
- * Cross-field rules come in pairs on the same node: a logical junctor (`not`, `anyOf`) that ajv
- * evaluates, and an `x-kubernetes-validations` CEL rule that says the same thing for the API server.
- * The rule's `message` is what users see in both modes. Inside junctors, `type` is present only because
- * ajv's strict mode requires it; crd-gen.ts strips it there, as Kubernetes forbids it.
+ * Cross-field rules are logical junctors (`not`, `anyOf`, `oneOf`) over `required`, enums and bounds:
+ * constructs every apiextensions.k8s.io/v1 API server enforces, so a cluster of any version (1.20 has
+ * no CEL) rejects exactly what plugctl rejects. The node carrying a junctor also carries
+ * `x-plugctl-message`, the sentence validate.ts shows when the junctor fails; crd-gen.ts drops every
+ * `x-plugctl-*` key. Inside junctors, `type` is present only because ajv's strict mode requires it;
+ * crd-gen.ts strips it there, as Kubernetes forbids it.
  */
+import { ABSOLUTE_PATH, DNS_LABEL, DNS_SUBDOMAIN, LOCAL_NAME, PERCENT } from './patterns.ts';
 import type { DockerPluginSpec, ObjectMeta } from './types.ts';
 import { API_VERSION, KIND } from './types.ts';
+
+export type { NamedPattern } from './patterns.ts';
+export { ABSOLUTE_PATH, DNS_LABEL, DNS_SUBDOMAIN, LOCAL_NAME, NAMED_PATTERNS, PERCENT } from './patterns.ts';
 
 /** Values the schema declares as defaults; withDefaults() in validate.ts applies exactly these. */
 export const SPEC_DEFAULTS = {
@@ -23,43 +29,8 @@ export const SPEC_DEFAULTS = {
   inUse: 'Wait',
   enableTimeoutSeconds: 30,
   suspend: false,
+  maxUnavailable: 1,
 } as const;
-
-/**
- * A regular expression the schema uses, with the plain-language meaning shown to users when a value
- * does not match (a raw regex in an error message helps nobody).
- */
-export interface NamedPattern {
-  readonly pattern: string;
-  readonly meaning: string;
-}
-
-/** RFC 1123 label, as Kubernetes validates object names: also a safe file and key name everywhere. */
-export const DNS_LABEL: NamedPattern = {
-  pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
-  meaning:
-    'a DNS-1123 label: at most 63 characters, lowercase letters, digits and "-", starting and ending with a letter or digit',
-};
-
-/**
- * A local plugin name as Docker accepts for `--alias`: lowercase repository path components separated by
- * "/", optionally ":tag". No digest, because a local name cannot pin content.
- */
-export const LOCAL_NAME: NamedPattern = {
-  pattern:
-    '^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$',
-  meaning:
-    'a local plugin name: lowercase path components (letters, digits, ".", "_", "-") separated by "/", optionally followed by ":tag", without a digest',
-};
-
-/** An absolute host path: plugin mounts and devices are bound from the host file system. */
-export const ABSOLUTE_PATH: NamedPattern = {
-  pattern: '^/',
-  meaning: 'an absolute host path (starting with "/")',
-};
-
-/** Every pattern used in the schema, so error messages can translate any of them. */
-export const NAMED_PATTERNS: readonly NamedPattern[] = [DNS_LABEL, LOCAL_NAME, ABSOLUTE_PATH];
 
 const stringMap = (description: string, valueDescription: string) =>
   ({
@@ -293,7 +264,6 @@ const specSchema = {
         matchExpressions: {
           type: 'array',
           description: 'Label requirements a host must all satisfy (at most 32).',
-          // Bounds keep the API server's cost estimate of the CEL rule below within its budget.
           maxItems: 32,
           items: {
             type: 'object',
@@ -331,13 +301,8 @@ const specSchema = {
                 },
               },
             ],
-            'x-kubernetes-validations': [
-              {
-                rule: "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0",
-                message:
-                  'values must list at least one value for operator In or NotIn, and must be empty for Exists or DoesNotExist',
-              },
-            ],
+            'x-plugctl-message':
+              'values must list at least one value for operator In or NotIn, and must be empty for Exists or DoesNotExist',
           },
         },
       },
@@ -375,6 +340,34 @@ const specSchema = {
         },
       },
     },
+    rollout: {
+      type: 'object',
+      description:
+        'Kubernetes mode: how a change that disrupts the plugin (disabling it for an upgrade, a settings change or a rebuild) rolls across the selected nodes. First installs are not disruptions.',
+      additionalProperties: false,
+      properties: {
+        maxUnavailable: {
+          description:
+            'How many selected nodes may have the plugin disrupted at the same time, across the cluster: a number of nodes (at least 1) or a percentage of the selected nodes (rounded down, but at least 1), as for DaemonSets.',
+          'x-kubernetes-int-or-string': true,
+          anyOf: [
+            { type: 'integer', minimum: 1 },
+            { type: 'string', pattern: PERCENT.pattern },
+          ],
+          default: SPEC_DEFAULTS.maxUnavailable,
+          'x-plugctl-message':
+            'must be a number of nodes (at least 1) or a percentage of the selected nodes from "1%" to "100%", such as "25%"',
+        },
+      },
+    },
+    pullSecretName: {
+      type: 'string',
+      description:
+        "Kubernetes mode: name of a Secret of type kubernetes.io/dockerconfigjson in the agent's own namespace holding the credentials to pull spec.remote. Never logged and never copied into status. Ignored in file mode, where the Docker credential files are used.",
+      minLength: 1,
+      maxLength: 253,
+      pattern: DNS_SUBDOMAIN.pattern,
+    },
   },
   not: {
     required: ['grantAllPrivileges', 'privileges'],
@@ -383,13 +376,8 @@ const specSchema = {
       privileges: { type: 'array', minItems: 1 },
     },
   },
-  'x-kubernetes-validations': [
-    {
-      rule: '!(has(self.grantAllPrivileges) && self.grantAllPrivileges && has(self.privileges) && size(self.privileges) > 0)',
-      message:
-        'grantAllPrivileges: true cannot be combined with a non-empty privileges list: either list the exact privileges or grant all',
-    },
-  ],
+  'x-plugctl-message':
+    'grantAllPrivileges: true cannot be combined with a non-empty privileges list: either list the exact privileges or grant all',
 } as const;
 
 /** The JSON Schema (draft-07 subset that is also a Kubernetes structural schema) of a DockerPlugin. */
@@ -412,10 +400,12 @@ export const dockerPluginSchema = {
     },
     metadata: metadataSchema,
     spec: specSchema,
+    // Files only carry status along (as `kubectl get -o yaml` prints it); the CRD gets its real schema,
+    // dockerPluginStatusSchema (status.ts), from crd-gen.ts, because in a cluster plugctl writes it.
     status: {
       type: 'object',
       description:
-        'Observed state, written by plugctl (per node in Kubernetes mode). Ignored on input and preserved as is.',
+        'Observed state, written by plugctl in Kubernetes mode (the fleet summary). Ignored on input and preserved as is.',
       'x-kubernetes-preserve-unknown-fields': true,
     },
   },
@@ -425,12 +415,7 @@ export const dockerPluginSchema = {
     { properties: { spec: { type: 'object', required: ['remote'], properties: { remote: {} } } } },
     { properties: { spec: { type: 'object', required: ['build'], properties: { build: {} } } } },
   ],
-  'x-kubernetes-validations': [
-    {
-      rule: 'has(self.spec.remote) != has(self.spec.build)',
-      message: 'exactly one of spec.remote and spec.build is required',
-    },
-  ],
+  'x-plugctl-message': 'exactly one of spec.remote and spec.build is required',
 } as const;
 
 // Compile-time guard that the schema and types.ts name the same fields: adding a field to one and not

@@ -9,6 +9,7 @@ export const API_VERSION = 'plugctl.dev/v1alpha1';
 export const KIND = 'DockerPlugin';
 
 import type { PluginPrivilege } from '../plugin/privileges.ts';
+import type { DockerPluginStatus } from './status.ts';
 
 /** One privilege: the grant a document consents to (the plugin model's type). */
 export type { PluginPrivilege };
@@ -61,6 +62,16 @@ export interface DockerPluginSpec {
   nodeSelector?: LabelSelector;
   dependsOn?: string[];
   suspend?: boolean;
+  rollout?: RolloutSpec;
+  pullSecretName?: string;
+}
+
+/**
+ * Kubernetes mode: how many selected nodes may have the plugin disrupted at once, as a number of nodes
+ * (at least 1) or a percentage string such as "25%" (DaemonSet semantics).
+ */
+export interface RolloutSpec {
+  maxUnavailable?: number | string;
 }
 
 /**
@@ -82,6 +93,8 @@ export interface ResolvedSpec {
   nodeSelector: Required<LabelSelector>;
   dependsOn: string[];
   suspend: boolean;
+  rollout: { maxUnavailable: number | string };
+  pullSecretName?: string;
 }
 
 /**
@@ -113,7 +126,8 @@ export interface DockerPlugin {
   kind: typeof KIND;
   metadata: ObjectMeta;
   spec: DockerPluginSpec;
-  status?: unknown;
+  /** the fleet summary (Kubernetes mode); ignored on input */
+  status?: DockerPluginStatus;
 }
 
 /** Where a document came from, for error messages: `file:line:column`. */

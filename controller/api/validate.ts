@@ -55,7 +55,7 @@ type SchemaNode = Readonly<Record<string, unknown>>;
 const JUNCTORS = ['not', 'anyOf', 'allOf', 'oneOf'] as const;
 
 // Kubernetes extensions are annotations to ajv (validator-gen.ts): the list-type ones are enforced by
-// checkListTypes below, CEL rules by the junctor each one is paired with (see schema.ts).
+// checkListTypes below; `x-plugctl-message` is the sentence shown when a node's junctor fails.
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -146,12 +146,10 @@ function suggest(unknown: string, allowed: readonly string[]): string | undefine
   return bestDistance <= Math.max(1, Math.floor(unknown.length / 4)) ? best : undefined;
 }
 
-/** The message of the CEL rule paired with a junctor on the same schema node. */
+/** The message schema.ts gives for a failed junctor on this schema node. */
 function ruleMessage(parentSchema: SchemaNode | undefined): string | undefined {
-  const rules = parentSchema?.['x-kubernetes-validations'];
-  if (!Array.isArray(rules)) return undefined;
-  const messages = rules.map((rule) => asNode(rule)?.['message']).filter((m) => typeof m === 'string');
-  return messages.length > 0 ? messages.join('; ') : undefined;
+  const message = parentSchema?.['x-plugctl-message'];
+  return typeof message === 'string' ? message : undefined;
 }
 
 function issue(
@@ -411,7 +409,9 @@ export function withDefaults(spec: DockerPluginSpec): ResolvedSpec {
     },
     dependsOn: copy.dependsOn ?? [],
     suspend: copy.suspend ?? SPEC_DEFAULTS.suspend,
+    rollout: { maxUnavailable: copy.rollout?.maxUnavailable ?? SPEC_DEFAULTS.maxUnavailable },
   };
   if (copy.alias !== undefined) resolved.alias = copy.alias;
+  if (copy.pullSecretName !== undefined) resolved.pullSecretName = copy.pullSecretName;
   return resolved;
 }

@@ -55,6 +55,8 @@ export function createAjv(): Ajv {
     strict: true,
     verbose: true,
     useDefaults: false,
+    // status times are written by plugctl and checked by the API server; files only carry them along
+    formats: { 'date-time': true },
     // one statement a line, so a schema change is a readable diff
     code: { source: true, esm: true, lines: true },
   });
@@ -62,7 +64,8 @@ export function createAjv(): Ajv {
     'x-kubernetes-preserve-unknown-fields',
     'x-kubernetes-list-type',
     'x-kubernetes-list-map-keys',
-    'x-kubernetes-validations',
+    'x-kubernetes-int-or-string',
+    'x-plugctl-message',
   ]);
   return ajv.addSchema(dockerPluginSchema, SCHEMA_KEY);
 }

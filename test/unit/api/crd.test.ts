@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { CRD_PATH, main, renderCrd } from '../../../controller/api/crd-gen.ts';
-import { SPEC_DEFAULTS } from '../../../controller/api/schema.ts';
+import { CRD_PATH, NODE_CRD_PATH, main, renderCrd, renderNodeCrd } from '../../../controller/api/crd-gen.ts';
+import { SPEC_DEFAULTS, dockerPluginSchema } from '../../../controller/api/schema.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -38,6 +38,8 @@ function walk(
     walk(obj(node['additionalProperties']), `${path}{}`, inJunctor, visit);
   }
   for (const junctor of ['anyOf', 'allOf', 'oneOf']) {
+    // int-or-string's anyOf: [{type: integer}, {type: string}] is the one allowed use of type there
+    if (junctor === 'anyOf' && node['x-kubernetes-int-or-string'] === true) continue;
     const branches = node[junctor];
     if (Array.isArray(branches))
       branches.forEach((b, i) => walk(obj(b), `${path}/${junctor}[${i}]`, true, visit));
@@ -46,9 +48,10 @@ function walk(
 }
 
 describe('CRD', () => {
-  test('the checked-in CRD is exactly renderCrd() (run `make crds` when this fails)', async () => {
+  test('the checked-in CRDs are exactly renderCrd() and renderNodeCrd() (run `make crds` when this fails)', async () => {
     const checkedIn = await readFile(CRD_PATH, 'utf8');
     assert.equal(checkedIn, renderCrd(), `${CRD_PATH} is stale: run \`make crds\``);
+    assert.equal(await readFile(NODE_CRD_PATH, 'utf8'), renderNodeCrd(), `${NODE_CRD_PATH} is stale`);
   });
 
   test('renderCrd is deterministic and starts with the generated-file header', () => {
@@ -66,18 +69,24 @@ describe('CRD', () => {
       await rm(dir, { recursive: true, force: true });
     });
 
-    test('writes the rendered CRD, then --check passes', async () => {
+    test('writes the rendered CRDs, then --check passes', async () => {
       const out = join(dir, 'crd.yaml');
-      assert.equal(await main([], out), 0);
+      const nodeOut = join(dir, 'node-crd.yaml');
+      assert.equal(await main([], out, nodeOut), 0);
       assert.equal(await readFile(out, 'utf8'), renderCrd());
-      assert.equal(await main(['--check'], out), 0);
+      assert.equal(await readFile(nodeOut, 'utf8'), renderNodeCrd());
+      assert.equal(await main(['--check'], out, nodeOut), 0);
     });
 
     test('--check returns 1 for a stale or missing file', async () => {
       const stale = join(dir, 'stale.yaml');
+      const nodeOk = join(dir, 'node-ok.yaml');
       await writeFile(stale, renderCrd().replace('shortNames', 'shortnames'));
-      assert.equal(await main(['--check'], stale), 1);
-      assert.equal(await main(['--check'], join(dir, 'missing.yaml')), 1);
+      await writeFile(nodeOk, renderNodeCrd());
+      assert.equal(await main(['--check'], stale, nodeOk), 1);
+      assert.equal(await main(['--check'], join(dir, 'missing.yaml'), nodeOk), 1);
+      await writeFile(join(dir, 'ok.yaml'), renderCrd());
+      assert.equal(await main(['--check'], join(dir, 'ok.yaml'), join(dir, 'missing-node.yaml')), 1);
     });
   });
 
@@ -106,15 +115,60 @@ describe('CRD', () => {
     const columns = version['additionalPrinterColumns'];
     assert.ok(Array.isArray(columns));
     assert.deepEqual(
-      columns.map((c) => [obj(c)['name'], obj(c)['jsonPath']]),
+      columns
+        .filter((c) => obj(c)['priority'] === undefined)
+        .map((c) => [obj(c)['name'], obj(c)['jsonPath']]),
       [
         ['Remote', '.spec.remote'],
-        ['Enabled', '.spec.enabled'],
-        ['Ready', '.status.conditions[?(@.type=="Ready")].status'],
-        ['Suspended', '.spec.suspend'],
+        ['Ready', '.status.ready'],
+        ['Up-to-date', '.status.nodes.updated'],
         ['Age', '.metadata.creationTimestamp'],
       ],
     );
+  });
+
+  test('DockerPluginNode: cluster-scoped, status only, plugins merged by name, ready/declared columns', () => {
+    const crd = obj(parse(renderNodeCrd()));
+    assert.deepEqual(crd['metadata'], { name: 'dockerpluginnodes.plugctl.dev' });
+    const spec = obj(crd['spec']);
+    assert.equal(spec['scope'], 'Cluster');
+    assert.equal(obj(spec['names'])['kind'], 'DockerPluginNode');
+    const versions = spec['versions'];
+    assert.ok(Array.isArray(versions) && versions.length === 1);
+    const version = obj(versions[0]);
+    assert.deepEqual(version['subresources'], { status: {} });
+    const columns = version['additionalPrinterColumns'];
+    assert.ok(Array.isArray(columns));
+    assert.deepEqual(
+      columns.map((c) => [obj(c)['name'], obj(c)['jsonPath']]),
+      [
+        ['Ready', '.status.ready'],
+        ['Declared', '.status.declared'],
+        ['Age', '.metadata.creationTimestamp'],
+      ],
+    );
+    const root = openApiSchema(crd);
+    assert.deepEqual(Object.keys(obj(root['properties'])).sort(), [
+      'apiVersion',
+      'kind',
+      'metadata',
+      'status',
+    ]);
+    const plugins = obj(obj(obj(obj(root['properties'])['status'])['properties'])['plugins']);
+    assert.equal(plugins['x-kubernetes-list-type'], 'map');
+    assert.deepEqual(plugins['x-kubernetes-list-map-keys'], ['name']);
+    const item = obj(plugins['items']);
+    assert.deepEqual(item['required'], ['name']);
+    assert.deepEqual(Object.keys(obj(item['properties'])).sort(), [
+      'conditions',
+      'digest',
+      'enabled',
+      'lastAction',
+      'name',
+      'observedGeneration',
+      'pluginID',
+      'reference',
+    ]);
   });
 
   test('every property in openAPIV3Schema has a description (except metadata, where Kubernetes forbids one)', () => {
@@ -129,8 +183,95 @@ describe('CRD', () => {
     assert.equal(obj(obj(root['properties'])['metadata'])['description'], undefined);
   });
 
-  test('follows the structural-schema rules the API server enforces', () => {
+  for (const [kind, render] of [
+    ['DockerPlugin', renderCrd],
+    ['DockerPluginNode', renderNodeCrd],
+  ] as const) {
+    test(`${kind}: follows the structural-schema rules the API server enforces`, () => {
+      assertStructural(openApiSchema(parse(render())));
+    });
+  }
+
+  test('DockerPlugin: metadata constrains only the name; status has a real schema', () => {
     const root = openApiSchema(parse(renderCrd()));
+    assertStructural(root);
+    // with the status subresource, the API server allows only these at the root
+    const allowedAtRoot = ['description', 'type', 'required', 'properties'];
+    assert.deepEqual(
+      Object.keys(root).filter((k) => !allowedAtRoot.includes(k)),
+      [],
+    );
+    assert.deepEqual(obj(obj(root['properties'])['spec'])['oneOf'], [
+      { required: ['remote'], properties: { remote: {} } },
+      { required: ['build'], properties: { build: {} } },
+    ]);
+    const metadata = obj(obj(root['properties'])['metadata']);
+    assert.deepEqual(Object.keys(metadata).sort(), ['properties', 'type']);
+    assert.deepEqual(Object.keys(obj(metadata['properties'])), ['name']);
+    const status = obj(obj(root['properties'])['status']);
+    assert.equal(status['x-kubernetes-preserve-unknown-fields'], undefined);
+    const statusProps = obj(status['properties']);
+    assert.deepEqual(Object.keys(statusProps).sort(), ['conditions', 'nodes', 'observedGeneration', 'ready']);
+    assert.deepEqual(Object.keys(obj(obj(statusProps['nodes'])['properties'])).sort(), [
+      'ready',
+      'selected',
+      'unavailable',
+      'updated',
+    ]);
+    const conditions = obj(statusProps['conditions']);
+    assert.equal(conditions['x-kubernetes-list-type'], 'map');
+    assert.deepEqual(conditions['x-kubernetes-list-map-keys'], ['type']);
+    assert.deepEqual(Object.keys(obj(obj(conditions['items'])['properties'])).sort(), [
+      'lastTransitionTime',
+      'message',
+      'observedGeneration',
+      'reason',
+      'status',
+      'type',
+    ]);
+  });
+
+  test('maxUnavailable is int-or-string in the exact form the API server accepts, with its bounds lifted', () => {
+    const spec = obj(obj(openApiSchema(parse(renderCrd()))['properties'])['spec']);
+    const node = obj(obj(obj(obj(spec['properties'])['rollout'])['properties'])['maxUnavailable']);
+    assert.equal(node['x-kubernetes-int-or-string'], true);
+    assert.equal(node['type'], undefined);
+    assert.deepEqual(node['anyOf'], [{ type: 'integer' }, { type: 'string' }]);
+    assert.equal(node['minimum'], 1);
+    assert.equal(node['pattern'], '^(100|[1-9][0-9]?)%$');
+    assert.equal(node['default'], SPEC_DEFAULTS.maxUnavailable);
+  });
+  test('every cross-field junctor in schema.ts carries the message validate.ts shows (no CEL anywhere)', () => {
+    const unexplained: string[] = [];
+    let junctors = 0;
+    walk(dockerPluginSchema as unknown as Obj, '', false, (node, path, inJunctor) => {
+      if (inJunctor || !['not', 'anyOf', 'allOf', 'oneOf'].some((j) => j in node)) return;
+      junctors++;
+      if (typeof node['x-plugctl-message'] !== 'string') unexplained.push(path);
+    });
+    assert.ok(junctors >= 4);
+    assert.deepEqual(unexplained, []);
+    assert.doesNotMatch(renderCrd(), /x-kubernetes-validations|x-plugctl-/);
+    assert.doesNotMatch(renderNodeCrd(), /x-kubernetes-validations|x-plugctl-/);
+  });
+
+  test('carries the schema defaults and the junctor for the privileges conflict', () => {
+    const spec = obj(obj(openApiSchema(parse(renderCrd()))['properties'])['spec']);
+    const props = obj(spec['properties']);
+    assert.equal(obj(props['enabled'])['default'], SPEC_DEFAULTS.enabled);
+    assert.equal(obj(props['enableTimeoutSeconds'])['default'], SPEC_DEFAULTS.enableTimeoutSeconds);
+    assert.equal(obj(props['inUse'])['default'], SPEC_DEFAULTS.inUse);
+    assert.equal(
+      obj(obj(obj(props['upgrade'])['properties'])['policy'])['default'],
+      SPEC_DEFAULTS.upgradePolicy,
+    );
+    assert.deepEqual(obj(spec['not'])['required'], ['grantAllPrivileges', 'privileges']);
+  });
+});
+
+/** Fails with every structural-schema rule the API server would reject `root` for. */
+function assertStructural(root: Obj): void {
+  {
     const problems: string[] = [];
     walk(root, '', false, (node, path, inJunctor) => {
       for (const key of [
@@ -150,49 +291,23 @@ describe('CRD', () => {
       if (node['additionalProperties'] !== undefined && node['properties'] !== undefined) {
         problems.push(`${path}: both properties and additionalProperties`);
       }
+      if (Object.keys(node).some((k) => k.startsWith('x-plugctl-'))) problems.push(`${path}: x-plugctl-*`);
+      if ('x-kubernetes-validations' in node) problems.push(`${path}: CEL rule (kubectl 1.20 rejects it)`);
+      const intOrString = node['x-kubernetes-int-or-string'] === true;
       if (inJunctor) {
         for (const key of ['type', 'description', 'default', 'nullable', 'additionalProperties']) {
           if (key in node) problems.push(`${path}: ${key} inside a junctor`);
         }
         if (Object.keys(node).some((k) => k.startsWith('x-kubernetes-')))
           problems.push(`${path}: x-kubernetes-*`);
+      } else if (intOrString) {
+        if ('type' in node) problems.push(`${path}: int-or-string with a type`);
+        if (JSON.stringify(node['anyOf']) !== JSON.stringify([{ type: 'integer' }, { type: 'string' }]))
+          problems.push(`${path}: int-or-string anyOf is not exactly [integer, string]`);
       } else if (typeof node['type'] !== 'string') {
         problems.push(`${path}: missing type`);
       }
     });
     assert.deepEqual(problems, []);
-    const metadata = obj(obj(root['properties'])['metadata']);
-    assert.deepEqual(Object.keys(metadata).sort(), ['properties', 'type']);
-    assert.deepEqual(Object.keys(obj(metadata['properties'])), ['name']);
-    const status = obj(obj(root['properties'])['status']);
-    assert.equal(status['x-kubernetes-preserve-unknown-fields'], true);
-  });
-
-  test('every CEL rule is paired with a junctor, so files are held to the same rule (see schema.ts)', () => {
-    const unpaired: string[] = [];
-    let rules = 0;
-    walk(openApiSchema(parse(renderCrd())), '', false, (node, path) => {
-      if (node['x-kubernetes-validations'] === undefined) return;
-      rules++;
-      if (!['not', 'anyOf', 'allOf', 'oneOf'].some((j) => j in node)) unpaired.push(path);
-    });
-    assert.ok(rules > 0);
-    assert.deepEqual(unpaired, []);
-  });
-
-  test('carries the schema defaults and the CEL rule for the privileges conflict', () => {
-    const spec = obj(obj(openApiSchema(parse(renderCrd()))['properties'])['spec']);
-    const props = obj(spec['properties']);
-    assert.equal(obj(props['enabled'])['default'], SPEC_DEFAULTS.enabled);
-    assert.equal(obj(props['enableTimeoutSeconds'])['default'], SPEC_DEFAULTS.enableTimeoutSeconds);
-    assert.equal(obj(props['inUse'])['default'], SPEC_DEFAULTS.inUse);
-    assert.equal(
-      obj(obj(obj(props['upgrade'])['properties'])['policy'])['default'],
-      SPEC_DEFAULTS.upgradePolicy,
-    );
-    const rules = spec['x-kubernetes-validations'];
-    assert.ok(Array.isArray(rules) && rules.length === 1);
-    assert.match(String(obj(rules[0])['rule']), /grantAllPrivileges/);
-    assert.deepEqual(obj(spec['not'])['required'], ['grantAllPrivileges', 'privileges']);
-  });
-});
+  }
+}

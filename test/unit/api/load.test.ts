@@ -333,6 +333,29 @@ ${plugin('a', 'remote: busybox # trailing comment')}---
     );
   });
 
+  test('rollout.maxUnavailable takes a count of at least 1 or a percentage from 1% to 100%', () => {
+    for (const ok of ['1', '3', '"1%"', '"25%"', '"100%"']) {
+      assert.deepEqual(
+        load(plugin('a', 'remote: busybox', `rollout: { maxUnavailable: ${ok} }`)).errors,
+        [],
+        ok,
+      );
+    }
+    for (const bad of ['0', '-1', '1.5', '"0%"', '"101%"', '"25"', '"a%"', 'true']) {
+      const e = onlyError(load(plugin('a', 'remote: busybox', `rollout: { maxUnavailable: ${bad} }`)));
+      assert.equal(e.path, 'spec.rollout.maxUnavailable', bad);
+      assert.equal(e.code, 'RULE_VIOLATION', bad);
+      assert.match(e.message, /a number of nodes \(at least 1\) or a percentage/, bad);
+    }
+  });
+
+  test('pullSecretName must be a Secret name (a DNS-1123 subdomain)', () => {
+    assert.deepEqual(load(plugin('a', 'remote: busybox', 'pullSecretName: regcred.team-a')).errors, []);
+    const e = onlyError(load(plugin('a', 'remote: busybox', 'pullSecretName: Reg_Cred')));
+    assert.equal(e.path, 'spec.pullSecretName');
+    assert.match(e.message, /DNS-1123 subdomain/);
+  });
+
   test('`kubectl get -o yaml` output loads: server-set metadata and status are accepted', () => {
     const text = `apiVersion: plugctl.dev/v1alpha1
 kind: DockerPlugin
@@ -573,6 +596,7 @@ describe('validateDocument and withDefaults', () => {
       nodeSelector: { matchLabels: {}, matchExpressions: [] },
       dependsOn: [],
       suspend: false,
+      rollout: { maxUnavailable: 1 },
     });
   });
 

@@ -63,6 +63,19 @@ const SAMPLES: unknown[] = [
     metadata: { name: 'x'.repeat(64) },
     spec: { remote: 'a', alias: `${'\u{1F600}'.repeat(200)}`, enableTimeoutSeconds: 3601 },
   },
+  {
+    apiVersion: 'plugctl.dev/v1alpha1',
+    kind: 'DockerPlugin',
+    metadata: { name: 'rollout' },
+    spec: { remote: 'a', rollout: { maxUnavailable: '0%' }, pullSecretName: 'Bad' },
+    status: { ready: '1/1', anything: [1] },
+  },
+  {
+    apiVersion: 'plugctl.dev/v1alpha1',
+    kind: 'DockerPlugin',
+    metadata: { name: 'rollout' },
+    spec: { remote: 'a', rollout: { maxUnavailable: 0 } },
+  },
 ];
 
 describe('precompiled schema validator', () => {

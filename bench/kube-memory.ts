@@ -1,0 +1,281 @@
+/**
+ * What the Kubernetes side costs in memory and start-up, for each way of using @kubernetes/client-node
+ * (docs/architecture.md, "Kubernetes mode: memory"). Each variant runs in a fresh child process (twice:
+ * the second run has a warm compile cache), on the same Node as plugctl, with --expose-gc; the figure
+ * is RSS after full GCs.
+ *
+ * The children are plain JavaScript (.mjs): Node's TypeScript loader, which a .ts entry point would
+ * load (~17 MB), is paid only where TypeScript sources are imported (plugctl's own modules, as when it
+ * runs from source; `make build` compiles them away).
+ *
+ * Load-only variants import modules and nothing else. Agent variants connect to a real API server
+ * (test/env/kube-env.sh), cache 200 DockerPlugins and the agent's own Node with a list+watch informer,
+ * idle, and are measured idle. Needs root and the kube environment; run under the integration lock:
+ *
+ *   flock /tmp/plugctl-itest.lock node bench/kube-memory.ts [--bundle-esbuild /path/to/esbuild]
+ *
+ * The esbuild variant (client-node's KubeConfig + informer bundled and tree-shaken) runs only when an
+ * esbuild binary is given: plugctl does not ship a bundler.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { KubeClient } from '../controller/kube/client.ts';
+import { loadClusterConnection } from '../controller/kube/config.ts';
+import { DOCKER_PLUGINS, NODES, collectionPath } from '../controller/kube/resources.ts';
+import { systemClock } from '../controller/runtime/clock.ts';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const KUBE_ENV = join(ROOT, 'test/env/kube-env.sh');
+const PLUGINS = 200;
+const NODE_NAME = 'bench-node';
+
+/** Child preamble: compile cache, then the measurement helper. */
+const PRELUDE = `
+import { enableCompileCache } from 'node:module';
+enableCompileCache(process.env.BENCH_CACHE);
+const started = performance.now();
+async function settle() {
+  for (let i = 0; i < 4; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 100)); }
+  const m = process.memoryUsage();
+  return { rssMB: +(m.rss / 2 ** 20).toFixed(1), heapMB: +(m.heapUsed / 2 ** 20).toFixed(1) };
+}
+`;
+
+/** plugctl's own base of a long-running process: pino, yaml and undici's Pool + request. */
+const BASE = `
+await import('pino');
+await import('yaml');
+await import('undici/lib/dispatcher/pool.js');
+await import('undici/lib/api/api-request.js');
+`;
+
+const loadOnly = (body: string) => `${PRELUDE}${BASE}${body}
+const loadMs = Math.round(performance.now() - started);
+console.log(JSON.stringify({ ...(await settle()), loadMs }));
+`;
+
+/** plugctl's own stack: kube/config.ts (client-node's config_types), client.ts, informer.ts. */
+const OWN_AGENT = `${PRELUDE}${BASE}
+const root = ${JSON.stringify(ROOT)};
+const { loadClusterConnection } = await import(root + '/controller/kube/config.ts');
+const { KubeClient } = await import(root + '/controller/kube/client.ts');
+const { Informer } = await import(root + '/controller/kube/informer.ts');
+const { DOCKER_PLUGINS, NODES } = await import(root + '/controller/kube/resources.ts');
+const { systemClock } = await import(root + '/controller/runtime/clock.ts');
+const { pino } = await import('pino');
+const loadMs = Math.round(performance.now() - started);
+const logger = pino({ level: 'silent' });
+const client = await KubeClient.open(await loadClusterConnection({ kubeconfig: process.env.BENCH_KUBECONFIG, env: {}, clock: systemClock }));
+const plugins = new Informer({ client, type: DOCKER_PLUGINS, clock: systemClock, logger });
+const node = new Informer({ client, type: NODES, fieldSelector: 'metadata.name=${NODE_NAME}', clock: systemClock, logger });
+await Promise.all([plugins.start(), node.start()]);
+if (plugins.values().length !== ${PLUGINS}) throw new Error('not all plugins cached');
+await new Promise((r) => setTimeout(r, 3000));
+console.log(JSON.stringify({ ...(await settle()), loadMs, cached: plugins.values().length }));
+await plugins.close(); await node.close(); await client.close();
+`;
+
+/** client-node as its README uses it: KubeConfig, the generated API for lists, makeInformer. */
+const clientNodeAgent = (specifier: string) => `${PRELUDE}${BASE}
+const k8s = await import(${JSON.stringify(specifier)});
+const loadMs = Math.round(performance.now() - started);
+const kc = new k8s.KubeConfig();
+kc.loadFromFile(process.env.BENCH_KUBECONFIG);
+const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const plugins = k8s.makeInformer(kc, '/apis/plugctl.dev/v1alpha1/dockerplugins',
+  () => custom.listClusterCustomObject({ group: 'plugctl.dev', version: 'v1alpha1', plural: 'dockerplugins' }));
+const node = k8s.makeInformer(kc, '/api/v1/nodes', () => core.listNode({ fieldSelector: 'metadata.name=${NODE_NAME}' }));
+await plugins.start(); await node.start();
+for (let i = 0; plugins.list().length !== ${PLUGINS} && i < 100; i++) await new Promise((r) => setTimeout(r, 100));
+if (plugins.list().length !== ${PLUGINS}) throw new Error('not all plugins cached');
+await new Promise((r) => setTimeout(r, 3000));
+console.log(JSON.stringify({ ...(await settle()), loadMs, cached: plugins.list().length }));
+await plugins.stop(); await node.stop();
+process.exit(0);
+`;
+
+interface Result {
+  rssMB: number;
+  heapMB: number;
+  loadMs: number;
+}
+
+async function child(
+  dir: string,
+  name: string,
+  source: string,
+  env: Record<string, string>,
+): Promise<Result> {
+  const file = join(ROOT, `.bench-kube-${name}.mjs`);
+  await writeFile(file, source);
+  try {
+    let last: Result | undefined;
+    for (let i = 0; i < 2; i++) {
+      const { stdout } = await run(process.execPath, ['--expose-gc', file], {
+        cwd: ROOT,
+        env: { ...process.env, ...env, BENCH_CACHE: join(dir, 'cache') },
+        maxBuffer: 16 << 20,
+      });
+      last = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Result;
+    }
+    return last!;
+  } finally {
+    await rm(file, { force: true });
+  }
+}
+
+async function bundle(esbuild: string, dir: string): Promise<string> {
+  const entry = join(ROOT, '.bench-kube-entry.mjs');
+  await writeFile(
+    entry,
+    "export { KubeConfig, CustomObjectsApi, CoreV1Api, makeInformer } from '@kubernetes/client-node';\n",
+  );
+  const out = join(dir, 'client-node.bundle.mjs');
+  try {
+    await run(esbuild, [
+      entry,
+      '--bundle',
+      '--platform=node',
+      '--format=esm',
+      '--minify',
+      '--tree-shaking=true',
+      `--outfile=${out}`,
+      "--banner:js=import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+      '--log-level=error',
+    ]);
+  } finally {
+    await rm(entry, { force: true });
+  }
+  return out;
+}
+
+async function main(args: string[]): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'plugctl-bench-kube-'));
+  const esbuildAt = args.indexOf('--bundle-esbuild');
+  const esbuild = esbuildAt === -1 ? undefined : args[esbuildAt + 1];
+  const rows: [string, Result][] = [];
+  const { stdout } = await run('bash', [KUBE_ENV, 'up']);
+  const started = /KE_STARTED=1/.test(stdout);
+  const kubeconfig = /export KUBECONFIG=(\S+)/.exec(stdout)?.[1] ?? '';
+  const client = await KubeClient.open(
+    await loadClusterConnection({ kubeconfig, env: {}, clock: systemClock }),
+  );
+  try {
+    await run(join('/var/cache/kube-env/bin/kubectl'), [
+      '--kubeconfig',
+      kubeconfig,
+      'apply',
+      '-f',
+      join(ROOT, 'crds'),
+    ]);
+    await run('/var/cache/kube-env/bin/kubectl', [
+      '--kubeconfig',
+      kubeconfig,
+      'wait',
+      '--for=condition=Established',
+      'crd/dockerplugins.plugctl.dev',
+    ]);
+    await client.request({ method: 'DELETE', path: collectionPath(DOCKER_PLUGINS) });
+    for (let i = 0; i < PLUGINS; i++) {
+      await client.request({
+        method: 'POST',
+        path: collectionPath(DOCKER_PLUGINS),
+        body: {
+          apiVersion: 'plugctl.dev/v1alpha1',
+          kind: 'DockerPlugin',
+          metadata: { name: `bench-${i}`, labels: { bench: 'kube-memory' } },
+          spec: {
+            remote: `registry.example.com/team/plugin-${i}:1.0`,
+            privileges: [{ name: 'network', value: ['host'] }],
+            settings: { env: { DEBUG: '0', LEVEL: 'info' }, mounts: { state: `/var/lib/plugin-${i}` } },
+            nodeSelector: { matchLabels: { role: 'storage' } },
+          },
+        },
+      });
+    }
+    await client
+      .request({
+        method: 'POST',
+        path: collectionPath(NODES),
+        body: { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE_NAME } },
+      })
+      .catch(() => undefined);
+    const env = { BENCH_KUBECONFIG: kubeconfig };
+    rows.push([
+      'bare node',
+      await child(
+        dir,
+        'bare',
+        `${PRELUDE}console.log(JSON.stringify({ ...(await settle()), loadMs: 0 }));`,
+        env,
+      ),
+    ]);
+    rows.push([
+      'plugctl base (pino, yaml, undici Pool+request)',
+      await child(dir, 'base', loadOnly(''), env),
+    ]);
+    rows.push([
+      'base + client-node index, as installed',
+      await child(dir, 'index', loadOnly("await import('@kubernetes/client-node');"), env),
+    ]);
+    rows.push([
+      'base + client-node config.js (KubeConfig) + watch.js',
+      await child(
+        dir,
+        'config',
+        loadOnly(
+          "await import('@kubernetes/client-node/dist/config.js'); await import('@kubernetes/client-node/dist/watch.js');",
+        ),
+        env,
+      ),
+    ]);
+    rows.push([
+      'base + plugctl kube/ (client-node config_types + exec_auth)',
+      await child(
+        dir,
+        'own',
+        loadOnly(
+          ['config', 'client', 'informer', 'apply', 'leader', 'slots', 'events']
+            .map((m) => `await import(${JSON.stringify(`${ROOT}/controller/kube/${m}.ts`)});`)
+            .join('\n') + "\nawait import('@kubernetes/client-node/dist/exec_auth.js');",
+        ),
+        env,
+      ),
+    ]);
+    rows.push([
+      `agent, client-node KubeConfig + makeInformer, as installed (${PLUGINS} cached)`,
+      await child(dir, 'cn-agent', clientNodeAgent('@kubernetes/client-node'), env),
+    ]);
+    if (esbuild !== undefined) {
+      const bundled = await bundle(esbuild, dir);
+      rows.push([
+        `agent, client-node KubeConfig + makeInformer, esbuild bundle (${PLUGINS} cached)`,
+        await child(dir, 'cn-bundle', clientNodeAgent(bundled), env),
+      ]);
+    }
+    rows.push([
+      `agent, plugctl kube/ over undici (${PLUGINS} cached)`,
+      await child(dir, 'own-agent', OWN_AGENT, env),
+    ]);
+  } finally {
+    await client.request({ method: 'DELETE', path: collectionPath(DOCKER_PLUGINS) }).catch(() => undefined);
+    await client.close();
+    if (started) await run('bash', [KUBE_ENV, 'down']);
+    await rm(dir, { recursive: true, force: true });
+  }
+  const width = Math.max(...rows.map(([name]) => name.length));
+  console.log(`${'variant'.padEnd(width)}  RSS MB  heap MB  load ms`);
+  for (const [name, r] of rows) {
+    console.log(
+      `${name.padEnd(width)}  ${String(r.rssMB).padStart(6)}  ${String(r.heapMB).padStart(7)}  ${String(r.loadMs).padStart(7)}`,
+    );
+  }
+}
+
+await main(process.argv.slice(2));
