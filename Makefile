@@ -35,15 +35,31 @@ format: deps ## rewrite files with prettier
 crds: deps ## regenerate crds/ and the precompiled validator from the JSON Schema in controller/api/schema.ts
 	$(NODE) controller/api/generate.ts
 
+# Every test run prints the spec report, then one block listing whatever was skipped and why, and
+# writes a summary (tests run, per file, skips) to $(RESULTS)/<target>.json for test-floor
+# (test/report/closing.ts).
+RESULTS := .tmp/test-results
+REPORTERS := --test-reporter=spec --test-reporter-destination=stdout \
+	--test-reporter=./test/report/closing.ts --test-reporter-destination=stdout
+
 test-unit: deps ## unit tests (pure logic, no services)
-	$(NODE) --test --test-reporter=spec 'test/unit/**/*.test.ts'
+	@rm -f $(RESULTS)/unit.json
+	PLUGCTL_TEST_SUMMARY=$(RESULTS)/unit.json $(NODE) --test $(REPORTERS) 'test/unit/**/*.test.ts'
 
 test-integration: deps env-install ## integration tests against real dockerd, registry and plugins (root, serial)
-	$(NODE) --test --test-concurrency=1 --test-reporter=spec 'test/integration/**/*.test.ts'
+	@rm -f $(RESULTS)/integration.json
+	PLUGCTL_TEST_SUMMARY=$(RESULTS)/integration.json \
+		$(NODE) --test --test-concurrency=1 $(REPORTERS) 'test/integration/**/*.test.ts'
 
-test: lint ## everything CI runs: lint, unit and integration tests
-	$(MAKE) --no-print-directory test-unit
-	$(MAKE) --no-print-directory test-integration
+test-floor: deps ## check the last unit and integration runs against test/floor.json (counts, patterns, skips)
+	$(NODE) test/report/floor.ts $(RESULTS)
+
+# Strict: a suite whose prerequisite (root, runc, dockerd, docker-registry, ...) is missing fails,
+# naming it and how to install it, instead of being skipped (test/prerequisites.ts).
+test: lint ## everything CI runs: lint, unit and integration tests (strict: nothing skipped), test-floor
+	PLUGCTL_TEST_STRICT=1 $(MAKE) --no-print-directory test-unit
+	PLUGCTL_TEST_STRICT=1 $(MAKE) --no-print-directory test-integration
+	$(MAKE) --no-print-directory test-floor
 
 bench: deps env-install ## benchmarks against real dockerd and registries (prints comparison tables)
 	$(NODE) bench/cold-apply.ts
@@ -51,8 +67,9 @@ bench: deps env-install ## benchmarks against real dockerd and registries (print
 	$(NODE) bench/controller.ts
 	$(NODE) bench/embedded-pull.ts
 	$(NODE) bench/gc.ts
+	$(NODE) bench/file-source.ts
 
 demo: deps ## converge examples/ on the embedded store (installs a registry, runc; no dockerd), then clean up
 	bash test/env/demo.sh
 
-.PHONY: help deps env-install build lint format crds test-unit test-integration test bench demo
+.PHONY: help deps env-install build lint format crds test-unit test-integration test-floor test bench demo
