@@ -82,15 +82,16 @@ const MID_SHARE_REQUIRED = 0.8;
  * measured duration after it started, where the commits are; the rest uniformly over [0, SPAN) x
  * that duration. The delays after `start` are scaled by the operation's reach, which shrinks by
  * REACH_AFTER when a kill landed after the operation (the machine was slower than measured, or the
- * test saw `start` late) and grows back by REACH_DURING, up to 1, while kills land during it.
+ * test saw `start` late) and grows back by REACH_DURING, up to 1, while kills land during it: it
+ * settles where about 2 % of the kills land after (0.6^p x 1.01^(1-p) = 1 for p = 0.019).
  */
 const OPEN_SHARE = 0.04;
 const EVENT_SHARE = 0.35;
 const TAIL_SHARE = 0.15;
 const TAIL_FROM = 0.6;
 const SPAN = 0.95;
-const REACH_AFTER = 0.7;
-const REACH_DURING = 1.03;
+const REACH_AFTER = 0.6;
+const REACH_DURING = 1.01;
 const REACH_MIN = 0.1;
 /** restarts killed while recovering are killed uniformly over [0, RESTART_SPAN] x their measured duration */
 const RESTART_SPAN = 1.1;
