@@ -80,9 +80,10 @@ const MID_SHARE_REQUIRED = 0.8;
  * the operation); EVENT_SHARE a few ms after a file of the operation's commit appears (crash-aim.ts;
  * enable and disable have none); TAIL_SHARE uniformly over [TAIL_FROM, SPAN) x the operation's
  * measured duration after it started, where the commits are; the rest uniformly over [0, SPAN) x
- * that duration. The delays after `start` are scaled by the operation's reach, which shrinks by
- * REACH_AFTER when a kill landed after the operation (the machine was slower than measured, or the
- * test saw `start` late) and grows back by REACH_DURING, up to 1, while kills land during it: it
+ * that duration. The delays are scaled by a reach (per operation, one for delays after a commit
+ * file appeared and one for delays after `start`), which shrinks by REACH_AFTER when a kill landed
+ * after the operation (the machine was slower than measured, the test saw `start` late, or the
+ * file was the last step) and grows back by REACH_DURING, up to 1, while kills land during it: it
  * settles where about 2 % of the kills land after (0.6^p x 1.01^(1-p) = 1 for p = 0.019).
  */
 const OPEN_SHARE = 0.04;
@@ -555,8 +556,12 @@ describeWith(SUITE, { needs: ['linux', 'docker-registry'] }, () => {
 
       /** per op: ms from go to start and from start to done (journal), measured by the calibration, updated by trials that finished */
       const estimate = new Map<CrashOp, { open: number; run: number }>();
-      /** per op: the factor on delays after `start` (see REACH_AFTER) */
-      const reach = new Map<CrashOp, number>();
+      /**
+       * per op and way of aiming (`op event`: after a commit file appeared; `op time`: after
+       * `start`): the factor on the delay (see REACH_AFTER)
+       */
+      const reach = new Map<string, number>();
+      const reachKey = (op: CrashOp, mode: string): string => `${op} ${mode === 'event' ? 'event' : 'time'}`;
       /** per op: where the kills landed, and for those during it the state found */
       const points = new Map<
         CrashOp,
@@ -612,7 +617,6 @@ describeWith(SUITE, { needs: ['linux', 'docker-registry'] }, () => {
         const bucket = delays.next();
         const fraction = delays.next();
         const aim = aimFor(trial);
-        const scale = reach.get(trial.op) ?? 1;
         const openShare = CORE_OPS.includes(trial.op) ? OPEN_SHARE : 0;
         const mode =
           trial.calibrate || measured === undefined
@@ -624,6 +628,7 @@ describeWith(SUITE, { needs: ['linux', 'docker-registry'] }, () => {
                 : bucket < openShare + EVENT_SHARE + TAIL_SHARE
                   ? 'tail'
                   : 'uniform';
+        const scale = reach.get(reachKey(trial.op, mode)) ?? 1;
         const watching = mode === 'event' && aim !== undefined ? watchFor(aim) : undefined;
         worker.go();
         let finished: boolean;
@@ -664,7 +669,7 @@ describeWith(SUITE, { needs: ['linux', 'docker-registry'] }, () => {
         }
         if (!trial.calibrate && mode !== 'open') {
           reach.set(
-            trial.op,
+            reachKey(trial.op, mode),
             point === 'after' ? Math.max(REACH_MIN, scale * REACH_AFTER) : Math.min(1, scale * REACH_DURING),
           );
         }
@@ -868,7 +873,8 @@ describeWith(SUITE, { needs: ['linux', 'docker-registry'] }, () => {
             `  ${op.padEnd(7)} before ${tally.before}, during ${tally.during} (state found old ${tally.old}, new ${tally.new}), ` +
             `after ${tally.after}${late === '' ? '' : ` (aimed: ${late})`}: ${share.toFixed(0)} % during; ` +
             `kills during it p10/p50/p90 ${at(0.1)}/${at(0.5)}/${at(0.9)} ms after start ` +
-            `(it takes ~${(estimate.get(op)?.run ?? 0).toFixed(1)} ms); reach ${(reach.get(op) ?? 1).toFixed(2)}`
+            `(it takes ~${(estimate.get(op)?.run ?? 0).toFixed(1)} ms); ` +
+            `reach after start ${(reach.get(reachKey(op, 'time')) ?? 1).toFixed(2)}, after a commit file ${(reach.get(reachKey(op, 'event')) ?? 1).toFixed(2)}`
           );
         }),
         'where the kills landed in detail (kill point / state found: old = as before, new = as after):',
