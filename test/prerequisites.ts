@@ -19,7 +19,7 @@ import { describe, it } from 'node:test';
 export const STRICT_ENV = 'PLUGCTL_TEST_STRICT';
 
 /** How the test environment's packages are installed (test/env/plugin-env.sh, registry-env.sh). */
-const ENV_INSTALL = 'run `make env-install` as root';
+const ENV_INSTALL = 'install it with `make env-install` as root';
 
 /** Something a suite can need. */
 export type Prerequisite =
@@ -40,8 +40,8 @@ export interface MissingPrerequisite {
   name: Prerequisite;
   /** e.g. `runc is not on PATH` */
   problem: string;
-  /** e.g. `run \`make env-install\` as root (Debian package runc)` */
-  install: string;
+  /** e.g. `install it with \`make env-install\` as root (Debian package runc)` */
+  remedy: string;
 }
 
 /** An executable named `name` on PATH, or undefined. */
@@ -66,7 +66,7 @@ function tool(
   env: NodeJS.ProcessEnv,
 ): MissingPrerequisite | undefined {
   return onPath(name, env) === undefined
-    ? { name, problem: `${name} is not on PATH`, install: `${ENV_INSTALL} (Debian package ${packageName})` }
+    ? { name, problem: `${name} is not on PATH`, remedy: `${ENV_INSTALL} (Debian package ${packageName})` }
     : undefined;
 }
 
@@ -78,7 +78,7 @@ function check(need: Prerequisite, env: NodeJS.ProcessEnv): MissingPrerequisite 
         : {
             name: need,
             problem: `this is ${process.platform}, not Linux`,
-            install: 'run the tests on Linux',
+            remedy: 'run the tests on Linux',
           };
     case 'root': {
       const uid = process.getuid?.();
@@ -87,7 +87,7 @@ function check(need: Prerequisite, env: NodeJS.ProcessEnv): MissingPrerequisite 
         : {
             name: need,
             problem: `not running as root (uid ${uid ?? 'unknown'}): dockerd, runc and /run/docker/plugins need it`,
-            install: 'run the tests as root (e.g. `sudo make test`)',
+            remedy: 'run the tests as root (e.g. `sudo make test`)',
           };
     }
     case 'dockerd':
@@ -114,7 +114,7 @@ function check(need: Prerequisite, env: NodeJS.ProcessEnv): MissingPrerequisite 
         return {
           name: need,
           problem: '/bin/busybox is missing',
-          install: `${ENV_INSTALL} (Debian package busybox-static)`,
+          remedy: `${ENV_INSTALL} (Debian package busybox-static)`,
         };
       }
   }
@@ -157,9 +157,9 @@ export function strictMode(env: NodeJS.ProcessEnv = process.env): boolean {
   return env[STRICT_ENV] === '1';
 }
 
-/** The text a skipped or failing placeholder carries: what is missing and how to install it. */
+/** The text a skipped or failing placeholder carries: what is missing and how to get it. */
 export function describeMissing(missing: readonly MissingPrerequisite[]): string {
-  return `missing ${missing.map((m) => `${m.name} (${m.problem}; to install: ${m.install})`).join(', ')}`;
+  return `missing ${missing.map((m) => `${m.name} (${m.problem}; ${m.remedy})`).join(', ')}`;
 }
 
 /** Thrown in strict mode by the legacy skip-reason helpers: a prerequisite is missing. */

@@ -34,10 +34,10 @@ describe('missingPrerequisites', () => {
       ['runc', 'docker-registry'],
     );
     assert.equal(missing[0]?.problem, 'runc is not on PATH');
-    assert.match(missing[0]?.install ?? '', /make env-install.*as root.*package runc/);
+    assert.match(missing[0]?.remedy ?? '', /make env-install.*as root.*package runc/);
     assert.match(
       describeMissing(missing),
-      /^missing runc \(runc is not on PATH; to install: run `make env-install`/,
+      /^missing runc \(runc is not on PATH; install it with `make env-install` as root/,
     );
   });
 
@@ -90,7 +90,7 @@ describe('a suite whose prerequisite is missing', () => {
     assert.match(stdout, /✖ a suite that needs runc/);
     assert.match(
       stdout,
-      /a suite that needs runc cannot run: missing runc \(runc is not on PATH; to install: run `make env-install` as root/,
+      /a suite that needs runc cannot run: missing runc \(runc is not on PATH; install it with `make env-install` as root/,
     );
     assert.match(stdout, /✔ runs/);
     assert.doesNotMatch(stdout, /skipped \(with/);
