@@ -42,19 +42,36 @@ crds: deps ## regenerate crds/ and the precompiled validator from the JSON Schem
 docs: deps ## regenerate the generated docs (docs/errors.md from controller/error-codes.ts; list in controller/docs/generate.ts)
 	$(NODE) controller/docs/generate.ts
 
+# Every test run prints the spec report, then one block listing whatever was skipped and why, and
+# writes a summary (tests run, per file, skips) to $(RESULTS)/<target>.json for test-floor
+# (test/report/closing.ts).
+RESULTS := .tmp/test-results
+REPORTERS := --test-reporter=spec --test-reporter-destination=stdout \
+	--test-reporter=./test/report/closing.ts --test-reporter-destination=stdout
+
 test-unit: deps ## unit tests (pure logic, no services)
-	$(NODE) --test --test-reporter=spec 'test/unit/**/*.test.ts'
+	@rm -f $(RESULTS)/unit.json
+	PLUGCTL_TEST_SUMMARY=$(RESULTS)/unit.json $(NODE) --test $(REPORTERS) 'test/unit/**/*.test.ts'
 
 test-hostile: deps ## hostile input (lying registries, hostile YAML, layers, contexts) against the real client and embedded store; no services
-	$(NODE) --test --test-reporter=spec 'test/hostile/**/*.test.ts'
+	@rm -f $(RESULTS)/hostile.json
+	PLUGCTL_TEST_SUMMARY=$(RESULTS)/hostile.json $(NODE) --test $(REPORTERS) 'test/hostile/**/*.test.ts'
 
 test-integration: deps env-install kube-env-install ## integration tests against real dockerd, registry, plugins and kube-apiserver (root, serial)
-	$(NODE) --test --test-concurrency=1 --test-reporter=spec 'test/integration/**/*.test.ts'
+	@rm -f $(RESULTS)/integration.json
+	PLUGCTL_TEST_SUMMARY=$(RESULTS)/integration.json \
+		$(NODE) --test --test-concurrency=1 $(REPORTERS) 'test/integration/**/*.test.ts'
 
-test: lint ## everything CI runs: lint, unit, hostile-input and integration tests
-	$(MAKE) --no-print-directory test-unit
-	$(MAKE) --no-print-directory test-hostile
-	$(MAKE) --no-print-directory test-integration
+test-floor: deps ## check the last unit, hostile and integration runs against test/floor.json (counts, patterns, skips)
+	$(NODE) test/report/floor.ts $(RESULTS)
+
+# Strict: a suite whose prerequisite (root, runc, dockerd, docker-registry, ...) is missing fails,
+# naming it and how to install it, instead of being skipped (test/prerequisites.ts).
+test: lint ## everything CI runs: lint, unit, hostile-input and integration tests (strict: nothing skipped), test-floor
+	PLUGCTL_TEST_STRICT=1 $(MAKE) --no-print-directory test-unit
+	PLUGCTL_TEST_STRICT=1 $(MAKE) --no-print-directory test-hostile
+	PLUGCTL_TEST_STRICT=1 $(MAKE) --no-print-directory test-integration
+	$(MAKE) --no-print-directory test-floor
 
 bench: deps env-install ## benchmarks against real dockerd and registries (prints comparison tables)
 	$(NODE) bench/cold-apply.ts
@@ -62,6 +79,7 @@ bench: deps env-install ## benchmarks against real dockerd and registries (print
 	$(NODE) bench/controller.ts
 	$(NODE) bench/embedded-pull.ts
 	$(NODE) bench/gc.ts
+	$(NODE) bench/file-source.ts
 
 bench-soak: deps env-install ## 10-minute soak of plugctl run: flaky registry, drift by hand every second
 	$(NODE) bench/soak.ts
@@ -69,4 +87,4 @@ bench-soak: deps env-install ## 10-minute soak of plugctl run: flaky registry, d
 demo: deps ## converge examples/ on the embedded store (installs a registry, runc; no dockerd), then clean up
 	bash test/env/demo.sh
 
-.PHONY: help deps env-install kube-env-install build lint format crds docs test-unit test-hostile test-integration test bench bench-soak demo
+.PHONY: help deps env-install kube-env-install build lint format crds docs test-unit test-hostile test-integration test-floor test bench bench-soak demo

@@ -20,6 +20,7 @@ import type { PluginPrivilege } from '../../controller/api/types.ts';
 import type { InstalledPlugin, ListFilters, PluginEvent, Store } from '../../controller/store/store.ts';
 import { rejectsWith } from '../errors.ts';
 import { buildPlugind, exec, makeVolContext } from './fixtures.ts';
+import { waitFor } from '../wait.ts';
 export { rejectsWith };
 
 /** What a suite's `open` hands the scenarios. */
@@ -100,11 +101,6 @@ async function manifestDigest(registry: string, repository: string, tag: string)
   const digest = response.headers.get('docker-content-digest');
   assert.ok(response.ok && digest !== null, `HEAD ${repository}:${tag} answered ${response.status}`);
   return digest;
-}
-
-async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
 }
 
 /**
@@ -270,7 +266,7 @@ export function defineStoreConformance(name: string, open: () => Promise<OpenedS
         events
           .filter((event) => event.id === id && (event.action === 'enable' || event.action === 'disable'))
           .map((event) => event.action);
-      await until(() => actions().length >= 2, 5000);
+      await waitFor(() => actions().length >= 2, { what: 'the enable and disable events' });
       assert.deepEqual(actions(), ['enable', 'disable']);
     });
 

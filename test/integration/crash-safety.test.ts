@@ -13,7 +13,10 @@
  * journals the intended values before it calls set). Then the operation is reconciled level-based
  * to completion ("the next reconcile converges"), the store reopened and checked again; half the
  * time blobs are garbage-collected, so that later pulls download again rather than unpack what
- * the store has. It prints where the kills landed and what reload had to recover.
+ * the store has. Where each kill landed — before, during or after the operation — is read from
+ * the worker's step journal (crash-journal.ts), not from the test's own timers; the test fails
+ * unless at least 80 % of each operation's trials were killed during it, and prints the
+ * distribution with what reload had to recover.
  *
  * Trials follow a schedule drawn from a seeded PRNG (printed; CRASH_SEED=<n> replays the schedule
  * and the values, though not the timing of the kills): cycles of pull, set, upgrade, [upgrade],
@@ -25,7 +28,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
@@ -54,7 +57,9 @@ import { buildFixtures } from './crash-fixture.ts';
 import type { Fixtures, FixtureVersion } from './crash-fixture.ts';
 import { startCrashRegistry } from './crash-registry.ts';
 import type { CrashRegistry } from './crash-registry.ts';
-import { describeIntegration } from './harness.ts';
+import { ENV_STEPS, epochNow, killPoint, readJournal, stepAt } from './crash-journal.ts';
+import type { KillPoint } from './crash-journal.ts';
+import { RUNC, describeWith, gate } from '../prerequisites.ts';
 
 const WORKER = fileURLToPath(new URL('./crash-worker.ts', import.meta.url));
 const PLUGIND_SOURCE = fileURLToPath(new URL('../env/plugind.c', import.meta.url));
@@ -67,18 +72,36 @@ const ENABLE_PAIRS = Number(process.env['CRASH_ENABLE_PAIRS'] ?? 6);
 const NAME = 'crash/vol:latest';
 const BYSTANDER = 'crash/bystander:latest';
 const BYSTANDER_GREETING = 'bystander: never touched';
+/** The share of each operation's trials that must be killed during the operation (by its journal). */
+const MID_SHARE_REQUIRED = 0.8;
 /**
- * Where kills are aimed: OPEN_SHARE of them uniformly over opening the store (go -> start, which
- * includes reload and, for set, the journal); EVENT_SHARE a few ms after a file of the operation's
- * commit appears (crash-aim.ts; enable and disable have none); LATE_SHARE uniformly over
- * [LATE_FROM, RUN_SPAN] x the operation's measured duration after it started; the rest uniformly
- * over [0, RUN_SPAN] x that duration (past the end, it finished).
+ * Where kills are aimed: OPEN_SHARE of the pull, upgrade, set and remove trials uniformly over
+ * opening the store (go -> start, which includes reload and, for set, the journal: a kill before
+ * the operation); EVENT_SHARE a few ms after a file of the operation's commit appears (crash-aim.ts;
+ * enable and disable have none); TAIL_SHARE uniformly over [TAIL_FROM, SPAN) x the operation's
+ * measured duration after it started, where the commits are; the rest uniformly over [0, SPAN) x
+ * that duration. The delays are scaled by a reach (per operation, one for delays after a commit
+ * file appeared and one for delays after `start`), which shrinks by REACH_AFTER when a kill landed
+ * after the operation (the machine was slower than measured, the test saw `start` late, or the
+ * file was the last step) and grows back by REACH_DURING, up to 1, while kills land during it: it
+ * settles where about 2 % of the kills land after (0.6^p x 1.01^(1-p) = 1 for p = 0.019).
  */
-const OPEN_SHARE = 0.15;
+const OPEN_SHARE = 0.04;
 const EVENT_SHARE = 0.35;
-const LATE_SHARE = 0.15;
-const RUN_SPAN = 1.1;
-const LATE_FROM = 0.85;
+const TAIL_SHARE = 0.15;
+const TAIL_FROM = 0.6;
+const SPAN = 0.95;
+const REACH_AFTER = 0.6;
+const REACH_DURING = 1.01;
+const REACH_MIN = 0.1;
+/**
+ * enable and disable have a handful of trials each, too few for the reach to learn from: they are
+ * never killed while the store opens nor over the tail, only uniformly over [0, FEW_SPAN) of their
+ * (long: 80-300 ms) duration, so that one late kill does not bring them under the 80 %
+ */
+const FEW_SPAN = 0.6;
+/** restarts killed while recovering are killed uniformly over [0, RESTART_SPAN] x their measured duration */
+const RESTART_SPAN = 1.1;
 /** after a kill that left something to recover, this share of restarts are killed too, while recovering */
 const INTERRUPTED_RESTART_SHARE = 0.3;
 
@@ -88,19 +111,6 @@ function exec(file: string, args: string[]): Promise<{ code: number; stderr: str
       resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 127, stderr });
     });
   });
-}
-
-async function registrySkipReason(): Promise<string | undefined> {
-  return (await exec('docker-registry', ['--version'])).code === 0
-    ? undefined
-    : 'docker-registry is not installed; run: sudo bash test/env/registry-env.sh install';
-}
-
-/** Why the enable/disable trials cannot run (they are a bonus: the suite runs without them). */
-async function runcSkipReason(): Promise<string | undefined> {
-  if ((await exec('runc', ['--version'])).code !== 0) return 'runc is not installed';
-  if ((await exec('gcc', ['--version'])).code !== 0) return 'gcc is needed to build plugind';
-  return undefined;
 }
 
 // ------------------------------------------------------------------------------------ schedule
@@ -258,10 +268,16 @@ class Worker {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   goAt = 0;
 
-  constructor(args: string[], runc: RuncPaths | undefined) {
+  /** `steps`: the step journal the worker writes (crash-journal.ts), when the test reads one */
+  constructor(args: string[], runc: RuncPaths | undefined, steps?: string) {
     this.child = spawn(process.execPath, [WORKER, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, [ENV_WAIT_GO]: '1', [ENV_RUNC]: runc !== undefined ? JSON.stringify(runc) : '' },
+      env: {
+        ...process.env,
+        [ENV_WAIT_GO]: '1',
+        [ENV_RUNC]: runc !== undefined ? JSON.stringify(runc) : '',
+        [ENV_STEPS]: steps ?? '',
+      },
     });
     let buffered = '';
     this.child.stdout?.on('data', (chunk: Buffer) => {
@@ -350,10 +366,13 @@ class Worker {
 
 // ------------------------------------------------------------------------------------ the suite
 
-describeIntegration('embedded store crash safety (SIGKILL during pull, upgrade, set, remove)', () => {
+const SUITE = 'embedded store crash safety (SIGKILL during pull, upgrade, set, remove)';
+
+describeWith(SUITE, { needs: ['linux', 'docker-registry'] }, () => {
   const logger = pino({ level: 'silent' });
-  let skip: string | undefined;
-  let runcSkip: string | undefined;
+  // enable and disable trials need runc: without it they are a failure in strict mode, a skip otherwise
+  const runcSkip =
+    ENABLE_PAIRS > 0 ? gate('crash trials of enable and disable under runc', RUNC) : 'CRASH_ENABLE_PAIRS=0';
   let work: string;
   let short: string | undefined;
   let registry: CrashRegistry | undefined;
@@ -362,10 +381,8 @@ describeIntegration('embedded store crash safety (SIGKILL during pull, upgrade, 
   let runcPaths: RuncPaths | undefined;
 
   before(async () => {
-    skip = await registrySkipReason();
-    if (skip !== undefined) return;
-    runcSkip = ENABLE_PAIRS > 0 ? await runcSkipReason() : 'CRASH_ENABLE_PAIRS=0';
     work = await mkdtemp(join(tmpdir(), 'plugctl-crash-'));
+    await mkdir(join(work, 'steps'));
     registry = await startCrashRegistry(5400 + (SEED % 100));
     client = new RegistryClient({ credentials: async () => undefined });
     let plugind: string | undefined;
@@ -409,10 +426,6 @@ describeIntegration('embedded store crash safety (SIGKILL during pull, upgrade, 
     'every restart loads a consistent store and the next reconcile converges',
     { timeout: 900_000 },
     async (t) => {
-      if (skip !== undefined) {
-        t.skip(skip);
-        return;
-      }
       const began = performance.now();
       const root = join(work, 'root');
       const journal = join(work, 'set-journal.json');
@@ -541,11 +554,29 @@ describeIntegration('embedded store crash safety (SIGKILL during pull, upgrade, 
       const layout = new StoreLayout(root);
       const needsRunc = (trial: Trial | undefined): boolean =>
         trial !== undefined && (trial.op === 'enable' || trial.op === 'disable');
+      const stepsOf = (trial: Trial): string => join(work, 'steps', `${trial.index}.log`);
       const spawnFor = (trial: Trial | undefined): Worker | undefined =>
-        trial === undefined ? undefined : new Worker(argsOf(trial), needsRunc(trial) ? runcPaths : undefined);
+        trial === undefined
+          ? undefined
+          : new Worker(argsOf(trial), needsRunc(trial) ? runcPaths : undefined, stepsOf(trial));
 
-      /** per op: ms from go to start and from start to done, measured by the calibration, updated by uncut trials */
+      /** per op: ms from go to start and from start to done (journal), measured by the calibration, updated by trials that finished */
       const estimate = new Map<CrashOp, { open: number; run: number }>();
+      /**
+       * per op and way of aiming (`op event`: after a commit file appeared; `op time`: after
+       * `start`): the factor on the delay (see REACH_AFTER)
+       */
+      const reach = new Map<string, number>();
+      const reachKey = (op: CrashOp, mode: string): string => `${op} ${mode === 'event' ? 'event' : 'time'}`;
+      /** per op: where the kills landed, and for those during it the state found */
+      const points = new Map<
+        CrashOp,
+        { before: number; during: number; after: number; old: number; new: number }
+      >();
+      /** per op: how far into the operation (ms after `start`) the kills during it landed */
+      const depths = new Map<CrashOp, number[]>();
+      /** per op: how the kills that landed after the operation had been aimed */
+      const lateAims = new Map<CrashOp, Map<string, number>>();
       /** per op: landing -> count */
       const landings = new Map<CrashOp, Map<string, number>>();
       const count = (op: CrashOp, key: string): void => {
@@ -592,16 +623,19 @@ describeIntegration('embedded store crash safety (SIGKILL during pull, upgrade, 
         const bucket = delays.next();
         const fraction = delays.next();
         const aim = aimFor(trial);
+        const core = CORE_OPS.includes(trial.op);
+        const openShare = core ? OPEN_SHARE : 0;
         const mode =
           trial.calibrate || measured === undefined
             ? 'uncut'
-            : bucket < OPEN_SHARE
+            : bucket < openShare
               ? 'open'
-              : bucket < OPEN_SHARE + EVENT_SHARE && aim !== undefined
+              : bucket < openShare + EVENT_SHARE && aim !== undefined
                 ? 'event'
-                : bucket < OPEN_SHARE + EVENT_SHARE + LATE_SHARE
-                  ? 'late'
+                : core && bucket < openShare + EVENT_SHARE + TAIL_SHARE
+                  ? 'tail'
                   : 'uniform';
+        const scale = reach.get(reachKey(trial.op, mode)) ?? 1;
         const watching = mode === 'event' && aim !== undefined ? watchFor(aim) : undefined;
         worker.go();
         let finished: boolean;
@@ -609,24 +643,30 @@ describeIntegration('embedded store crash safety (SIGKILL during pull, upgrade, 
         else if (mode === 'open') finished = await worker.exitsWithin(fraction * measured.open);
         else if (watching !== undefined && aim !== undefined) {
           const seen = await Promise.race([watching.hit.then(() => true), worker.exited.then(() => false)]);
-          finished = !seen || (await worker.exitsWithin(fraction * aim.spanMs));
+          finished = !seen || (await worker.exitsWithin(fraction * scale * aim.spanMs));
         } else {
-          const span = mode === 'late' ? LATE_FROM + fraction * (RUN_SPAN - LATE_FROM) : fraction * RUN_SPAN;
-          finished = !(await worker.until('start')) || (await worker.exitsWithin(span * measured.run));
+          const span =
+            mode === 'tail' ? TAIL_FROM + fraction * (SPAN - TAIL_FROM) : fraction * (core ? SPAN : FEW_SPAN);
+          finished =
+            !(await worker.until('start')) || (await worker.exitsWithin(span * scale * measured.run));
         }
         watching?.close();
+        const killedAt = epochNow();
         if (!finished) worker.kill();
         const aimLabel = mode === 'event' && aim !== undefined ? aim.what : mode;
         if (!trial.calibrate) aimed.set(aimLabel, (aimed.get(aimLabel) ?? 0) + 1);
         const { code, signal } = await worker.exited;
-        const phase = worker.phase();
+        // the worker is dead: its journal holds every step it reached (crash-journal.ts)
+        const steps = await readJournal(stepsOf(trial));
+        await rm(stepsOf(trial), { force: true });
+        const phase = steps.at(-1)?.step ?? 'none';
         if (signal !== 'SIGKILL') {
           assert.equal(code, 0, `${label}: the worker failed (phase ${phase}):\n${worker.stderr}`);
         }
-        const started = worker.at('start');
-        const done = worker.at('done');
-        if (started !== undefined && done !== undefined) {
-          const open = started - worker.goAt;
+        const point: KillPoint = signal === 'SIGKILL' ? killPoint(steps) : 'after';
+        const [wentAt, started, done] = [stepAt(steps, 'go'), stepAt(steps, 'start'), stepAt(steps, 'done')];
+        if (wentAt !== undefined && started !== undefined && done !== undefined) {
+          const open = started - wentAt;
           const run = done - started;
           estimate.set(
             trial.op,
@@ -634,6 +674,20 @@ describeIntegration('embedded store crash safety (SIGKILL during pull, upgrade, 
               ? { open, run }
               : { open: 0.7 * measured.open + 0.3 * open, run: 0.7 * measured.run + 0.3 * run },
           );
+        }
+        if (!trial.calibrate && mode !== 'open') {
+          reach.set(
+            reachKey(trial.op, mode),
+            point === 'after' ? Math.max(REACH_MIN, scale * REACH_AFTER) : Math.min(1, scale * REACH_DURING),
+          );
+        }
+        if (!trial.calibrate && point === 'during' && started !== undefined) {
+          depths.set(trial.op, [...(depths.get(trial.op) ?? []), killedAt - started]);
+        }
+        if (!trial.calibrate && point === 'after') {
+          const late = lateAims.get(trial.op) ?? new Map<string, number>();
+          late.set(aimLabel, (late.get(aimLabel) ?? 0) + 1);
+          lateAims.set(trial.op, late);
         }
         // the next worker loads its modules while this trial is checked
         next = spawnFor(trials[position + 1]);
@@ -647,7 +701,8 @@ describeIntegration('embedded store crash safety (SIGKILL during pull, upgrade, 
           const restarter = new Worker([root, 'open'], needsRunc(trial) ? runcPaths : undefined);
           await restarter.ready;
           restarter.go();
-          if (!(await restarter.exitsWithin(restartFraction * RUN_SPAN * restartOpenMs))) restarter.kill();
+          if (!(await restarter.exitsWithin(restartFraction * RESTART_SPAN * restartOpenMs)))
+            restarter.kill();
           const result = await restarter.exited;
           if (result.signal !== 'SIGKILL') {
             assert.equal(result.code, 0, `${label}: the restart failed:\n${restarter.stderr}`);
@@ -736,12 +791,14 @@ describeIntegration('embedded store crash safety (SIGKILL during pull, upgrade, 
             report.stopped.length > 0 ? 'stray plugin stopped' : '',
             restartNote,
           ].filter((note) => note !== '');
-          const when =
-            phase === 'ready' ? 'opening' : phase === 'open' || phase === 'journal' ? 'opened' : 'running';
-          const landing =
-            (phase === 'done' ? 'finished' : `${when}/${outcome}`) +
-            (notes.length > 0 ? ` (${notes.join(', ')})` : '');
-          if (!trial.calibrate) count(trial.op, landing);
+          const landing = `${point}/${outcome}` + (notes.length > 0 ? ` (${notes.join(', ')})` : '');
+          if (!trial.calibrate) {
+            count(trial.op, landing);
+            const tally = points.get(trial.op) ?? { before: 0, during: 0, after: 0, old: 0, new: 0 };
+            tally[point]++;
+            if (point === 'during') tally[outcome]++;
+            points.set(trial.op, tally);
+          }
 
           lap('check');
           // ---- the next reconcile: level-based, to completion
@@ -813,7 +870,22 @@ describeIntegration('embedded store crash safety (SIGKILL during pull, upgrade, 
         `seed ${SEED}: ${counted.length} killed trials in ${elapsed.toFixed(1)} s (+${trials.length - counted.length} calibration)`,
         `trials per op: ${[...byOp].map(([op, n]) => `${op} ${n}`).join(', ')}`,
         `measured durations (ms, opening the store + the operation): ${[...estimate].map(([op, ms]) => `${op} ${ms.open.toFixed(0)} + ${ms.run.toFixed(1)}`).join(', ')}`,
-        'where the kills landed (opening the store, opened, running the operation / state found: old = as before, new = as after):',
+        `kill points (from the workers' step journals; before = while the store opened, during = the operation called and not returned, after = it had returned), at least ${MID_SHARE_REQUIRED * 100} % during required:`,
+        ...[...points].map(([op, tally]) => {
+          const total = tally.before + tally.during + tally.after;
+          const share = total === 0 ? 0 : (100 * tally.during) / total;
+          const depth = [...(depths.get(op) ?? [])].sort((a, b) => a - b);
+          const at = (q: number): string => (depth[Math.floor(q * (depth.length - 1))] ?? 0).toFixed(1);
+          const late = [...(lateAims.get(op) ?? [])].map(([aim, n]) => `${aim} ${n}`).join(', ');
+          return (
+            `  ${op.padEnd(7)} before ${tally.before}, during ${tally.during} (state found old ${tally.old}, new ${tally.new}), ` +
+            `after ${tally.after}${late === '' ? '' : ` (aimed: ${late})`}: ${share.toFixed(0)} % during; ` +
+            `kills during it p10/p50/p90 ${at(0.1)}/${at(0.5)}/${at(0.9)} ms after start ` +
+            `(it takes ~${(estimate.get(op)?.run ?? 0).toFixed(1)} ms); ` +
+            `reach after start ${(reach.get(reachKey(op, 'time')) ?? 1).toFixed(2)}, after a commit file ${(reach.get(reachKey(op, 'event')) ?? 1).toFixed(2)}`
+          );
+        }),
+        'where the kills landed in detail (kill point / state found: old = as before, new = as after):',
         ...[...landings].map(
           ([op, map]) =>
             `  ${op.padEnd(7)} ${[...map]
@@ -834,6 +906,14 @@ describeIntegration('embedded store crash safety (SIGKILL during pull, upgrade, 
       ];
       for (const line of lines) t.diagnostic(line);
       process.stdout.write(`${lines.join('\n')}\n`);
+      for (const [op, tally] of points) {
+        const total = tally.before + tally.during + tally.after;
+        assert.ok(
+          tally.during >= MID_SHARE_REQUIRED * total,
+          `only ${tally.during} of ${total} ${op} trials were killed during the ${op} (before ${tally.before}, ` +
+            `after ${tally.after}); at least ${MID_SHARE_REQUIRED * 100} % must be (seed ${SEED})`,
+        );
+      }
       if (TRIALS >= 200) {
         for (const op of CORE_OPS) assert.ok((byOp.get(op) ?? 0) >= 40, `at least 40 ${op} trials`);
         const core = counted.filter((trial) => CORE_OPS.includes(trial.op)).length;

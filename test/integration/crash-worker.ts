@@ -15,7 +15,9 @@
  * waits for a line on stdin), `open` (the store is open, reload done), `journal` (set only: the
  * SetJournal is durable), `start` (the operation is called), `done`. Errors go to stderr with
  * exit code 2. Stdout is a pipe, which Node writes synchronously on Linux: a line is out before the
- * next step begins.
+ * next step begins. The test reacts to these lines as they come; where a kill landed it reads from
+ * the step journal (crash-journal.ts), which the worker writes, when CRASH_STEPS names a file,
+ * before each of these lines from `go` on.
  */
 import { pino } from 'pino';
 import { RegistryClient } from '../../controller/registry/client.ts';
@@ -24,11 +26,19 @@ import type { PluginRuntime } from '../../controller/store/embedded/runtime.ts';
 import { openEmbeddedStore } from '../../controller/store/embedded/store.ts';
 import { ENV_RUNC, ENV_WAIT_GO, FIXTURE_PRIVILEGES, idleRuntime } from './crash-common.ts';
 import type { CrashOp, RuncPaths, SetJournal } from './crash-common.ts';
+import { ENV_STEPS, StepJournal } from './crash-journal.ts';
+import type { Step } from './crash-journal.ts';
 
 const OPS: readonly (CrashOp | 'open')[] = ['pull', 'upgrade', 'set', 'remove', 'enable', 'disable', 'open'];
 
 function say(line: string): void {
   process.stdout.write(`${line}\n`);
+}
+
+/** Journals a step (when there is a journal), then announces it on stdout. */
+function step(steps: StepJournal | undefined, name: Step): void {
+  steps?.record(name);
+  if (name !== 'go') say(name);
 }
 
 function usage(message: string): never {
@@ -76,8 +86,11 @@ async function main(): Promise<void> {
     runDir = paths.runDir;
   }
   const registry = new RegistryClient({ credentials: async () => undefined });
+  const stepsFile = process.env[ENV_STEPS];
+  const steps = stepsFile !== undefined && stepsFile !== '' ? new StepJournal(stepsFile) : undefined;
   say('ready');
   if (process.env[ENV_WAIT_GO] === '1') await waitForGo();
+  step(steps, 'go');
 
   const store = await openEmbeddedStore({
     root,
@@ -88,15 +101,15 @@ async function main(): Promise<void> {
     stopGraceMs: 2000,
     restartTimeoutSeconds: 10,
   });
-  say('open');
-  if (op === 'open') say('start');
+  step(steps, 'open');
+  if (op === 'open') step(steps, 'start');
   const target = name ?? '';
   switch (op) {
     case 'pull':
     case 'upgrade': {
       const remote = rest[0];
       if (remote === undefined) usage(`${op} needs a REMOTE`);
-      say('start');
+      step(steps, 'start');
       if (op === 'pull') await store.pull(target, { remote, privileges: FIXTURE_PRIVILEGES });
       else await store.upgrade(target, { remote, privileges: FIXTURE_PRIVILEGES });
       break;
@@ -113,25 +126,25 @@ async function main(): Promise<void> {
         before: { env: current.settings.env, args: current.settings.args },
       };
       await writeFileAtomic(journal, JSON.stringify(record));
-      say('journal');
-      say('start');
+      step(steps, 'journal');
+      step(steps, 'start');
       await store.set(target, settings);
       break;
     }
     case 'remove':
-      say('start');
+      step(steps, 'start');
       await store.remove(target, false);
       break;
     case 'enable':
-      say('start');
+      step(steps, 'start');
       await store.enable(target, 10);
       break;
     case 'disable':
-      say('start');
+      step(steps, 'start');
       await store.disable(target, false);
       break;
   }
-  say('done');
+  step(steps, 'done');
   await store.close();
   await runtime.close();
   await registry.close();

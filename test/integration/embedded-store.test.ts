@@ -36,15 +36,15 @@ import type { PluginRuntime } from '../../controller/store/embedded/runtime.ts';
 import { openEmbeddedStore } from '../../controller/store/embedded/store.ts';
 import { readRemote } from '../../controller/store/embedded/pull.ts';
 import type { EmbeddedStore, EmbeddedStoreOptions } from '../../controller/store/embedded/store.ts';
-import {
-  loopbackRegistrySkipReason,
-  startLoopbackRegistry,
-} from '../unit/store/embedded/loopback-registry.ts';
+import { startLoopbackRegistry } from '../unit/store/embedded/loopback-registry.ts';
 import type { LoopbackRegistry } from '../unit/store/embedded/loopback-registry.ts';
 import { tarOf, tree } from '../unit/store/embedded/helpers.ts';
 import { rejectsWith } from '../errors.ts';
 import { idleRuntime } from '../idle-runtime.ts';
 import { makeContext } from '../conformance/fixtures.ts';
+import { REGISTRY, RUNC, describeWith } from '../prerequisites.ts';
+import type { Prerequisite } from '../prerequisites.ts';
+import { waitFor } from '../wait.ts';
 
 const PORT = 5210;
 const NETWORK_HOST: PluginPrivilege[] = [{ name: 'network', value: ['host'] }];
@@ -68,25 +68,8 @@ function exec(file: string, args: string[]): Promise<{ code: number; stdout: str
   });
 }
 
-async function skipReason(): Promise<string | undefined> {
-  const registry = await loopbackRegistrySkipReason();
-  if (registry !== undefined) return registry;
-  if ((await exec('gcc', ['--version'])).code !== 0)
-    return 'gcc is needed to build plugind; run: sudo bash test/env/plugin-env.sh install';
-  if ((await exec('busybox', ['true'])).code !== 0)
-    return 'busybox-static is needed; run: sudo bash test/env/plugin-env.sh install';
-  return undefined;
-}
-
-async function runcSkipReason(): Promise<string | undefined> {
-  if (process.getuid?.() !== 0) return 'enable/disable need root (runc)';
-  if ((await exec('runc', ['--version'])).code !== 0)
-    return 'runc is not installed; run: sudo bash test/env/plugin-env.sh install';
-  return undefined;
-}
-
-const skip = await skipReason();
-const runcSkip = skip ?? (await runcSkipReason());
+/** The suite: a real docker-registry, plugind built with gcc, busybox-static in the fixtures. */
+const withRegistry = { needs: [...REGISTRY, 'gcc', 'busybox'] as Prerequisite[], concurrency: false };
 
 /** The fixture config (test/env/plugin-env.sh's vol and priv kinds). */
 function fixtureConfig(kind: 'vol' | 'priv', label: string): Record<string, unknown> {
@@ -242,7 +225,7 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-describe('embedded store with a real registry', { skip, concurrency: false }, () => {
+describeWith('embedded store with a real registry', withRegistry, () => {
   let work: string;
   let registry: LoopbackRegistry;
   let builderClient: RegistryClient;
@@ -548,9 +531,9 @@ describe('embedded store with a real registry', { skip, concurrency: false }, ()
         if (name !== null) seen.push(String(name));
       });
       await store.remove(vol1, false);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      watcher.close();
-      assert.ok(seen.includes(`${plugin.id}-removing`), seen.join(', '));
+      await waitFor(() => seen.includes(`${plugin.id}-removing`), {
+        what: `the rename to ${plugin.id}-removing`,
+      }).finally(() => watcher.close());
       assert.equal(await exists(store.layout.pluginDir(plugin.id)), false);
       assert.equal(await exists(store.layout.removing(plugin.id)), false);
       assert.equal(await store.inspect(vol1), undefined);
@@ -816,7 +799,7 @@ describe('embedded store with a real registry', { skip, concurrency: false }, ()
     });
   });
 
-  describe('enable and disable with runc', { skip: runcSkip }, () => {
+  describeWith('enable and disable with runc', { needs: RUNC }, () => {
     let short: string;
     let client: RegistryClient;
     let runtime: PluginRuntime;
@@ -907,10 +890,9 @@ describe('embedded store with a real registry', { skip, concurrency: false }, ()
       assert.ok(pid > 0);
       const before = events.length;
       process.kill(pid, 'SIGKILL');
-      const deadline = Date.now() + 10_000;
-      while (!events.slice(before).some((e) => e.action === 'restart') && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await waitFor(() => events.slice(before).some((e) => e.action === 'restart'), {
+        what: 'the restart event',
+      });
       assert.deepEqual(
         events.slice(before).map((e) => e.action),
         ['die', 'restart'],

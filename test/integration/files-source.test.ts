@@ -1,8 +1,8 @@
 // FileSource against what editors, tools and Kubernetes really do to files: atomic saves, vim's
 // backup dance, partial writes, directory moves, ConfigMap `..data` swaps and bursts of writes. Each
 // test ends in the state on disk, and checks that no key was ever reported missing on the way (a
-// missing key is what prunes a plugin). Also measures the reaction latency from a write to the
-// notification. Needs only a local filesystem.
+// missing key is what prunes a plugin). Also checks that every write and create is notified; how
+// fast is measured by bench/file-source.ts. Needs only a local filesystem.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, open, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { FileSource } from '../../controller/sources/files.ts';
 import { pluginYaml, sleep, startSource, tempDir, until, versionOf } from '../unit/sources/helpers.ts';
 import type { Watched } from '../unit/sources/helpers.ts';
+import { DEFAULT_DEADLINE_MS } from '../wait.ts';
 
 /**
  * Longer than chokidar's atomic window (100 ms, the delay of unlink events) plus a batch: after it,
@@ -113,18 +114,26 @@ describe('FileSource with editors and tools', () => {
     assert.deepEqual(w.disappeared(), new Set());
   });
 
-  test('50 writes in 100 ms end in the last content with a handful of notifications', async () => {
+  test('a burst of 50 writes ends in the last content, coalesced into a few notifications', async () => {
     await writeFile(join(dir, 'a.yaml'), pluginYaml('a'));
     const w = await watchDir();
+    const began = performance.now();
     for (let i = 1; i <= 50; i++) {
       await writeFile(join(dir, 'a.yaml'), pluginYaml('a', `w${i}`));
       await sleep(2);
     }
+    const burstMs = performance.now() - began;
     await w.waitFor((s) => versionOf(s, 'a') === 'w50', 'the last write');
     await sleep(QUIET_MS);
     assert.equal(versionOf(w.source.snapshot(), 'a'), 'w50');
     const count = w.notifications.length - 1;
-    assert.ok(count >= 1 && count <= 8, `${count} notifications for 50 writes`);
+    // continuous events postpone a batch by at most maxDelayMs (100 ms): one batch per 100 ms of
+    // the burst, however long a busy machine made it, and the last one after it
+    const bound = Math.ceil(burstMs / 100) + 2;
+    assert.ok(
+      count >= 1 && count <= Math.min(bound, 49),
+      `${count} notifications for 50 writes in ${burstMs.toFixed(0)} ms (at most ${bound})`,
+    );
     assert.deepEqual(w.disappeared(), new Set());
   });
 
@@ -268,65 +277,45 @@ describe('FileSource lifecycle', () => {
       await source.close();
       console.log('closed');
     `;
-    const started = Date.now();
+    // the process must exit by itself (a timer or watcher left running would keep it alive):
+    // execFile kills it, and so fails the test, after the deadline
     const { stdout } = await new Promise<{ stdout: string }>((done, fail) => {
       execFile(
         process.execPath,
         ['--input-type=module', '-e', script, dir],
-        { cwd: fileURLToPath(new URL('../..', import.meta.url)), timeout: 10_000 },
+        { cwd: fileURLToPath(new URL('../..', import.meta.url)), timeout: DEFAULT_DEADLINE_MS },
         (error, out) => (error ? fail(error) : done({ stdout: out })),
       );
     });
     assert.equal(stdout.trim(), 'closed');
-    assert.ok(Date.now() - started < 5000);
   });
 });
 
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
-}
-
-describe('FileSource reaction latency', () => {
-  test('from writeFile to the change notification over 200 writes', async (t) => {
+describe('FileSource notifies every change', () => {
+  test('each of 100 writes and 20 creates is notified with its key', async () => {
     const files = 20;
     for (let i = 0; i < files; i++) await writeFile(join(dir, `p${i}.yaml`), pluginYaml(`p${i}`));
     const w = await watchDir();
-    let last: { key: string; at: number } | undefined;
+    let last: { key: string; seen: boolean } | undefined;
     w.source.onChange((keys) => {
-      if (last !== undefined && keys.has(last.key)) last.at = performance.now();
+      if (last !== undefined && keys.has(last.key)) last.seen = true;
     });
-    const samples: number[] = [];
-    for (let i = 0; i < 200; i++) {
-      const key = `p${i % files}`;
-      const probe = { key, at: 0 };
+    // one change at a time, so that each notification belongs to one write (bench/file-source.ts
+    // measures how long each takes)
+    for (let i = 0; i < 100; i++) {
+      const probe = { key: `p${i % files}`, seen: false };
       last = probe;
-      const start = performance.now();
-      await writeFile(join(dir, `${key}.yaml`), pluginYaml(key, `n${i}`));
-      await until(() => probe.at > 0, `the notification for write ${i}`, 2000);
-      samples.push(probe.at - start);
+      await writeFile(join(dir, `${probe.key}.yaml`), pluginYaml(probe.key, `n${i}`));
+      await until(() => probe.seen, `the notification for write ${i}`);
+      assert.equal(versionOf(w.source.snapshot(), probe.key), `n${i}`);
     }
-    // Creating files (an add rather than a change).
-    const creates: number[] = [];
-    for (let i = 0; i < 50; i++) {
-      const key = `new${i}`;
-      const probe = { key, at: 0 };
+    for (let i = 0; i < 20; i++) {
+      const probe = { key: `new${i}`, seen: false };
       last = probe;
-      const start = performance.now();
-      await writeFile(join(dir, `${key}.yaml`), pluginYaml(key));
-      await until(() => probe.at > 0, `the notification for create ${i}`, 2000);
-      creates.push(probe.at - start);
+      await writeFile(join(dir, `${probe.key}.yaml`), pluginYaml(probe.key));
+      await until(() => probe.seen, `the notification for create ${i}`);
     }
-    const report = (name: string, values: number[]): { p50: number; p99: number } => {
-      const sorted = [...values].sort((a, b) => a - b);
-      const [p50, p99, max] = [percentile(sorted, 50), percentile(sorted, 99), sorted.at(-1) as number];
-      t.diagnostic(
-        `${name}: n=${values.length} p50=${p50.toFixed(1)} ms p99=${p99.toFixed(1)} ms max=${max.toFixed(1)} ms`,
-      );
-      return { p50, p99 };
-    };
-    const { p50 } = report('modify', samples);
-    report('create', creates);
-    // The whole pipeline (file write to first Docker API call) must reach p50 <= 100 ms.
-    assert.ok(p50 <= 100, `p50 ${p50} ms`);
+    assert.equal(w.source.snapshot().documents.size, files + 20);
+    assert.deepEqual(w.disappeared(), new Set());
   });
 });

@@ -10,8 +10,9 @@
  *   });
  */
 import { execFile } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { PLUGIN_ENV, describeWith } from '../prerequisites.ts';
 
 /** Path of the environment script. */
 export const ENV_SCRIPT = fileURLToPath(new URL('../env/plugin-env.sh', import.meta.url));
@@ -46,25 +47,13 @@ export interface CommandResult {
 let current: TestEnv | undefined;
 
 /**
- * Why integration tests cannot run here, or undefined when they can. Tests pass this to `skip`, so a
- * machine without root shows skipped tests with the reason instead of silently passing.
- */
-export function integrationSkipReason(): string | undefined {
-  if (process.platform !== 'linux') return `integration tests need Linux (this is ${process.platform})`;
-  if (process.getuid?.() !== 0)
-    return 'integration tests need root: they start dockerd and run plugins with runc';
-  return undefined;
-}
-
-/**
- * `describe` for suites that need the real environment. Where it cannot run (not root, not Linux)
- * the suite becomes one skipped test carrying the reason, so the runner's summary counts it as
- * skipped instead of the suite vanishing from the totals.
+ * `describe` for suites that need the real environment (test/env/plugin-env.sh: Linux, root,
+ * dockerd, docker-registry, runc, gcc, busybox-static, curl). With something missing the suite
+ * becomes one test that fails in strict mode (`make test`, CI) or is skipped otherwise, naming
+ * what is missing and how to install it (test/prerequisites.ts).
  */
 export function describeIntegration(name: string, fn: () => void): void {
-  const reason = integrationSkipReason();
-  if (reason === undefined) describe(name, fn);
-  else it(name, { skip: reason }, () => {});
+  describeWith(name, { needs: PLUGIN_ENV }, fn);
 }
 
 function run(

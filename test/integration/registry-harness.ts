@@ -15,7 +15,6 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import type { RegistryClient, RepositoryRef } from '../../controller/registry/client.ts';
@@ -25,9 +24,7 @@ import {
   MEDIA_TYPE_PLUGIN_CONFIG,
   digestOf,
 } from '../../controller/registry/manifest.ts';
-
-/** The environment script that installs docker-registry, htpasswd and openssl. */
-export const REGISTRY_ENV_SCRIPT = fileURLToPath(new URL('../env/registry-env.sh', import.meta.url));
+import { REGISTRY, skipReason } from '../prerequisites.ts';
 
 function run(
   file: string,
@@ -49,17 +46,12 @@ function run(
 }
 
 /**
- * Why the registry tests cannot run here, or undefined. Installs the packages first when running
- * as root (CI machines start without apache2-utils).
+ * Why a test docker-registry cannot be started here, or undefined; in strict mode a missing
+ * package throws instead (test/prerequisites.ts). Kept for suites that pass a skip reason to
+ * `describe`; new suites use `describeWith(name, { needs: REGISTRY }, fn)`.
  */
 export async function registrySkipReason(): Promise<string | undefined> {
-  if (process.platform !== 'linux') return 'registry integration tests need Linux';
-  const check = await run('bash', [REGISTRY_ENV_SCRIPT, 'check']);
-  if (check.code === 0) return undefined;
-  if (process.getuid?.() !== 0)
-    return `${check.stderr.trim()}; run: sudo bash test/env/registry-env.sh install`;
-  const install = await run('bash', [REGISTRY_ENV_SCRIPT, 'install']);
-  return install.code === 0 ? undefined : `registry-env.sh install failed: ${install.stderr.trim()}`;
+  return skipReason('a test docker-registry', REGISTRY);
 }
 
 /** A running docker-registry. */

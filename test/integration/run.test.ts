@@ -14,6 +14,7 @@ import { phaseOf } from '../../controller/reconcile/status.ts';
 import { readStatuses, statusPath } from '../../controller/reconcile/status-file.ts';
 import { buildPlugind, makeVolContext, volConfig } from '../conformance/fixtures.ts';
 import { describeIntegration, docker, envScript, useEnv } from './harness.ts';
+import { waitFor } from '../wait.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const execFileAsync = promisify(execFile);
@@ -143,19 +144,14 @@ describeIntegration('plugctl run against a real dockerd', () => {
     return (JSON.parse(result.stdout) as PluginJson[])[0];
   }
 
-  async function eventually<T>(
+  /** Waits for `probe` to hold (test/wait.ts), checking at least every `stepMs`. */
+  function eventually<T>(
     what: string,
     probe: () => Promise<T | undefined | false>,
-    timeoutMs = 20_000,
+    timeoutMs?: number,
     stepMs = 50,
   ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-      await new Promise((r) => setTimeout(r, stepMs));
-    }
+    return waitFor(probe, { what, maxIntervalMs: stepMs, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
   }
 
   const greeting = (p: PluginJson | undefined): string | undefined =>
@@ -211,8 +207,15 @@ describeIntegration('plugctl run against a real dockerd', () => {
       const statuses = await readStatuses(state);
       return ['a', 'b'].every((key) => statuses[key] !== undefined && phaseOf(statuses[key]) === 'ready');
     });
-    await new Promise((resolve) => setTimeout(resolve, 500)); // the last coalesced write lands
-    const before = await stat(statusPath(state));
+    // the last coalesced write (200 ms after the last change) lands: the file stays the same for 1 s
+    let previous = await stat(statusPath(state));
+    const before = await eventually('status.json to stay unchanged for 1 s', async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const now = await stat(statusPath(state));
+      const same = now.ino === previous.ino && now.mtimeMs === previous.mtimeMs;
+      previous = now;
+      return same && now;
+    });
     const reconciled = await metric(done);
     await eventually('three resyncs', async () => (await metric(done)) >= reconciled + 6, 20_000);
     const after = await stat(statusPath(state));
@@ -294,23 +297,17 @@ describeIntegration('plugctl run against a real dockerd', () => {
     await eventually('keep pruned', async () => (await inspect('keep')) === undefined);
   });
 
-  it('re-enables a plugin disabled by hand within a second', async () => {
+  // The resync runs every 5 minutes: within the 20 s deadline only the engine's events can have
+  // brought the plugin back. bench/controller.ts measures how fast.
+  it('re-enables a plugin disabled by hand and reinstalls one removed by hand, from engine events', async () => {
     await save('a.yaml', doc('a'));
     await start();
     await eventually('a enabled', async () => (await inspect('a'))?.Enabled);
     await docker(['plugin', 'disable', 'a:latest']);
-    const disabledAt = Date.now();
-    await eventually('a re-enabled', async () => (await inspect('a'))?.Enabled, 5_000, 20);
-    const took = Date.now() - disabledAt;
-    assert.ok(took < 1000, `re-enabled after ${took} ms`);
+    await eventually('a re-enabled', async () => (await inspect('a'))?.Enabled);
 
     await docker(['plugin', 'rm', '-f', 'a:latest']);
-    await eventually(
-      'a reinstalled after a removal by hand',
-      async () => (await inspect('a'))?.Enabled,
-      5_000,
-      20,
-    );
+    await eventually('a reinstalled after a removal by hand', async () => (await inspect('a'))?.Enabled);
   });
 
   it('heals drift whatever name the user typed: short name, full name, ID, ID prefix; set; rm -f', async () => {
@@ -384,7 +381,7 @@ describeIntegration('plugctl run against a real dockerd', () => {
   it('exits cleanly on SIGTERM during a pull, and the next start converges', async () => {
     const r = await start();
     await save('a.yaml', doc('a'));
-    await eventually('pull started', async () => r.logs.some((l) => /"action":"pull"/.test(l)), 10_000, 5);
+    await eventually('pull started', async () => r.logs.some((l) => /"action":"pull"/.test(l)), undefined, 5);
     const code = await stop(r);
     assert.equal(code, 0);
     assert.ok(r.logs.some((l) => /shutting down/.test(l)));

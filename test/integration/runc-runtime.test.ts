@@ -3,10 +3,10 @@
  * (test/env/plugind.c), run from a private temp directory (own runc root, sockets root and discovery
  * directory — never /run/docker/plugins, which belongs to the machine's dockerd). Assertions are
  * about the world afterwards: runc's container list, /proc, the socket answering HTTP, files on disk.
- * Needs root, runc, gcc and busybox; skipped (with the reason) elsewhere.
+ * Needs root, runc, gcc and busybox-static (test/prerequisites.ts' RUNC).
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
@@ -14,7 +14,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, afterEach, before, it } from 'node:test';
 import { pino } from 'pino';
 import { PlugctlError } from '../../controller/errors.ts';
 import { parsePluginConfig } from '../../controller/plugin/config.ts';
@@ -23,29 +23,12 @@ import { RuncRuntime } from '../../controller/store/embedded/runc.ts';
 import type { RuncExit } from '../../controller/store/embedded/runc.ts';
 import { mountsUnder, unmountUnder } from '../../controller/store/embedded/runc-mounts.ts';
 import type { RunnablePlugin } from '../../controller/store/embedded/runtime.ts';
+import { RUNC, describeWith } from '../prerequisites.ts';
+import { waitFor, within } from '../wait.ts';
 
 const run = promisify(execFile);
 const PLUGIND_SOURCE = fileURLToPath(new URL('../env/plugind.c', import.meta.url));
 const BUSYBOX = '/bin/busybox';
-
-function which(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function skipReason(): string | undefined {
-  if (process.platform !== 'linux') return 'runc tests need Linux';
-  if (process.getuid?.() !== 0) return 'runc tests need root';
-  for (const tool of ['runc', 'gcc', 'mount']) if (!which(tool)) return `runc tests need ${tool}`;
-  if (!existsSync(BUSYBOX)) return 'runc tests need busybox-static (/bin/busybox)';
-  return undefined;
-}
-
-const SKIP = skipReason();
 
 /** The vol fixture's config (test/env/plugin-env.sh), with the socket called x.sock. */
 function volConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -98,12 +81,8 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-async function eventually(what: string, check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+async function eventually(what: string, check: () => boolean): Promise<void> {
+  await waitFor(check, { what });
 }
 
 async function rejection(promise: Promise<unknown>): Promise<PlugctlError> {
@@ -116,7 +95,7 @@ async function rejection(promise: Promise<unknown>): Promise<PlugctlError> {
   return assert.fail('expected a rejection');
 }
 
-describe('RuncRuntime with real runc', { skip: SKIP }, () => {
+describeWith('RuncRuntime with real runc', { needs: RUNC }, () => {
   let base = '';
   let rootfsTemplate = '';
   let runcRoot = '';
@@ -267,13 +246,13 @@ describe('RuncRuntime with real runc', { skip: SKIP }, () => {
   it('fails fast with the plugin output when the process exits at start, leaving nothing running', async () => {
     const rt = runtime();
     const plugin = await makePlugin('bad:latest', volConfig(), { env: { FAIL_AT_START: '1' } });
-    const t0 = performance.now();
-    const error = await rejection(rt.start(plugin, 20_000));
-    const elapsed = performance.now() - t0;
+    // the start timeout is far beyond the deadline: failing within it means the exit was noticed
+    const error = await within(rejection(rt.start(plugin, 300_000)), {
+      what: 'the start of a plugin that exits at once to fail, long before its 300 s timeout',
+    });
     assert.equal(error.code, 'PLUGIN_START_FAILED');
     assert.match(error.message, /plugind: FAIL_AT_START=1, exiting 1/);
     assert.match(error.message, /plugin bad:latest/);
-    assert.ok(elapsed < 3000, `took ${Math.round(elapsed)} ms for a plugin that exits at once`);
     assert.deepEqual(await runcList(), []);
     assert.equal(existsSync(rt.socketDir(plugin.id)), false);
     assert.equal(existsSync(join(discoveryDir, 'bad.sock')), false);
@@ -287,13 +266,15 @@ describe('RuncRuntime with real runc', { skip: SKIP }, () => {
       volConfig({ Entrypoint: ['/bin/sh', '-c', 'echo waiting forever; sleep 100'] }),
     );
     const t0 = performance.now();
-    const error = await rejection(rt.start(plugin, 1500));
+    // the timeout, then the 1 s SIGTERM grace (sh as PID 1 ignores SIGTERM) and the delete
+    const error = await within(rejection(rt.start(plugin, 1500)), {
+      what: 'the start to fail at its 1.5 s timeout',
+    });
     const elapsed = performance.now() - t0;
     assert.equal(error.code, 'PLUGIN_SOCKET_TIMEOUT');
     assert.match(error.message, /waiting forever/);
     assert.match(error.message, /x\.sock/);
-    // the timeout, plus at most the 1 s SIGTERM grace (sh as PID 1 ignores SIGTERM) and the delete
-    assert.ok(elapsed >= 1500 && elapsed < 4000, `took ${Math.round(elapsed)} ms`);
+    assert.ok(elapsed >= 1500, `gave up after ${Math.round(elapsed)} ms, before the 1.5 s timeout`);
     assert.deepEqual(await runcList(), []);
     assert.equal(await rt.isRunning(plugin.id), false);
   });
@@ -491,9 +472,9 @@ describe('RuncRuntime with real runc', { skip: SKIP }, () => {
     await rt.start(plugin, 20_000);
     const pid = await runcPid(plugin.id);
     const t0 = performance.now();
-    await rt.stop(plugin.id, 700);
+    await within(rt.stop(plugin.id, 700), { what: 'the stop to kill the plugin after its 700 ms grace' });
     const elapsed = performance.now() - t0;
-    assert.ok(elapsed >= 700 && elapsed < 3000, `stop took ${Math.round(elapsed)} ms`);
+    assert.ok(elapsed >= 700, `stop took ${Math.round(elapsed)} ms: it did not wait for the grace period`);
     assert.equal(pidAlive(pid), false);
     assert.deepEqual(await runcList(), []);
   });

@@ -10,14 +10,14 @@
  *   });
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
+import { describeWith, KUBE } from '../prerequisites.ts';
 import { KubeClient } from '../../controller/kube/client.ts';
 import { loadClusterConnection } from '../../controller/kube/config.ts';
 import { systemClock } from '../../controller/runtime/clock.ts';
@@ -27,8 +27,6 @@ import { parseExports } from '../integration/harness.ts';
 export const KUBE_ENV_SCRIPT = fileURLToPath(new URL('../env/kube-env.sh', import.meta.url));
 /** The checked-in CRDs. */
 export const CRDS_DIR = fileURLToPath(new URL('../../crds/', import.meta.url));
-
-const CACHE = process.env['KE_CACHE'] ?? '/var/cache/kube-env';
 
 /** A running API server. */
 export interface KubeEnv {
@@ -59,22 +57,9 @@ export interface CommandResult {
 
 let current: KubeEnv | undefined;
 
-/** Why the Kubernetes tests cannot run here, or undefined when they can. */
-export function kubeSkipReason(): string | undefined {
-  if (process.platform !== 'linux') return `Kubernetes tests need Linux (this is ${process.platform})`;
-  if (process.getuid?.() !== 0)
-    return 'Kubernetes tests need root (the API server is built and cached as root)';
-  if (!existsSync(`${CACHE}/kube-apiserver-1.20.2`)) {
-    return `no kube-apiserver in ${CACHE}: run \`make kube-env-install\` (about 10 minutes, once)`;
-  }
-  return undefined;
-}
-
-/** `describe` for suites that need the API server; a skipped test carrying the reason elsewhere. */
+/** `describe` for suites that need the API server (test/prerequisites.ts decides what a lack of one means). */
 export function describeKube(name: string, fn: () => void): void {
-  const reason = kubeSkipReason();
-  if (reason === undefined) describe(name, { concurrency: 1 }, fn);
-  else it(name, { skip: reason }, () => {});
+  describeWith(name, { needs: KUBE, concurrency: 1 }, fn);
 }
 
 function run(

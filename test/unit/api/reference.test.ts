@@ -421,10 +421,12 @@ test('a digest-only install and a plain install get the same local name', () => 
   assert.equal(defaultLocalName(parseReference(`vieux/sshfs:1.2@${D}`)), 'vieux/sshfs:1.2');
 });
 
-test('pathological input fails fast', () => {
+test('pathological input fails without catastrophic backtracking', () => {
   const start = performance.now();
   for (const input of ['a'.repeat(100_000) + '!', 'a-'.repeat(50_000) + '/x!', 'A.'.repeat(50_000) + '/x!']) {
     assert.throws(() => parseReference(input), SpecError);
   }
-  assert.ok(performance.now() - start < 2000);
+  // a backtracking regular expression takes minutes or more on these inputs; the parser takes
+  // milliseconds. The bound only separates the two, generously, on a busy machine.
+  assert.ok(performance.now() - start < 10_000);
 });

@@ -1,5 +1,5 @@
 // Shared helpers for FileSource tests: real temp directories, DockerPlugin texts, and waits that poll
-// the source's snapshot with a deadline instead of sleeping a fixed time.
+// the source's snapshot until a state holds (test/wait.ts) instead of sleeping a fixed time.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { FileSource } from '../../../controller/sources/files.ts';
 import type { FileSourceOptions, FileSourceSnapshot } from '../../../controller/sources/files.ts';
+import { waitFor } from '../../wait.ts';
 
 /** A logger that drops everything. */
 export const silentLogger: Logger = pino({ level: 'silent' });
@@ -42,13 +43,9 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((done) => setTimeout(done, ms));
 }
 
-/** Polls `check` every 5 ms until it returns true; rejects with `what` after `timeoutMs`. */
-export async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
+/** Waits until `check` returns true; rejects naming `what` after the deadline (test/wait.ts). */
+export async function until(check: () => boolean, what: string, timeoutMs?: number): Promise<void> {
+  await waitFor(check, { what, maxIntervalMs: 5, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
 }
 
 /** One change notification and what the snapshot held when it arrived. */

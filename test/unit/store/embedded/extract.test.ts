@@ -4,7 +4,7 @@
  * nodes and decompression bombs behave as documented in extract.ts.
  */
 import assert from 'node:assert/strict';
-import { lstat, mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -124,6 +124,7 @@ describe('applyLayer: ordinary content', () => {
     assert.equal((await stat(join(rootfs, 'etc/conf'))).mtime.toISOString(), '2020-01-02T03:04:05.000Z');
     assert.equal((await stat(join(rootfs, 'ro'))).mode & 0o777, 0o555);
     await hostUntouched();
+    await chmod(join(rootfs, 'ro'), 0o755); // so that the cleanup can delete ro/inside without root
   });
 
   it('reads an uncompressed tar as well as a gzip one', async () => {

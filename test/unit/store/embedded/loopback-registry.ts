@@ -12,7 +12,10 @@ import {
 /** A running registry. */
 export type LoopbackRegistry = RunningRegistry;
 
-/** Why a registry cannot be started here, or undefined. */
+/**
+ * Why a registry cannot be started here, or undefined; throws in strict mode (see
+ * registrySkipReason). New suites use `describeWith(name, { needs: REGISTRY }, fn)`.
+ */
 export function loopbackRegistrySkipReason(): Promise<string | undefined> {
   return registrySkipReason();
 }
