@@ -25,14 +25,16 @@ export interface Watch {
 }
 
 /** Starts watching (a directory that does not exist is not watched). */
-export function watchFor(aim: Aim): Watch {
+export function watchFor(aim: Aim, armed: () => boolean = () => true): Watch {
   const watchers: FSWatcher[] = [];
   let resolve: () => void = () => undefined;
   const hit = new Promise<void>((done) => (resolve = done));
   for (const dir of aim.dirs) {
     try {
       const watcher = watch(dir, { persistent: false }, (_event, name) => {
-        if (name !== null && aim.match(dir, name)) resolve();
+        // A matching file the store writes while it opens (recovering what an earlier kill left)
+        // is not the operation's commit: only a hit once the operation started counts.
+        if (name !== null && aim.match(dir, name) && armed()) resolve();
       });
       watcher.on('error', () => undefined);
       watchers.push(watcher);

@@ -17,7 +17,7 @@
  * The timestamps (epoch ms, from performance.timeOrigin + performance.now(), comparable between
  * processes of one machine) give the operation's real duration for aiming later kills.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
 /** The environment variable naming the worker's journal file. */
@@ -57,6 +57,20 @@ export class StepJournal {
 
   close(): void {
     closeSync(this.#fd);
+  }
+}
+
+/**
+ * True when the journal at `path` already records `step` (read synchronously, for a file watcher's
+ * callback that must decide at once); a missing file records nothing.
+ */
+export function journalHas(path: string, step: Step): boolean {
+  try {
+    return readFileSync(path, 'utf8')
+      .split('\n')
+      .some((line) => line.startsWith(`${step} `));
+  } catch {
+    return false;
   }
 }
 

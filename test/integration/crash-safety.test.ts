@@ -57,7 +57,7 @@ import { buildFixtures } from './crash-fixture.ts';
 import type { Fixtures, FixtureVersion } from './crash-fixture.ts';
 import { startCrashRegistry } from './crash-registry.ts';
 import type { CrashRegistry } from './crash-registry.ts';
-import { ENV_STEPS, epochNow, killPoint, readJournal, stepAt } from './crash-journal.ts';
+import { ENV_STEPS, epochNow, journalHas, killPoint, readJournal, stepAt } from './crash-journal.ts';
 import type { KillPoint } from './crash-journal.ts';
 import { RUNC, describeWith, gate } from '../prerequisites.ts';
 
@@ -636,7 +636,9 @@ describeWith(SUITE, { needs: ['linux', 'docker-registry'] }, () => {
                   ? 'tail'
                   : 'uniform';
         const scale = reach.get(reachKey(trial.op, mode)) ?? 1;
-        const watching = mode === 'event' && aim !== undefined ? watchFor(aim) : undefined;
+        const steps = stepsOf(trial);
+        const watching =
+          mode === 'event' && aim !== undefined ? watchFor(aim, () => journalHas(steps, 'start')) : undefined;
         worker.go();
         let finished: boolean;
         if (mode === 'uncut' || measured === undefined) finished = await worker.exitsWithin(120_000);
@@ -657,14 +659,18 @@ describeWith(SUITE, { needs: ['linux', 'docker-registry'] }, () => {
         if (!trial.calibrate) aimed.set(aimLabel, (aimed.get(aimLabel) ?? 0) + 1);
         const { code, signal } = await worker.exited;
         // the worker is dead: its journal holds every step it reached (crash-journal.ts)
-        const steps = await readJournal(stepsOf(trial));
-        await rm(stepsOf(trial), { force: true });
-        const phase = steps.at(-1)?.step ?? 'none';
+        const journaled = await readJournal(steps);
+        await rm(steps, { force: true });
+        const phase = journaled.at(-1)?.step ?? 'none';
         if (signal !== 'SIGKILL') {
           assert.equal(code, 0, `${label}: the worker failed (phase ${phase}):\n${worker.stderr}`);
         }
-        const point: KillPoint = signal === 'SIGKILL' ? killPoint(steps) : 'after';
-        const [wentAt, started, done] = [stepAt(steps, 'go'), stepAt(steps, 'start'), stepAt(steps, 'done')];
+        const point: KillPoint = signal === 'SIGKILL' ? killPoint(journaled) : 'after';
+        const [wentAt, started, done] = [
+          stepAt(journaled, 'go'),
+          stepAt(journaled, 'start'),
+          stepAt(journaled, 'done'),
+        ];
         if (wentAt !== undefined && started !== undefined && done !== undefined) {
           const open = started - wentAt;
           const run = done - started;
