@@ -377,7 +377,12 @@ export function resolveDuplicates(candidates: readonly ParsedDocument[]): {
   return { documents, errors };
 }
 
-function sortErrors(errors: LoadError[], files: readonly string[]): LoadError[] {
+/**
+ * Orders load errors the way every source reports them: by the file's position in `files` (errors of
+ * no listed file, such as a missing root, first), then line, then column, keeping the input order
+ * for ties. Returns a new array.
+ */
+export function sortLoadErrors(errors: readonly LoadError[], files: readonly string[]): LoadError[] {
   const order = new Map(files.map((f, i) => [f, i]));
   return errors
     .map((e, i) => ({ e, i }))
@@ -399,7 +404,7 @@ function finish(
   const candidates = results.flatMap((r) => r.candidates);
   const { documents, errors } = resolveDuplicates(candidates);
   const all = [...pathErrors, ...results.flatMap((r) => r.errors), ...errors];
-  return { documents, errors: sortErrors(all, files), files };
+  return { documents, errors: sortLoadErrors(all, files), files };
 }
 
 /**

@@ -33,6 +33,7 @@ import {
   readDocumentFile,
   refusesWholeFile,
   resolveDuplicates,
+  sortLoadErrors,
 } from '../api/load.ts';
 import type { LoadError, LoadedDocument, ParsedDocument } from '../api/load.ts';
 import type { DocumentLimits } from '../limits.ts';
@@ -623,23 +624,16 @@ export class FileSource implements DesiredSource {
     for (const key of this.#hashes.keys()) if (!hashes.has(key)) changed.add(key);
 
     // Problems of roots and directories first, then by file in load order, then by position.
-    const indexOf = new Map(files.map(([path], i) => [path, i]));
-    const errors = [
-      ...rootErrors,
-      ...this.#scanErrors,
-      ...this.#watchErrors.values(),
-      ...loaded.flatMap((s) => s.errors),
-      ...resolved.errors,
-    ]
-      .map((e, i) => ({ e, i }))
-      .sort(
-        (a, b) =>
-          (indexOf.get(a.e.origin.file) ?? -1) - (indexOf.get(b.e.origin.file) ?? -1) ||
-          a.e.origin.line - b.e.origin.line ||
-          a.e.origin.column - b.e.origin.column ||
-          a.i - b.i,
-      )
-      .map(({ e }) => e);
+    const errors = sortLoadErrors(
+      [
+        ...rootErrors,
+        ...this.#scanErrors,
+        ...this.#watchErrors.values(),
+        ...loaded.flatMap((s) => s.errors),
+        ...resolved.errors,
+      ],
+      files.map(([path]) => path),
+    );
     const errorLines = errors.map((e) => `${e.code} ${formatLoadError(e)}`);
     const errorsChanged =
       errorLines.length !== this.#errorLines.length ||
