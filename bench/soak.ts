@@ -15,6 +15,7 @@ import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -40,6 +41,15 @@ function rssMb(pid: number): number {
     .split('\n')
     .find((l) => l.startsWith('VmRSS:'))!;
   return Number(line.split(/\s+/)[1]) / 1024;
+}
+
+/** A loopback TCP port that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }
 
 /** A proxy in front of the registry that fails every other request with 503. */
@@ -98,6 +108,8 @@ async function main(): Promise<void> {
       )
       .join('---\n'),
   );
+  // A port chosen here: at --log-level warn the controller does not log the address it listens on.
+  const address = `127.0.0.1:${await freePort()}`;
   const child = spawn(
     process.execPath,
     [
@@ -112,18 +124,13 @@ async function main(): Promise<void> {
       '-f',
       docs,
       '--listen',
-      '127.0.0.1:0',
+      address,
     ],
     { env: { ...process.env, DOCKER_HOST: `unix://${socket}` }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const stderr: string[] = [];
-  let address = '';
   child.stderr!.on('data', (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) {
-      if (line === '') continue;
-      stderr.push(line);
-      address ||= /"listen":"([^"]+)"/.exec(line)?.[1] ?? '';
-    }
+    for (const line of chunk.toString().split('\n')) if (line !== '') stderr.push(line);
   });
   const metric = async (name: string): Promise<number> => {
     const text = await (await fetch(`http://${address}/metrics`)).text();
