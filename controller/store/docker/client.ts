@@ -149,6 +149,8 @@ export class EngineClient {
   readonly apiVersion: string;
   /** the daemon's version string, e.g. `20.10.24+dfsg1` */
   readonly engineVersion: string;
+  /** the highest API version the daemon speaks (apiVersion is the lower of it and plugctl's) */
+  readonly daemonApiVersion: string;
   readonly #pool: EnginePool;
   readonly #defaultTimeoutMs: number;
   readonly #onRequest: NonNullable<EngineClientOptions['onRequest']>;
@@ -159,6 +161,7 @@ export class EngineClient {
     pool: EnginePool;
     apiVersion: string;
     engineVersion: string;
+    daemonApiVersion?: string;
     defaultTimeoutMs: number;
     onRequest?: EngineClientOptions['onRequest'];
   }) {
@@ -167,6 +170,7 @@ export class EngineClient {
     this.#pool = init.pool;
     this.apiVersion = init.apiVersion;
     this.engineVersion = init.engineVersion;
+    this.daemonApiVersion = init.daemonApiVersion ?? init.apiVersion;
     this.#defaultTimeoutMs = init.defaultTimeoutMs;
   }
 
@@ -379,6 +383,7 @@ export async function connectEngine(options: ConnectOptions = {}): Promise<Engin
       pool,
       apiVersion,
       engineVersion: info.engineVersion ?? 'unknown',
+      daemonApiVersion: daemonApi,
       defaultTimeoutMs: options.defaultTimeoutMs ?? 30_000,
       onRequest: options.onRequest,
     });
