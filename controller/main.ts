@@ -52,9 +52,9 @@ export async function main(
   for (const spec of GLOBAL_OPTIONS) program.addOption(globalOption(spec, env));
 
   const run =
-    <O>(command: (options: O, ctx: CommandContext) => Promise<number>) =>
+    <O>(command: (options: O, ctx: CommandContext) => Promise<number>, defaultLogLevel?: 'info') =>
     async (options: O): Promise<void> => {
-      context = createContext(program.opts<GlobalOptions>(), io, env);
+      context = createContext(program.opts<GlobalOptions>(), io, env, defaultLogLevel);
       exitCode = await command(options, context);
     };
 
@@ -113,7 +113,7 @@ export async function main(
         .argParser((v) => parseDuration(v, '--shutdown-timeout'))
         .default(30_000, formatDuration(30_000)),
     )
-    .action(run(async (o, ctx) => (await import('./cli/run.ts')).runCommand(o, ctx)));
+    .action(run(async (o, ctx) => (await import('./cli/run.ts')).runCommand(o, ctx), 'info'));
 
   program
     .command('prune')
