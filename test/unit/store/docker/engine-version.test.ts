@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { compareApiVersions, negotiateApiVersion } from '../../../../controller/store/docker/client.ts';
 import {
   compareEngineVersions,
   engineHazards,
@@ -39,4 +40,13 @@ test('hazards: digest references before 25.0.4, the first privilege skipped befo
   // an engine of unknown vintage gets every hazard: the safe side
   assert.deepEqual(ids('dev'), ['digest-references', 'privilege-validation']);
   for (const hazard of engineHazards('1.0.0')) assert.match(hazard.summary, /plugctl/);
+});
+
+test('API versions compare as numbers, anything else as the oldest', () => {
+  assert.ok(compareApiVersions('1.9', '1.25') < 0);
+  assert.ok(compareApiVersions('1.41', '1.25') > 0);
+  assert.equal(compareApiVersions('1.41', '1.41'), 0);
+  assert.ok(compareApiVersions('x', '1.0') < 0);
+  assert.equal(negotiateApiVersion('1.47'), '1.41');
+  assert.equal(negotiateApiVersion('1.40'), '1.40');
 });
