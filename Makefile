@@ -57,7 +57,7 @@ test-hostile: deps ## hostile input (lying registries, hostile YAML, layers, con
 	@rm -f $(RESULTS)/hostile.json
 	PLUGCTL_TEST_SUMMARY=$(RESULTS)/hostile.json $(NODE) --test $(REPORTERS) 'test/hostile/**/*.test.ts'
 
-test-package: deps ## pack the npm package (prepack compiles it), install it into a temp prefix offline from the npm cache, run it
+test-package: deps env-install ## the npm package packed, installed offline into a temp prefix and run; the systemd unit verified
 	@rm -f $(RESULTS)/package.json
 	PLUGCTL_TEST_SUMMARY=$(RESULTS)/package.json $(NODE) --test $(REPORTERS) 'test/package/**/*.test.ts'
 
