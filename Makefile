@@ -57,19 +57,24 @@ test-hostile: deps ## hostile input (lying registries, hostile YAML, layers, con
 	@rm -f $(RESULTS)/hostile.json
 	PLUGCTL_TEST_SUMMARY=$(RESULTS)/hostile.json $(NODE) --test $(REPORTERS) 'test/hostile/**/*.test.ts'
 
+test-package: deps env-install ## the npm package packed, installed offline into a temp prefix and run; the systemd unit verified
+	@rm -f $(RESULTS)/package.json
+	PLUGCTL_TEST_SUMMARY=$(RESULTS)/package.json $(NODE) --test $(REPORTERS) 'test/package/**/*.test.ts'
+
 test-integration: deps env-install kube-env-install ## integration tests against real dockerd, registry, plugins and kube-apiserver (root, serial)
 	@rm -f $(RESULTS)/integration.json
 	PLUGCTL_TEST_SUMMARY=$(RESULTS)/integration.json \
 		$(NODE) --test --test-concurrency=1 $(REPORTERS) 'test/integration/**/*.test.ts'
 
-test-floor: deps ## check the last unit, hostile and integration runs against test/floor.json (counts, patterns, skips)
+test-floor: deps ## check the last unit, hostile, package and integration runs against test/floor.json (counts, patterns, skips)
 	$(NODE) test/report/floor.ts $(RESULTS)
 
 # Strict: a suite whose prerequisite (root, runc, dockerd, docker-registry, ...) is missing fails,
 # naming it and how to install it, instead of being skipped (test/prerequisites.ts).
-test: lint ## everything CI runs: lint, unit, hostile-input and integration tests (strict: nothing skipped), test-floor
+test: lint ## everything CI runs: lint, unit, hostile-input, package and integration tests (strict: nothing skipped), test-floor
 	PLUGCTL_TEST_STRICT=1 $(MAKE) --no-print-directory test-unit
 	PLUGCTL_TEST_STRICT=1 $(MAKE) --no-print-directory test-hostile
+	PLUGCTL_TEST_STRICT=1 $(MAKE) --no-print-directory test-package
 	PLUGCTL_TEST_STRICT=1 $(MAKE) --no-print-directory test-integration
 	$(MAKE) --no-print-directory test-floor
 
@@ -87,4 +92,4 @@ bench-soak: deps env-install ## 10-minute soak of plugctl run: flaky registry, d
 demo: deps ## converge examples/ on the embedded store (installs a registry, runc; no dockerd), then clean up
 	bash test/env/demo.sh
 
-.PHONY: help deps env-install kube-env-install build lint format crds docs test-unit test-hostile test-integration test-floor test bench bench-soak demo
+.PHONY: help deps env-install kube-env-install build lint format crds docs test-unit test-hostile test-package test-integration test-floor test bench bench-soak demo

@@ -1,62 +1,30 @@
 #!/usr/bin/env node
-// Launcher: the compile cache makes repeated CLI starts cheap; the compiled build is used when
-// present (`make build`), otherwise Node 24 runs the TypeScript sources directly (type stripping).
-// For `plugctl run`, which idles for weeks and is judged by its resident memory, it also sets the
-// process up to keep little memory (see startLongRunning).
-import { enableCompileCache } from 'node:module';
-import { existsSync } from 'node:fs';
-
-const built = existsSync(new URL('../dist/controller/main.js', import.meta.url));
-/** A module of the controller, from the compiled build when there is one. */
-const load = (path) => import(built ? `../dist/controller/${path}.js` : `../controller/${path}.ts`);
+// plugctl's entry point. It must parse and run on any Node.js that can load an ES module (it is kept
+// to ES2020 syntax and imports nothing that an old Node lacks), so that an unsupported Node gets one
+// line naming the version it is and the one plugctl needs (package.json's `engines`), and exit code 2,
+// instead of a SyntaxError from the code it cannot run. bin/launch.js is the launcher proper.
+import { readFileSync } from 'node:fs';
 
 /**
- * The global options that take a value, from their one definition (controller/cli/global-options.json,
- * which main.ts builds its options from), so that a value is not taken for the command. JSON, because
- * loading TypeScript before the compile cache is enabled (below) would cost every start its stripping.
+ * The least Node.js major version `engines.node` (">=N") allows. Read from package.json at run
+ * time, not copied. The range is compared by major only, and without the semver library, because
+ * this runs before anything else is loaded on every start (semver costs ~25 ms to load); a unit test
+ * keeps `engines.node` in the one form read here.
  */
-const { default: globalOptions } = await import(
-  built ? '../dist/controller/cli/global-options.json' : '../controller/cli/global-options.json',
-  { with: { type: 'json' } }
-);
-const valueOptions = new Set(globalOptions.filter((o) => o.value !== undefined).map((o) => o.flag));
-
-/** The subcommand in `args`: the first word that is neither an option nor an option's value. */
-function commandOf(args) {
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === '--') return args[i + 1];
-    if (!arg.startsWith('-')) return arg;
-    if (valueOptions.has(arg)) i++;
-  }
-  return undefined;
+function requiredNode() {
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  const range = manifest.engines.node;
+  const match = /^>=\s*(\d+)(\.\d+)*$/.exec(range);
+  return { range, major: match === null ? Number.NaN : Number(match[1]) };
 }
 
-const args = process.argv.slice(2);
-const longRunning = commandOf(args) === 'run';
-// `plugctl run` runs without TurboFan, V8's top-tier compiler: its machine code alone keeps ~6 MB of
-// the node binary resident once it has run, and the controller's hot paths (a no-op resync) are as
-// fast with Ignition, Sparkplug and Maglev (measured at 1000 and 10000 plugins, bench/controller.ts).
-// Set before the compile cache is enabled, so `run` keeps its cache under its own V8-flags hash and
-// the other commands' cache entries stay valid.
-if (longRunning) process.getBuiltinModule('node:v8').setFlagsFromString('--no-turbofan');
-enableCompileCache?.();
-
-/**
- * Before `plugctl run` starts (measured with 20 plugins converged, bench/controller.ts --only idle):
- * - undici's HTTP parser (llhttp, WebAssembly) stays at baseline code. Tiering it up takes ~22 MB of
- *   compiler memory at once in the first busy seconds, which the C allocator keeps: ~8 MB resident
- *   for good (registry/parser-tiering.ts). It must be set before the store's first request.
- * - once the controller has gone quiet, one memory-reducing GC gives the heap's start-up high-water
- *   mark back (~9 MB, observe/memory.ts).
- * Flags that size V8's heap (--max-semi-space-size=1 saves as much as the trim) only work on node's
- * command line and cost ~40% CPU per no-op resync of 1000 plugins, so they are not used.
- */
-async function startLongRunning() {
-  (await load('registry/parser-tiering')).keepHttpParserBaseline();
-  (await load('observe/memory')).startIdleTrim();
+const found = process.versions.node;
+const required = requiredNode();
+if (!(Number(found.split('.')[0]) >= required.major)) {
+  process.stderr.write(
+    `plugctl: Node.js ${found} (${process.execPath}) is not supported; plugctl needs Node.js ${required.range}\n`,
+  );
+  process.exitCode = 2;
+} else {
+  import('./launch.js');
 }
-
-if (longRunning) await startLongRunning();
-const { main } = await load('main');
-process.exitCode = await main(args);

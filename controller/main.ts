@@ -7,6 +7,7 @@ import { describeError } from './errors.ts';
 import { formatDuration, parseDuration } from './cli/duration.ts';
 import { createContext, type CommandContext, type GlobalOptions, type Output } from './cli/context.ts';
 import { defaultOf, GLOBAL_OPTIONS, type GlobalOptionSpec } from './cli/global-options.ts';
+import { packageVersion } from './cli/package-version.ts';
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
@@ -45,15 +46,15 @@ export async function main(
     .description(
       'Declare Docker managed plugins as DockerPlugin documents and keep the host converged to them.',
     )
-    .version('0.1.0')
+    .version(packageVersion())
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
   for (const spec of GLOBAL_OPTIONS) program.addOption(globalOption(spec, env));
 
   const run =
-    <O>(command: (options: O, ctx: CommandContext) => Promise<number>) =>
+    <O>(command: (options: O, ctx: CommandContext) => Promise<number>, defaultLogLevel?: 'info') =>
     async (options: O): Promise<void> => {
-      context = createContext(program.opts<GlobalOptions>(), io, env);
+      context = createContext(program.opts<GlobalOptions>(), io, env, defaultLogLevel);
       exitCode = await command(options, context);
     };
 
@@ -112,7 +113,7 @@ export async function main(
         .argParser((v) => parseDuration(v, '--shutdown-timeout'))
         .default(30_000, formatDuration(30_000)),
     )
-    .action(run(async (o, ctx) => (await import('./cli/run.ts')).runCommand(o, ctx)));
+    .action(run(async (o, ctx) => (await import('./cli/run.ts')).runCommand(o, ctx), 'info'));
 
   program
     .command('prune')
@@ -145,6 +146,20 @@ export async function main(
     .command('gc')
     .description('delete blobs of the embedded store that no plugin references')
     .action(run(async (_o, ctx) => (await import('./cli/build.ts')).gcCommand(ctx)));
+
+  program
+    .command('version')
+    .description(
+      "print plugctl's version and, with the docker store, the engine's version, API version and known hazards",
+    )
+    .addOption(
+      new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'yaml']).default('text'),
+    )
+    .action(
+      run(async (o: { output: 'text' | 'json' | 'yaml' }, ctx) =>
+        (await import('./cli/version.ts')).versionCommand(o, ctx, env),
+      ),
+    );
 
   try {
     await program.parseAsync(argv, { from: 'user' });

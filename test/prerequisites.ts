@@ -37,6 +37,7 @@ export type Prerequisite =
   | 'gcc'
   | 'busybox'
   | 'curl'
+  | 'systemd-analyze'
   | 'kube-apiserver';
 
 /** One missing prerequisite: what it is, why it counts as missing, and how to get it. */
@@ -109,6 +110,8 @@ function check(need: Prerequisite, env: NodeJS.ProcessEnv): MissingPrerequisite 
       return tool(need, 'gcc and libc6-dev', env);
     case 'curl':
       return tool(need, 'curl', env);
+    case 'systemd-analyze':
+      return tool(need, 'systemd', env);
     case 'kube-apiserver':
       // built once from Debian's source package by test/env/kube-env.sh and cached outside the tree
       try {

@@ -24,7 +24,8 @@ export interface GlobalOptions {
   stateDir: string;
   /** overall deadline of one plugin's registry lookup and of its pull, ms */
   pullTimeout: number;
-  logLevel: LevelWithSilent;
+  /** absent: the command's own default (info for `run`, error for the others) */
+  logLevel?: LevelWithSilent;
   /** one-off label overrides (`k=v,...`) */
   nodeLabels?: string;
   /** the persistent labels file, when named explicitly */
@@ -62,9 +63,20 @@ export interface CommandContext {
   close(): Promise<void>;
 }
 
-/** Builds a context from global options. */
-export function createContext(options: GlobalOptions, io: Output, env: NodeJS.ProcessEnv): CommandContext {
-  const logger = createLogger({ level: options.logLevel });
+/**
+ * Builds a context from global options. `defaultLogLevel` applies when --log-level is not given;
+ * pretty logs are coloured unless NO_COLOR is set to anything but the empty string (no-color.org).
+ */
+export function createContext(
+  options: GlobalOptions,
+  io: Output,
+  env: NodeJS.ProcessEnv,
+  defaultLogLevel: LevelWithSilent = 'error',
+): CommandContext {
+  const logger = createLogger({
+    level: options.logLevel ?? defaultLogLevel,
+    color: (env['NO_COLOR'] ?? '') === '',
+  });
   let store: Promise<Store> | undefined;
   let registry: Promise<RegistryClient> | undefined;
   return {

@@ -18,6 +18,7 @@ import { ResyncTrigger } from '../sources/resync.ts';
 import { applySetName } from './apply-set.ts';
 import type { CommandContext } from './context.ts';
 import { MUST_SPECIFY_F, missingFilename } from './one-shot.ts';
+import { packageVersion } from './package-version.ts';
 
 /** How often the persistent host labels (engine, labels file) are read again. */
 const LABELS_REFRESH_MS = 60_000;
@@ -46,7 +47,8 @@ export async function runCommand(options: RunOptions, ctx: CommandContext): Prom
   }
   const set = await applySetName(options.set, paths);
   const log = ctx.logger;
-  const metrics = createMetrics();
+  const version = packageVersion();
+  const metrics = createMetrics({ version });
   const store = await ctx.openStore({
     onRequest: (method, path, outcome) => recordDockerRequest(metrics, method, path, outcome),
   });
@@ -81,7 +83,7 @@ export async function runCommand(options: RunOptions, ctx: CommandContext): Prom
     ready: () => controller.ready(),
     registry: metrics.registry,
   });
-  log.info({ listen: server.address, store: store.describe(), paths, set }, 'plugctl run starting');
+  log.info({ version, listen: server.address, store: store.describe(), paths, set }, 'plugctl run starting');
 
   const stopped = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -9,6 +9,8 @@ export interface LoggerOptions {
   level: LevelWithSilent;
   /** pretty output; defaults to whether stderr is a terminal */
   pretty?: boolean;
+  /** colours in pretty output (default true); false where NO_COLOR asks for none */
+  color?: boolean;
 }
 
 /** Builds the root logger; every reconcile takes a child of it carrying its key. */
@@ -22,7 +24,10 @@ export function createLogger(options: LoggerOptions): Logger {
     return pino({
       level: options.level,
       redact,
-      transport: { target: 'pino-pretty', options: { destination: 2, colorize: true } },
+      transport: {
+        target: 'pino-pretty',
+        options: { destination: 2, colorize: options.color ?? true },
+      },
     });
   }
   return pino({ level: options.level, redact }, pino.destination({ fd: 2, sync: true }));

@@ -661,6 +661,9 @@ export class FileSource implements DesiredSource {
         errors: errors.length,
         generation: this.#snapshot.generation,
         ms: Math.round(elapsedMs * 10) / 10,
+        // the names found, at start-up, so a person sees at once what is declared (bounded: a
+        // line per start, not a line per document)
+        ...(initial ? { found: foundNames(documents.keys()) } : {}),
       },
       initial ? 'initial scan complete' : 'files re-read',
     );
@@ -685,4 +688,14 @@ export class FileSource implements DesiredSource {
       }
     }
   }
+}
+
+/** How many document names the start-up log line lists before it counts the rest. */
+const FOUND_NAMES_LOGGED = 100;
+
+/** Sorted document names for the start-up log line, at most FOUND_NAMES_LOGGED and a count of the rest. */
+function foundNames(keys: Iterable<string>): string[] {
+  const names = [...keys].sort();
+  if (names.length <= FOUND_NAMES_LOGGED) return names;
+  return [...names.slice(0, FOUND_NAMES_LOGGED), `... and ${names.length - FOUND_NAMES_LOGGED} more`];
 }

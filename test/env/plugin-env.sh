@@ -59,7 +59,7 @@ pe_pkg_installed() {
 pe_install() (
   set -euo pipefail
   local missing=() p
-  for p in docker.io docker-registry busybox-static runc gcc libc6-dev curl; do
+  for p in docker.io docker-registry busybox-static runc gcc libc6-dev curl systemd; do
     pe_pkg_installed "$p" || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdir, mkdtemp, readdir, rm, writeFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, rename, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, it } from 'node:test';
@@ -56,15 +56,19 @@ describeIntegration('plugctl run against a real dockerd', () => {
     await rm(docs, { recursive: true, force: true });
   });
 
+  /** `plugctl run` at debug level, with `extra` options of run. */
   async function start(...extra: string[]): Promise<Running> {
+    return startWith(['--log-level', 'debug'], ...extra);
+  }
+
+  async function startWith(globals: string[], ...extra: string[]): Promise<Running> {
     const child = spawn(
       process.execPath,
       [
         join(ROOT, 'bin/plugctl.js'),
         '--state-dir',
         state,
-        '--log-level',
-        'debug',
+        ...globals,
         'run',
         '-f',
         docs,
@@ -188,8 +192,43 @@ describeIntegration('plugctl run against a real dockerd', () => {
     const metrics = await (await fetch(`http://${r.address}/metrics`)).text();
     assert.match(metrics, /plugctl_reconciles_total\{result="done"\} \d+/);
     assert.match(metrics, /plugctl_docker_api_requests_total\{method="GET",path="\/plugins",outcome="200"\}/);
+    assert.match(metrics, /^plugctl_build_info\{version="[^"]+",node="[^"]+"\} 1$/m);
+    assert.match(metrics, /^process_resident_memory_bytes [1-9]\d*$/m);
+    assert.match(metrics, /^nodejs_heap_size_used_bytes [1-9]\d*$/m);
     assert.equal((await fetch(`http://${r.address}/readyz`)).status, 200);
     assert.equal(await stop(r), 0, 'SIGTERM exits cleanly');
+  });
+
+  it('logs its start, the documents it found and every action at the default level, as JSON off a terminal', async () => {
+    await save('a.yaml', doc('a'));
+    await save('b.yaml', doc('b'));
+    const r = await startWith([]);
+    await eventually(
+      'a and b enabled',
+      async () => (await inspect('a'))?.Enabled && (await inspect('b'))?.Enabled,
+    );
+    await eventually('the enable of both logged', async () =>
+      ['a', 'b'].every((key) =>
+        r.logs.some((l) => l.includes(`"key":"${key}"`) && l.includes('"action":"enable"')),
+      ),
+    );
+    assert.equal(await stop(r), 0);
+    const lines = r.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.ok(
+      lines.every((l) => typeof l['level'] === 'number' && l['level'] >= 30),
+      'nothing below info',
+    );
+    const starting = lines.find((l) => l['msg'] === 'plugctl run starting');
+    assert.equal(
+      starting?.['version'],
+      JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')).version,
+    );
+    assert.deepEqual(lines.find((l) => l['msg'] === 'initial scan complete')?.['found'], ['a', 'b']);
+    for (const key of ['a', 'b']) {
+      const actions = lines.filter((l) => l['msg'] === 'action' && l['key'] === key).map((l) => l['action']);
+      assert.equal(actions[0], 'pull', `actions of ${key}: ${actions.join(', ')}`);
+      assert.equal(actions.at(-1), 'enable', `actions of ${key}: ${actions.join(', ')}`);
+    }
   });
 
   it('resyncs a converged host without rewriting its status, and counts each plugin once', async () => {

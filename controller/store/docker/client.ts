@@ -4,6 +4,8 @@
  * plugins; store.ts builds the plugin operations on top of it.
  */
 import type { Readable } from 'node:stream';
+import coerce from 'semver/functions/coerce.js';
+import compareSemver from 'semver/functions/compare.js';
 import type { Dispatcher, Pool } from 'undici';
 import { EngineError } from '../../errors.ts';
 import { defaultKind } from '../../error-codes.ts';
@@ -54,11 +56,12 @@ export function parseDockerHost(address: string): EngineEndpoint {
   );
 }
 
-/** Compares two `major.minor` API versions numerically; returns <0, 0 or >0. */
+/**
+ * Compares two `major.minor` API versions numerically (semver, `1.9` < `1.25`); returns <0, 0 or >0.
+ * Something that is not a version counts as 0.0, older than every API.
+ */
 export function compareApiVersions(a: string, b: string): number {
-  const [aMajor = 0, aMinor = 0] = a.split('.').map((part) => Number.parseInt(part, 10) || 0);
-  const [bMajor = 0, bMinor = 0] = b.split('.').map((part) => Number.parseInt(part, 10) || 0);
-  return aMajor - bMajor || aMinor - bMinor;
+  return compareSemver(coerce(a) ?? '0.0.0', coerce(b) ?? '0.0.0');
 }
 
 /** Options of one request. */
@@ -149,6 +152,8 @@ export class EngineClient {
   readonly apiVersion: string;
   /** the daemon's version string, e.g. `20.10.24+dfsg1` */
   readonly engineVersion: string;
+  /** the highest API version the daemon speaks (apiVersion is the lower of it and plugctl's) */
+  readonly daemonApiVersion: string;
   readonly #pool: EnginePool;
   readonly #defaultTimeoutMs: number;
   readonly #onRequest: NonNullable<EngineClientOptions['onRequest']>;
@@ -159,6 +164,7 @@ export class EngineClient {
     pool: EnginePool;
     apiVersion: string;
     engineVersion: string;
+    daemonApiVersion?: string;
     defaultTimeoutMs: number;
     onRequest?: EngineClientOptions['onRequest'];
   }) {
@@ -167,6 +173,7 @@ export class EngineClient {
     this.#pool = init.pool;
     this.apiVersion = init.apiVersion;
     this.engineVersion = init.engineVersion;
+    this.daemonApiVersion = init.daemonApiVersion ?? init.apiVersion;
     this.#defaultTimeoutMs = init.defaultTimeoutMs;
   }
 
@@ -379,6 +386,7 @@ export async function connectEngine(options: ConnectOptions = {}): Promise<Engin
       pool,
       apiVersion,
       engineVersion: info.engineVersion ?? 'unknown',
+      daemonApiVersion: daemonApi,
       defaultTimeoutMs: options.defaultTimeoutMs ?? 30_000,
       onRequest: options.onRequest,
     });

@@ -1,0 +1,171 @@
+// The npm package as a user gets it: `npm pack` (its prepack compiles to dist/), the tarball's
+// contents, then `npm install -g` into a temporary prefix, offline (the dependencies come from the
+// npm cache `make deps` filled), and the installed `plugctl` run. The sources are packed from a copy,
+// so the checkout gets no dist/ (bin/launch.js would prefer a stale build to the sources).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MANIFEST = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+/** The pinned Node 24 first on PATH, so npm and the installed `#!/usr/bin/env node` run on it. */
+const ENV = {
+  ...process.env,
+  PATH: `${join(ROOT, 'node_modules/.bin')}${delimiter}${process.env['PATH'] ?? ''}`,
+};
+/** What a package of compiled JavaScript may hold, path by path inside the tarball. */
+const ALLOWED =
+  /^package\/(package\.json|README\.md|LICENSE|bin\/(plugctl|launch)\.js|dist\/controller\/.+\.(js|json))$/;
+
+describe('the npm package', { timeout: 600_000 }, () => {
+  let work: string;
+  let tarball: string;
+  let prefix: string;
+  let installed: string;
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'plugctl-package-'));
+    const src = join(work, 'src');
+    for (const entry of [
+      'package.json',
+      'package-lock.json',
+      'tsconfig.json',
+      'tsconfig.build.json',
+      'README.md',
+      'bin',
+      'controller',
+    ]) {
+      cpSync(join(ROOT, entry), join(src, entry), { recursive: true });
+    }
+    symlinkSync(join(ROOT, 'node_modules'), join(src, 'node_modules'));
+    const packed = await run('npm', ['pack', '--silent', '--pack-destination', work], { cwd: src, env: ENV });
+    tarball = join(work, packed.stdout.trim().split('\n').at(-1)!);
+    prefix = join(work, 'prefix');
+    await run(
+      'npm',
+      [
+        'install',
+        '-g',
+        '--prefix',
+        prefix,
+        '--offline',
+        '--no-audit',
+        '--no-fund',
+        '--loglevel=error',
+        tarball,
+      ],
+      {
+        cwd: work,
+        env: ENV,
+      },
+    );
+    installed = join(prefix, 'lib/node_modules/plugctl');
+  });
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  it('holds the compiled program and nothing else: no sources, tests, fixtures, benchmarks or CI', async () => {
+    const { stdout } = await run('tar', ['-tzf', tarball]);
+    const entries = stdout.trim().split('\n');
+    assert.deepEqual(
+      entries.filter((entry) => !ALLOWED.test(entry)),
+      [],
+    );
+    for (const needed of [
+      'package/bin/plugctl.js',
+      'package/bin/launch.js',
+      'package/dist/controller/main.js',
+      'package/dist/controller/cli/global-options.json',
+    ]) {
+      assert.ok(entries.includes(needed), `${needed} is packed`);
+    }
+  });
+
+  it('installs with its dependencies and runs `plugctl version`, with the version of its package.json', async () => {
+    const { stdout } = await run(join(prefix, 'bin/plugctl'), ['version', '--store', 'embedded'], {
+      env: ENV,
+    });
+    assert.match(stdout, new RegExp(`^plugctl: +${MANIFEST.version.replaceAll('.', '\\.')}$`, 'm'));
+    assert.match(stdout, new RegExp(`^Node\\.js: +${process.versions.node.replaceAll('.', '\\.')}$`, 'm'));
+    assert.ok(!existsSync(join(installed, 'controller')), 'no TypeScript sources are installed');
+    const short = await run(join(prefix, 'bin/plugctl'), ['--version'], { env: ENV });
+    assert.equal(short.stdout.trim(), MANIFEST.version);
+  });
+
+  it('reads its version from the installed package.json at run time', async () => {
+    const manifestPath = join(installed, 'package.json');
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, unknown>;
+    writeFileSync(manifestPath, JSON.stringify({ ...manifest, version: '9.8.7-test' }));
+    try {
+      const { stdout } = await run(
+        join(prefix, 'bin/plugctl'),
+        ['version', '-o', 'json', '--store', 'embedded'],
+        { env: ENV },
+      );
+      assert.deepEqual(JSON.parse(stdout), {
+        plugctl: { version: '9.8.7-test', node: process.versions.node },
+        store: 'embedded',
+      });
+    } finally {
+      writeFileSync(manifestPath, JSON.stringify(manifest));
+    }
+  });
+
+  it('reports an engine that does not answer, and exits 1', async () => {
+    const socket = join(work, 'no-dockerd.sock');
+    const result = await run(join(prefix, 'bin/plugctl'), ['version', '-o', 'json'], {
+      env: { ...ENV, DOCKER_HOST: `unix://${socket}` },
+    }).then(
+      () => assert.fail('exit 0 without an engine'),
+      (error: { code: number; stdout: string }) => error,
+    );
+    assert.equal(result.code, 1);
+    const report = JSON.parse(result.stdout) as {
+      store: string;
+      engine: { reachable: boolean; error: { code: string } };
+    };
+    assert.equal(report.store, 'docker');
+    assert.equal(report.engine.reachable, false);
+    assert.equal(report.engine.error.code, 'ENGINE_UNREACHABLE');
+  });
+
+  it('on an unsupported Node, exits 2 with one line naming the Node found and the one needed', async () => {
+    // the pinned Node made to report 20.20.2, and the machine's own Node when it is an old one
+    const olds: Array<{ node: string; args: string[]; version: string }> = [
+      {
+        node: process.execPath,
+        args: [
+          '--import',
+          'data:text/javascript,Object.defineProperty(process.versions,"node",{value:"20.20.2"})',
+        ],
+        version: '20.20.2',
+      },
+    ];
+    for (const system of ['/usr/bin/node', '/usr/local/bin/node']) {
+      if (!existsSync(system)) continue;
+      const { stdout } = await run(system, ['-p', 'process.versions.node']);
+      if (Number(stdout.split('.')[0]) < 24) olds.push({ node: system, args: [], version: stdout.trim() });
+    }
+    for (const old of olds) {
+      const result = await run(old.node, [...old.args, join(installed, 'bin/plugctl.js'), 'version'], {
+        env: ENV,
+      }).then(
+        () => assert.fail(`${old.node} ran plugctl`),
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+      assert.equal(result.code, 2, `${old.node}: ${result.stderr}`);
+      assert.equal(result.stdout, '');
+      const lines = result.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(
+        lines[0]!,
+        new RegExp(`Node\\.js ${old.version.replaceAll('.', '\\.')} .* needs Node\\.js >=24$`),
+      );
+    }
+  });
+});
