@@ -146,6 +146,15 @@ export async function main(
     .description('delete blobs of the embedded store that no plugin references')
     .action(run(async (_o, ctx) => (await import('./cli/build.ts')).gcCommand(ctx)));
 
+  program
+    .command('explain')
+    .description('document a DockerPlugin field, as kubectl explain does (e.g. dockerplugin.spec.settings)')
+    .argument('<field>', 'dockerplugin[.field...]')
+    .option('--recursive', 'print every field below as a tree of names and types', false)
+    .action(async (field: string, options: { recursive: boolean }) => {
+      exitCode = (await import('./cli/explain.ts')).explainCommand(field, options, io);
+    });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
