@@ -37,7 +37,9 @@ export type Prerequisite =
   | 'gcc'
   | 'busybox'
   | 'curl'
-  | 'kube-apiserver';
+  | 'kube-apiserver'
+  | 'zsh'
+  | 'fish';
 
 /** One missing prerequisite: what it is, why it counts as missing, and how to get it. */
 export interface MissingPrerequisite {
@@ -109,6 +111,9 @@ function check(need: Prerequisite, env: NodeJS.ProcessEnv): MissingPrerequisite 
       return tool(need, 'gcc and libc6-dev', env);
     case 'curl':
       return tool(need, 'curl', env);
+    case 'zsh':
+    case 'fish':
+      return tool(need, need, env);
     case 'kube-apiserver':
       // built once from Debian's source package by test/env/kube-env.sh and cached outside the tree
       try {
