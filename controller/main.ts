@@ -2,7 +2,7 @@
  * CLI entry: parses flags, builds the object graph for the chosen command, runs it, and returns
  * the exit code. Nothing else lives here; commands are loaded only when they run.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { describeError } from './errors.ts';
 import { formatDuration, parseDuration } from './cli/duration.ts';
 import { createContext, type CommandContext, type GlobalOptions, type Output } from './cli/context.ts';
@@ -160,6 +160,23 @@ export async function main(
         (await import('./cli/version.ts')).versionCommand(o, ctx, env),
       ),
     );
+
+  program
+    .command('explain')
+    .description('document a DockerPlugin field, as kubectl explain does (e.g. dockerplugin.spec.settings)')
+    .argument('<field>', 'dockerplugin[.field...]')
+    .option('--recursive', 'print every field below as a tree of names and types', false)
+    .action(async (field: string, options: { recursive: boolean }) => {
+      exitCode = (await import('./cli/explain.ts')).explainCommand(field, options, io);
+    });
+
+  program
+    .command('completion')
+    .description('print a shell completion script (bash, zsh or fish) for plugctl')
+    .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh', 'fish']))
+    .action(async (shell: 'bash' | 'zsh' | 'fish') => {
+      exitCode = (await import('./cli/completion.ts')).completionCommand(shell, program, io);
+    });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -38,7 +38,9 @@ export type Prerequisite =
   | 'busybox'
   | 'curl'
   | 'systemd-analyze'
-  | 'kube-apiserver';
+  | 'kube-apiserver'
+  | 'zsh'
+  | 'fish';
 
 /** One missing prerequisite: what it is, why it counts as missing, and how to get it. */
 export interface MissingPrerequisite {
@@ -112,6 +114,9 @@ function check(need: Prerequisite, env: NodeJS.ProcessEnv): MissingPrerequisite 
       return tool(need, 'curl', env);
     case 'systemd-analyze':
       return tool(need, 'systemd', env);
+    case 'zsh':
+    case 'fish':
+      return tool(need, need, env);
     case 'kube-apiserver':
       // built once from Debian's source package by test/env/kube-env.sh and cached outside the tree
       try {

@@ -1,12 +1,13 @@
 /**
- * `make docs`: regenerates every document derived from the code (today docs/errors.md from the error
- * catalogue), or with `--check` fails when any of them is stale. A new generated document is one more
- * entry in GENERATED_DOCS.
+ * `make docs`: regenerates every document derived from the code (docs/errors.md from the error
+ * catalogue, docs/reference.md from the schema), or with `--check` fails when any of them is stale.
+ * A new generated document is one more entry in GENERATED_DOCS.
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeOrCheck } from '../runtime/generated-file.ts';
 import { renderErrorsDoc } from './errors-md.ts';
+import { renderReferenceDoc } from './reference-md.ts';
 
 /** One generated document: its path under the repository root, its source, and its renderer. */
 export interface GeneratedDoc {
@@ -18,6 +19,7 @@ export interface GeneratedDoc {
 /** Every document `make docs` writes. */
 export const GENERATED_DOCS: readonly GeneratedDoc[] = [
   { path: 'docs/errors.md', source: 'controller/error-codes.ts', render: renderErrorsDoc },
+  { path: 'docs/reference.md', source: 'controller/api/schema.ts', render: renderReferenceDoc },
 ];
 
 /** The repository root (this file is controller/docs/generate.ts). */

@@ -62,6 +62,10 @@ pe_install() (
   for p in docker.io docker-registry busybox-static runc gcc libc6-dev curl systemd; do
     pe_pkg_installed "$p" || missing+=("$p")
   done
+  # the shells whose completion scripts test/integration/completion-shells.test.ts checks
+  for p in zsh fish; do
+    pe_pkg_installed "$p" || missing+=("$p")
+  done
   if [ ${#missing[@]} -eq 0 ]; then
     pe_log "install: all packages present"
     return 0
