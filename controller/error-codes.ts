@@ -125,6 +125,21 @@ export const ERROR_CODES = {
     kind: 'stalled',
     hint: 'create, push and gc work on the embedded store only: pass --store embedded.',
   },
+  INVALID_SELECTOR: {
+    area: 'command',
+    kind: 'stalled',
+    hint: "-l is not a label selector in kubectl's syntax: write terms like role=storage, env in (a,b), !gpu, separated by commas.",
+  },
+  INVALID_OUTPUT_FORMAT: {
+    area: 'command',
+    kind: 'stalled',
+    hint: '-o names no known format: use table, wide, name, json, yaml or jsonpath=TEMPLATE.',
+  },
+  OBJECT_NOT_FOUND: {
+    area: 'command',
+    kind: 'stalled',
+    hint: 'No plugin, document or status has that name: plugctl get lists the names there are.',
+  },
 
   // Planning, applying and the controller (reconcile/).
   NAME_CONFLICT: {

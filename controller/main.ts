@@ -7,6 +7,7 @@ import { describeError } from './errors.ts';
 import { formatDuration, parseDuration } from './cli/duration.ts';
 import { createContext, type CommandContext, type GlobalOptions, type Output } from './cli/context.ts';
 import { defaultOf, GLOBAL_OPTIONS, type GlobalOptionSpec } from './cli/global-options.ts';
+import type { GetOptions } from './cli/get.ts';
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
@@ -79,15 +80,20 @@ export async function main(
 
   program
     .command('get')
-    .description("list the host's plugins, which plugctl manages, and (with -f) whether they are in sync")
+    .description(
+      "list the host's plugins, which plugctl manages, their status and (with -f) whether they are in sync",
+    )
+    .argument('[name...]', 'document names (metadata.name), plugin names or ID prefixes; default: all')
     .addOption(filenameOption('documents to compare with'))
     .addOption(setOption())
-    .addOption(
-      new Option('-o, --output <format>', 'output format')
-        .choices(['table', 'json', 'yaml'])
-        .default('table'),
-    )
-    .action(run(async (o, ctx) => (await import('./cli/get.ts')).getCommand(o, ctx)));
+    .option('-l, --selector <selector>', "label selector, kubectl's syntax (e.g. role=storage,!gpu)")
+    .option('-o, --output <format>', 'table, wide, name, json, yaml or jsonpath=TEMPLATE', 'table')
+    .option('--no-headers', 'leave out the header line of tables')
+    .option('-w, --watch', 'after listing, print every change until interrupted', false)
+    .action(async (names: string[], options: GetOptions) => {
+      context = createContext(program.opts<GlobalOptions>(), io, env);
+      exitCode = await (await import('./cli/get.ts')).getCommand(names, options, context);
+    });
 
   program
     .command('run')
@@ -147,7 +153,7 @@ export async function main(
     .action(run(async (_o, ctx) => (await import('./cli/build.ts')).gcCommand(ctx)));
 
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(splitShortAssignments(argv), { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version end here with exit code 0; usage errors were already printed.
@@ -159,6 +165,20 @@ export async function main(
     await context?.close();
   }
   return exitCode;
+}
+
+/**
+ * `-o=json` as kubectl takes it: commander reads `-o=json` as the value `=json`, so a short flag
+ * joined to its value by `=` is split into the flag and the value. Arguments after `--` stay as given.
+ */
+export function splitShortAssignments(argv: readonly string[]): string[] {
+  const end = argv.indexOf('--');
+  const head = end < 0 ? argv : argv.slice(0, end);
+  const split = head.flatMap((arg) => {
+    const match = /^(-[A-Za-z])=(.*)$/s.exec(arg);
+    return match === null ? [arg] : [match[1]!, match[2]!];
+  });
+  return end < 0 ? split : [...split, ...argv.slice(end)];
 }
 
 /** The whole of a stream as text (standard input for `-f -`). */

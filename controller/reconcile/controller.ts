@@ -339,6 +339,7 @@ export class Controller {
         ? { pluginID: plugin.id, reference: plugin.reference, enabled: plugin.enabled }
         : {}),
       ...(doc !== undefined ? { observedHash: this.#hashOf(doc) } : {}),
+      ...(doc?.doc.metadata.labels !== undefined ? { labels: doc.doc.metadata.labels } : {}),
       ...(done.length > 0
         ? { lastAction: done.join(', ') }
         : previous?.lastAction !== undefined
