@@ -140,6 +140,16 @@ export const ERROR_CODES = {
     kind: 'stalled',
     hint: 'No plugin, document or status has that name: plugctl get lists the names there are.',
   },
+  CONTROLLER_NOT_RUNNING: {
+    area: 'command',
+    kind: 'stalled',
+    hint: 'No plugctl run serves this --state-dir (no controller.json, or it does not answer): start plugctl run, or converge once with plugctl apply.',
+  },
+  WAIT_TIMEOUT: {
+    area: 'command',
+    kind: 'stalled',
+    hint: 'The condition was not met, or the reconcile did not finish, within --timeout: plugctl get shows where each plugin stands.',
+  },
 
   // Planning, applying and the controller (reconcile/).
   NAME_CONFLICT: {
@@ -358,7 +368,7 @@ export const ERROR_CODES = {
   STORE_LOCKED: {
     area: 'embedded',
     kind: 'stalled',
-    hint: 'Another plugctl process manages this store root: stop it, or use another --root.',
+    hint: 'Another plugctl process manages this store root: when it is plugctl run, use plugctl reconcile to converge now; otherwise stop it, or use another --root.',
   },
   STORE_CLOSED: {
     area: 'embedded',

@@ -8,6 +8,7 @@ import { formatDuration, parseDuration } from './cli/duration.ts';
 import { createContext, type CommandContext, type GlobalOptions, type Output } from './cli/context.ts';
 import { defaultOf, GLOBAL_OPTIONS, type GlobalOptionSpec } from './cli/global-options.ts';
 import type { GetOptions } from './cli/get.ts';
+import { parseWaitFor, type WaitOptions } from './cli/wait.ts';
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
@@ -93,6 +94,39 @@ export async function main(
     .action(async (names: string[], options: GetOptions) => {
       context = createContext(program.opts<GlobalOptions>(), io, env);
       exitCode = await (await import('./cli/get.ts')).getCommand(names, options, context);
+    });
+
+  program
+    .command('wait')
+    .description('wait until a running controller reports a condition (kubectl wait), e.g. Ready')
+    .argument('<object...>', 'dockerplugin/NAME (document name or plugin name)')
+    .requiredOption(
+      '--for <condition>',
+      'condition=TYPE[=VALUE] (Ready, Reconciling, Stalled; VALUE defaults to True) or delete',
+      (v) => parseWaitFor(v),
+    )
+    .addOption(
+      new Option('--timeout <duration>', 'give up after this long (0: check once)')
+        .argParser((v) => parseDuration(v, '--timeout'))
+        .default(30_000, '30s'),
+    )
+    .action(async (objects: string[], options: WaitOptions) => {
+      context = createContext(program.opts<GlobalOptions>(), io, env);
+      exitCode = await (await import('./cli/wait.ts')).waitCommand(objects, options, context);
+    });
+
+  program
+    .command('reconcile')
+    .description('ask the running plugctl run to reconcile now (all, or the NAMEs) and wait for the result')
+    .argument('[name...]', 'document names or plugin names; default: every plugin')
+    .addOption(
+      new Option('--timeout <duration>', 'how long to wait for the result')
+        .argParser((v) => parseDuration(v, '--timeout', 1))
+        .default(300_000, '5m'),
+    )
+    .action(async (names: string[], options: { timeout: number }) => {
+      context = createContext(program.opts<GlobalOptions>(), io, env);
+      exitCode = await (await import('./cli/reconcile.ts')).reconcileCommand(names, options, context);
     });
 
   program
