@@ -140,6 +140,11 @@ export const ERROR_CODES = {
     kind: 'stalled',
     hint: 'No plugin, document or status has that name: plugctl get lists the names there are.',
   },
+  PLUGIN_MANAGED: {
+    area: 'command',
+    kind: 'stalled',
+    hint: 'plugctl rm refuses a plugin plugctl manages (the controller would reinstall it): delete its document, run plugctl prune --set, or pass --force.',
+  },
   CONTROLLER_NOT_RUNNING: {
     area: 'command',
     kind: 'stalled',

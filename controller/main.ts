@@ -8,7 +8,9 @@ import { formatDuration, parseDuration } from './cli/duration.ts';
 import { createContext, type CommandContext, type GlobalOptions, type Output } from './cli/context.ts';
 import { defaultOf, GLOBAL_OPTIONS, type GlobalOptionSpec } from './cli/global-options.ts';
 import type { GetOptions } from './cli/get.ts';
-import { parseWaitFor, type WaitOptions } from './cli/wait.ts';
+import type { WaitOptions } from './cli/wait.ts';
+import { parseWaitFor } from './cli/wait-for.ts';
+import type { LogsOptions } from './cli/plugin-verbs.ts';
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
@@ -127,6 +129,40 @@ export async function main(
     .action(async (names: string[], options: { timeout: number }) => {
       context = createContext(program.opts<GlobalOptions>(), io, env);
       exitCode = await (await import('./cli/reconcile.ts')).reconcileCommand(names, options, context);
+    });
+
+  program
+    .command('inspect')
+    .description("show the store's record of plugins, as docker plugin inspect does (both stores)")
+    .argument('<name...>', 'document names, plugin names or ID prefixes')
+    .action(async (names: string[]) => {
+      context = createContext(program.opts<GlobalOptions>(), io, env);
+      exitCode = await (await import('./cli/plugin-verbs.ts')).inspectCommand(names, context);
+    });
+
+  program
+    .command('logs')
+    .description("print a plugin's output (embedded store); for the docker store, say where dockerd keeps it")
+    .argument('<name>', 'document name, plugin name or ID prefix')
+    .option('-f, --follow', 'keep printing new output until interrupted', false)
+    .option('--tail <n>', 'print only the last N lines first', (v) => positiveInt(v, '--tail'))
+    .action(async (name: string, options: LogsOptions) => {
+      context = createContext(program.opts<GlobalOptions>(), io, env);
+      exitCode = await (await import('./cli/plugin-verbs.ts')).logsCommand(name, options, context);
+    });
+
+  program
+    .command('rm')
+    .description('remove plugins (docker plugin rm); a plugin plugctl manages only with --force')
+    .argument('<name...>', 'document names, plugin names or ID prefixes')
+    .option(
+      '--force',
+      'remove an enabled plugin, or one plugctl manages (the controller reinstalls it)',
+      false,
+    )
+    .action(async (names: string[], options: { force: boolean }) => {
+      context = createContext(program.opts<GlobalOptions>(), io, env);
+      exitCode = await (await import('./cli/plugin-verbs.ts')).removeCommand(names, options, context);
     });
 
   program

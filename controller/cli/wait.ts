@@ -5,16 +5,15 @@
  * until the controller no longer reports the plugin. Prints `dockerplugin/NAME condition met` per
  * object; exits 1 with WAIT_TIMEOUT, naming where each object stands, when the time runs out.
  */
-import { InvalidArgumentError } from 'commander';
 import { existsSync } from 'node:fs';
 import { describeError, PlugctlError } from '../errors.ts';
 import type { PluginStatus } from '../reconcile/status.ts';
 import { readStatuses } from '../reconcile/status-file.ts';
 import type { CommandContext } from './context.ts';
 import { endpointPath } from './endpoint.ts';
+import type { WaitFor } from './wait-for.ts';
 
-/** A parsed `--for`. */
-export type WaitFor = { kind: 'condition'; type: string; value: string } | { kind: 'delete' };
+export { parseWaitFor, type WaitFor } from './wait-for.ts';
 
 /** Options of `wait`. */
 export interface WaitOptions {
@@ -23,18 +22,6 @@ export interface WaitOptions {
   timeout: number;
   /** how often the status file is read, ms */
   intervalMs?: number;
-}
-
-/** Parses `--for` (commander's argParser: a bad value is a usage error). */
-export function parseWaitFor(text: string): WaitFor {
-  if (text === 'delete') return { kind: 'delete' };
-  const match = /^condition=([A-Za-z][A-Za-z0-9]*)(?:=(.+))?$/.exec(text);
-  if (match === null)
-    throw new InvalidArgumentError(
-      `"${text}": expected condition=TYPE[=VALUE] (e.g. condition=Ready) or delete`,
-    );
-  const known = ['Ready', 'Reconciling', 'Stalled'].find((t) => t.toLowerCase() === match[1]!.toLowerCase());
-  return { kind: 'condition', type: known ?? match[1]!, value: match[2] ?? 'True' };
 }
 
 /** Runs `wait`; returns the exit code. */

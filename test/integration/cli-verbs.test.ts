@@ -7,11 +7,12 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, it } from 'node:test';
 import { endpointPath } from '../../controller/cli/endpoint.ts';
+import { buildPlugind, makeVolContext } from '../conformance/fixtures.ts';
 import { describeIntegration, docker, envScript, useEnv } from './harness.ts';
 import { waitFor } from '../wait.ts';
 
@@ -257,5 +258,107 @@ describeIntegration('CLI verbs against a running controller', () => {
       watcher.kill('SIGINT');
     }
     assert.equal(await exited, 0, 'SIGINT ends the watch cleanly');
+  });
+
+  it('inspect and rm on the docker store: rm refuses a managed plugin, --force lets the controller reinstall it', async () => {
+    await start();
+    await save('a.yaml', doc('a'));
+    assert.equal((await cli('wait', '--for=condition=Ready', 'a', '--timeout', '60s')).code, 0);
+    const before = JSON.parse((await docker(['plugin', 'inspect', 'a:latest'])).stdout) as { Id: string }[];
+
+    const inspected = await cli('inspect', 'a');
+    assert.equal(inspected.code, 0, inspected.err);
+    const records = JSON.parse(inspected.out) as { Id: string; Name: string; Enabled: boolean }[];
+    assert.deepEqual(
+      records.map((r) => [r.Id, r.Name, r.Enabled]),
+      [[before[0]!.Id, 'a:latest', true]],
+      'the engine’s own record, as docker plugin inspect prints it',
+    );
+    const missing = await cli('inspect', 'nope');
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /\[OBJECT_NOT_FOUND\]/);
+
+    const logs = await cli('logs', 'a');
+    assert.equal(logs.code, 0);
+    assert.match(
+      logs.err,
+      new RegExp(`dockerd writes the output of plugin a:latest .*plugin=${before[0]!.Id}`),
+    );
+
+    const refused = await cli('rm', 'a');
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.err,
+      /managed by plugctl \(dockerplugin\/a, apply set files:.*--force removes it anyway \[PLUGIN_MANAGED\]/,
+    );
+    assert.equal(await enabled('a'), true, 'refused: still there');
+
+    const forced = await cli('rm', '--force', 'a');
+    assert.equal(forced.code, 0, forced.err);
+    assert.equal(forced.out, 'a:latest\n');
+    assert.match(forced.err, /plugctl run reinstalls it/);
+    // the running controller sees the removal and installs the plugin again: a new ID, enabled
+    await waitFor(
+      async () => {
+        const now = await docker(['plugin', 'inspect', 'a:latest'], { check: false });
+        if (now.code !== 0) return false;
+        const [p] = JSON.parse(now.stdout) as { Id: string; Enabled: boolean }[];
+        return p!.Id !== before[0]!.Id && p!.Enabled;
+      },
+      { what: 'a reinstalled by the controller', timeoutMs: 60_000 },
+    );
+  });
+
+  it('logs prints an embedded plugin’s output, inspect its config, and rm removes a created plugin', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'plugctl-verbs-embedded-'));
+    const root = join(work, 'root');
+    const embedded = (...args: string[]): Promise<CliResult> =>
+      cli('--store', 'embedded', '--root', root, ...args);
+    const set = 'verbs';
+    try {
+      const plugind = await buildPlugind(join(work, 'plugind'));
+      const context = await makeVolContext(join(work, 'ctx'), plugind, 'one');
+      await mkdir(join(work, 'docs'));
+      await writeFile(
+        join(work, 'docs', 'helper.yaml'),
+        [
+          'apiVersion: plugctl.dev/v1alpha1',
+          'kind: DockerPlugin',
+          'metadata: { name: helper }',
+          'spec:',
+          `  build: { context: ${context} }`,
+          '  privileges: [{ name: network, value: [host] }]',
+          '  settings: { env: { GREETING: from-plugctl } }',
+          '',
+        ].join('\n'),
+      );
+      const applied = await embedded('apply', '-f', join(work, 'docs'), '--set', set);
+      assert.equal(applied.code, 0, applied.out + applied.err);
+
+      const logs = await embedded('logs', 'helper');
+      assert.equal(logs.code, 0, logs.err);
+      assert.match(logs.out, /plugind: env GREETING=from-plugctl/, 'the plugin’s own output, through runc');
+      const last = await embedded('logs', 'helper', '--tail', '1');
+      assert.equal(last.out.trimEnd().split('\n').length, 1);
+
+      const inspected = JSON.parse((await embedded('inspect', 'helper:latest')).out) as {
+        Name: string;
+        Enabled: boolean;
+        Settings: { Env: string[] };
+      }[];
+      assert.equal(inspected[0]?.Name, 'helper:latest');
+      assert.equal(inspected[0]?.Enabled, true);
+      assert.ok(inspected[0]?.Settings.Env.includes('GREETING=from-plugctl'));
+
+      // a plugin made with plugctl create is not managed: rm removes it (--force, as it is enabled)
+      assert.equal((await embedded('create', 'made/by-hand:1.0', context)).code, 0);
+      const removed = await embedded('rm', 'made/by-hand:1.0');
+      assert.equal(removed.code, 0, removed.err);
+      assert.equal((await embedded('inspect', 'made/by-hand:1.0')).code, 1, 'gone');
+      assert.equal((await embedded('rm', 'helper')).code, 1, 'managed: refused');
+    } finally {
+      await embedded('prune', '--set', set);
+      await rm(work, { recursive: true, force: true });
+    }
   });
 });
