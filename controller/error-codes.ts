@@ -125,6 +125,36 @@ export const ERROR_CODES = {
     kind: 'stalled',
     hint: 'create, push and gc work on the embedded store only: pass --store embedded.',
   },
+  INVALID_SELECTOR: {
+    area: 'command',
+    kind: 'stalled',
+    hint: "-l is not a label selector in kubectl's syntax: write terms like role=storage, env in (a,b), !gpu, separated by commas.",
+  },
+  INVALID_OUTPUT_FORMAT: {
+    area: 'command',
+    kind: 'stalled',
+    hint: '-o names no known format: use table, wide, name, json, yaml or jsonpath=TEMPLATE.',
+  },
+  OBJECT_NOT_FOUND: {
+    area: 'command',
+    kind: 'stalled',
+    hint: 'No plugin, document or status has that name: plugctl get lists the names there are.',
+  },
+  PLUGIN_MANAGED: {
+    area: 'command',
+    kind: 'stalled',
+    hint: 'plugctl rm refuses a plugin plugctl manages (the controller would reinstall it): delete its document, run plugctl prune --set, or pass --force.',
+  },
+  CONTROLLER_NOT_RUNNING: {
+    area: 'command',
+    kind: 'stalled',
+    hint: 'No plugctl run serves this --state-dir (no controller.json, or it does not answer): start plugctl run, or converge once with plugctl apply.',
+  },
+  WAIT_TIMEOUT: {
+    area: 'command',
+    kind: 'stalled',
+    hint: 'The condition was not met, or the reconcile did not finish, within --timeout: plugctl get shows where each plugin stands.',
+  },
 
   // Planning, applying and the controller (reconcile/).
   NAME_CONFLICT: {
@@ -343,7 +373,7 @@ export const ERROR_CODES = {
   STORE_LOCKED: {
     area: 'embedded',
     kind: 'stalled',
-    hint: 'Another plugctl process manages this store root: stop it, or use another --root.',
+    hint: 'Another plugctl process manages this store root: when it is plugctl run, use plugctl reconcile to converge now; otherwise stop it, or use another --root.',
   },
   STORE_CLOSED: {
     area: 'embedded',

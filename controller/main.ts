@@ -8,6 +8,11 @@ import { formatDuration, parseDuration } from './cli/duration.ts';
 import { createContext, type CommandContext, type GlobalOptions, type Output } from './cli/context.ts';
 import { defaultOf, GLOBAL_OPTIONS, type GlobalOptionSpec } from './cli/global-options.ts';
 import { packageVersion } from './cli/package-version.ts';
+import { withCompletions } from './cli/completion-hints.ts';
+import type { GetOptions } from './cli/get.ts';
+import type { WaitOptions } from './cli/wait.ts';
+import { parseWaitFor } from './cli/wait-for.ts';
+import type { LogsOptions } from './cli/plugin-verbs.ts';
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
@@ -80,15 +85,94 @@ export async function main(
 
   program
     .command('get')
-    .description("list the host's plugins, which plugctl manages, and (with -f) whether they are in sync")
+    .description(
+      "list the host's plugins, which plugctl manages, their status and (with -f) whether they are in sync",
+    )
+    .argument('[name...]', 'document names (metadata.name), plugin names or ID prefixes; default: all')
     .addOption(filenameOption('documents to compare with'))
     .addOption(setOption())
+    .option('-l, --selector <selector>', "label selector, kubectl's syntax (e.g. role=storage,!gpu)")
     .addOption(
-      new Option('-o, --output <format>', 'output format')
-        .choices(['table', 'json', 'yaml'])
-        .default('table'),
+      withCompletions(
+        new Option('-o, --output <format>', 'table, wide, name, json, yaml or jsonpath=TEMPLATE').default(
+          'table',
+        ),
+        ['table', 'wide', 'name', 'json', 'yaml', 'jsonpath='],
+      ),
     )
-    .action(run(async (o, ctx) => (await import('./cli/get.ts')).getCommand(o, ctx)));
+    .option('--no-headers', 'leave out the header line of tables')
+    .option('-w, --watch', 'after listing, print every change until interrupted', false)
+    .action(async (names: string[], options: GetOptions) => {
+      context = createContext(program.opts<GlobalOptions>(), io, env);
+      exitCode = await (await import('./cli/get.ts')).getCommand(names, options, context);
+    });
+
+  program
+    .command('wait')
+    .description('wait until a running controller reports a condition (kubectl wait), e.g. Ready')
+    .argument('<object...>', 'dockerplugin/NAME (document name or plugin name)')
+    .requiredOption(
+      '--for <condition>',
+      'condition=TYPE[=VALUE] (Ready, Reconciling, Stalled; VALUE defaults to True) or delete',
+      (v) => parseWaitFor(v),
+    )
+    .addOption(
+      new Option('--timeout <duration>', 'give up after this long (0: check once)')
+        .argParser((v) => parseDuration(v, '--timeout'))
+        .default(30_000, '30s'),
+    )
+    .action(async (objects: string[], options: WaitOptions) => {
+      context = createContext(program.opts<GlobalOptions>(), io, env);
+      exitCode = await (await import('./cli/wait.ts')).waitCommand(objects, options, context);
+    });
+
+  program
+    .command('reconcile')
+    .description('ask the running plugctl run to reconcile now (all, or the NAMEs) and wait for the result')
+    .argument('[name...]', 'document names or plugin names; default: every plugin')
+    .addOption(
+      new Option('--timeout <duration>', 'how long to wait for the result')
+        .argParser((v) => parseDuration(v, '--timeout', 1))
+        .default(300_000, '5m'),
+    )
+    .action(async (names: string[], options: { timeout: number }) => {
+      context = createContext(program.opts<GlobalOptions>(), io, env);
+      exitCode = await (await import('./cli/reconcile.ts')).reconcileCommand(names, options, context);
+    });
+
+  program
+    .command('inspect')
+    .description("show the store's record of plugins, as docker plugin inspect does (both stores)")
+    .argument('<name...>', 'document names, plugin names or ID prefixes')
+    .action(async (names: string[]) => {
+      context = createContext(program.opts<GlobalOptions>(), io, env);
+      exitCode = await (await import('./cli/plugin-verbs.ts')).inspectCommand(names, context);
+    });
+
+  program
+    .command('logs')
+    .description("print a plugin's output (embedded store); for the docker store, say where dockerd keeps it")
+    .argument('<name>', 'document name, plugin name or ID prefix')
+    .option('-f, --follow', 'keep printing new output until interrupted', false)
+    .option('--tail <n>', 'print only the last N lines first', (v) => positiveInt(v, '--tail'))
+    .action(async (name: string, options: LogsOptions) => {
+      context = createContext(program.opts<GlobalOptions>(), io, env);
+      exitCode = await (await import('./cli/plugin-verbs.ts')).logsCommand(name, options, context);
+    });
+
+  program
+    .command('rm')
+    .description('remove plugins (docker plugin rm); a plugin plugctl manages only with --force')
+    .argument('<name...>', 'document names, plugin names or ID prefixes')
+    .option(
+      '--force',
+      'remove an enabled plugin, or one plugctl manages (the controller reinstalls it)',
+      false,
+    )
+    .action(async (names: string[], options: { force: boolean }) => {
+      context = createContext(program.opts<GlobalOptions>(), io, env);
+      exitCode = await (await import('./cli/plugin-verbs.ts')).removeCommand(names, options, context);
+    });
 
   program
     .command('run')
@@ -179,7 +263,7 @@ export async function main(
     });
 
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(splitShortAssignments(argv), { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version end here with exit code 0; usage errors were already printed.
@@ -191,6 +275,20 @@ export async function main(
     await context?.close();
   }
   return exitCode;
+}
+
+/**
+ * `-o=json` as kubectl takes it: commander reads `-o=json` as the value `=json`, so a short flag
+ * joined to its value by `=` is split into the flag and the value. Arguments after `--` stay as given.
+ */
+export function splitShortAssignments(argv: readonly string[]): string[] {
+  const end = argv.indexOf('--');
+  const head = end < 0 ? argv : argv.slice(0, end);
+  const split = head.flatMap((arg) => {
+    const match = /^(-[A-Za-z])=(.*)$/s.exec(arg);
+    return match === null ? [arg] : [match[1]!, match[2]!];
+  });
+  return end < 0 ? split : [...split, ...argv.slice(end)];
 }
 
 /** The whole of a stream as text (standard input for `-f -`). */

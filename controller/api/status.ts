@@ -43,6 +43,8 @@ export interface PluginStatus {
   enabled?: boolean;
   /** hash of the document's spec this status was computed from */
   observedHash?: string;
+  /** the document's metadata.labels, so `plugctl get -l` selects without the documents at hand */
+  labels?: Record<string, string>;
   /** the actions of the last reconcile that changed something, e.g. `pull, set, enable` */
   lastAction?: string;
   lastError?: { code: string; kind: FailureKind; message: string };

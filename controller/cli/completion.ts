@@ -11,6 +11,7 @@ import { Help, type Command, type Option } from 'commander';
 import { allFields, dockerPluginFields } from '../api/fields.ts';
 import { KIND } from '../api/types.ts';
 import type { Output } from './context.ts';
+import { completionsOf } from './completion-hints.ts';
 
 /** The shells a script can be generated for. */
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
@@ -63,7 +64,9 @@ function optionModel(option: Option): OptionModel {
     ? undefined
     : option.argChoices !== undefined
       ? { words: option.argChoices }
-      : placeholderValues(placeholder?.[1] ?? placeholder?.[2]);
+      : completionsOf(option) !== undefined
+        ? { words: [...completionsOf(option)!] }
+        : placeholderValues(placeholder?.[1] ?? placeholder?.[2]);
   return {
     ...(option.short === undefined ? {} : { short: option.short }),
     ...(option.long === undefined ? {} : { long: option.long }),

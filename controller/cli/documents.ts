@@ -3,7 +3,7 @@
  * documents, report every error with its place, select by nodeSelector against the host's labels,
  * and say what is skipped and whether pruning is safe.
  */
-import { loadDocuments, formatLoadError } from '../api/load.ts';
+import { loadDocuments, formatLoadError, type LoadedDocument } from '../api/load.ts';
 import { selectHost, type HostLabels } from '../api/labels.ts';
 import type { LabelSelector } from '../api/types.ts';
 import { toDesired, type DesiredPlugin } from '../reconcile/desired.ts';
@@ -19,6 +19,8 @@ export interface DesiredSet {
   errorCount: number;
   /** valid documents read, selected or not: an empty source prunes nothing */
   documentCount: number;
+  /** the valid documents as written, selected or not (`get -o yaml` prints their spec) */
+  loaded: LoadedDocument[];
 }
 
 /** Loads documents from `paths` (`-` is standard input), printing each error to stderr. */
@@ -39,7 +41,13 @@ export async function loadDesired(paths: string[], labels: HostLabels, io: Outpu
         byOverride: selection.byOverride,
       });
   }
-  return { desired, skipped, errorCount: loaded.errors.length, documentCount: loaded.documents.length };
+  return {
+    desired,
+    skipped,
+    errorCount: loaded.errors.length,
+    documentCount: loaded.documents.length,
+    loaded: loaded.documents,
+  };
 }
 
 /** A selector in kubectl's words: `role=storage,zone in (a,b),!gpu`. */

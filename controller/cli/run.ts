@@ -16,6 +16,7 @@ import { FileSource } from '../sources/files.ts';
 import { HostLabelsWatcher } from '../sources/host-labels.ts';
 import { ResyncTrigger } from '../sources/resync.ts';
 import { applySetName } from './apply-set.ts';
+import { newToken, publishEndpoint, reconcileRoute } from './endpoint.ts';
 import type { CommandContext } from './context.ts';
 import { MUST_SPECIFY_F, missingFilename } from './one-shot.ts';
 import { packageVersion } from './package-version.ts';
@@ -79,10 +80,13 @@ export async function runCommand(options: RunOptions, ctx: CommandContext): Prom
     takeOwnership: options.takeOwnership,
     workers: options.workers,
   });
+  const token = newToken();
   const server = await startHealthServer(options.listen, {
     ready: () => controller.ready(),
     registry: metrics.registry,
+    routes: { 'POST /reconcile': reconcileRoute(controller, token) },
   });
+  const endpoint = await publishEndpoint(stateDir, server.address, token);
   log.info({ version, listen: server.address, store: store.describe(), paths, set }, 'plugctl run starting');
 
   const stopped = new Promise<string>((resolve) => {
@@ -95,6 +99,7 @@ export async function runCommand(options: RunOptions, ctx: CommandContext): Prom
     const signal = await stopped;
     log.info({ signal }, 'shutting down');
   } finally {
+    await endpoint.remove();
     await controller.stop(options.shutdownTimeout);
     await server.close();
   }

@@ -1,8 +1,9 @@
 /**
  * The HTTP endpoints of `plugctl run`: /healthz (the process serves), /readyz (the first full sync
- * has completed) and /metrics (Prometheus text). Bound to a loopback address by default.
+ * has completed), /metrics (Prometheus text), and the routes the caller adds (POST /reconcile).
+ * Bound to a loopback address by default.
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
@@ -16,6 +17,11 @@ const { createServer } = process.getBuiltinModule('node:http');
 export interface HealthSource {
   ready(): boolean;
   registry: Registry;
+  /**
+   * More endpoints, by `METHOD /path` (e.g. `POST /reconcile`): each handler answers its request
+   * itself, and checks whatever authentication it needs.
+   */
+  routes?: Readonly<Record<string, (request: IncomingMessage, response: ServerResponse) => void>>;
 }
 
 /** A started endpoint server. */
@@ -30,7 +36,10 @@ export async function startHealthServer(listen: string, source: HealthSource): P
   const { host, port } = parseListen(listen);
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
-    if (path === '/healthz') {
+    const route = source.routes?.[`${request.method ?? 'GET'} ${path}`];
+    if (route !== undefined) {
+      route(request, response);
+    } else if (path === '/healthz') {
       response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (path === '/readyz') {
       const ready = source.ready();

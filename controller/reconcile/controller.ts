@@ -72,6 +72,13 @@ export interface ControllerParts {
   clock?: Clock;
 }
 
+/** What one reconcile asked for with reconcileNow concluded, and the status it left. */
+export interface RequestedReconcile {
+  key: string;
+  result: ReconcileResult;
+  status?: PluginStatus;
+}
+
 /** A running controller. */
 export class Controller {
   readonly #options: ControllerParts;
@@ -94,6 +101,10 @@ export class Controller {
   readonly #desiredCache = new WeakMap<LoadedDocument, DesiredPlugin>();
   readonly #hashCache = new WeakMap<LoadedDocument, string>();
   #indexed: { snapshot: DesiredSnapshot; labels: HostLabels; index: SnapshotIndex } | undefined;
+  /** reconcileNow callers per key, answered by the next reconcile of the key that starts */
+  readonly #waiters = new Map<string, ((result: ReconcileResult) => void)[]>();
+  /** keys asked for by reconcileNow: their next reconcile runs even when a stall is held */
+  readonly #forced = new Set<string>();
   /** what triggers may signal; a separate object so that the controller's own API stays small */
   readonly #target: TriggerTarget = {
     resync: (why) => this.#resync(why),
@@ -143,7 +154,7 @@ export class Controller {
       queue: this.#queue,
       count: this.#options.workers,
       clock: this.#clock,
-      reconcile: (key) => this.reconcile(key),
+      reconcile: (key) => this.#reconcileAnswering(key),
       onResult: (key, result, durationMs) => this.#onResult(key, result, durationMs),
     });
     for (const trigger of this.#options.triggers) trigger.start(this.#target);
@@ -169,6 +180,16 @@ export class Controller {
     if (how === 'timeout')
       this.#options.logger.warn(`shutdown: reconciles still running after ${timeoutMs} ms`);
     await triggers;
+    // callers of reconcileNow whose keys will not run any more are answered, not left hanging
+    for (const [key, waiters] of this.#waiters) {
+      this.#waiters.delete(key);
+      const result: ReconcileResult = {
+        type: 'failed',
+        kind: 'transient',
+        error: new Error('shutting down'),
+      };
+      for (const answer of waiters) answer(result);
+    }
     await this.#options.source.close();
     await this.#status.flush();
   }
@@ -181,7 +202,8 @@ export class Controller {
     const declaredDoc = snapshot.documents.get(key);
     const selection = declaredDoc === undefined ? undefined : this.#selection(declaredDoc);
     const doc = selection?.selected === true ? declaredDoc : undefined;
-    const held = doc === undefined ? undefined : this.#heldStall(key, doc);
+    const forced = this.#forced.delete(key);
+    const held = doc === undefined || forced ? undefined : this.#heldStall(key, doc);
     if (held !== undefined) return held;
     const desired =
       doc === undefined || selection?.selected !== true ? [] : [this.#desiredOf(doc, selection.by)];
@@ -235,6 +257,59 @@ export class Controller {
     );
     if (touched.length > 0) await this.#refresh(touched);
     return this.#record(key, desired[0], doc ?? declaredDoc, plans, results);
+  }
+
+  /**
+   * Reconciles `names` (document names or local plugin names; every key when empty) now, as `plugctl
+   * reconcile` asks: each key is queued at once, a held stall is tried again, and the promise resolves
+   * once a reconcile of every key that started after this call has finished. Names that match no key
+   * are returned in `unknown` and not queued. Rejects when the controller is not running.
+   */
+  async reconcileNow(
+    names: readonly string[],
+  ): Promise<{ unknown: string[]; results: RequestedReconcile[] }> {
+    if (this.#workers === undefined || this.#stopping) throw new Error('the controller is not running');
+    const all = new Set(this.#allKeys());
+    const byName = this.#index().names;
+    const unknown: string[] = [];
+    const keys = new Set<string>();
+    for (const name of names) {
+      const key = all.has(name)
+        ? name
+        : (byName.get(name) ?? byName.get(`${name}:latest`) ?? this.#ledger.view().plugins[name]?.key);
+      if (key === undefined) unknown.push(name);
+      else keys.add(key);
+    }
+    if (names.length === 0) for (const key of all) keys.add(key);
+    const results = await Promise.all(
+      [...keys].map(
+        (key) =>
+          new Promise<RequestedReconcile>((resolve) => {
+            const answer = (result: ReconcileResult): void => {
+              const status = this.#status.get(key);
+              resolve({ key, result, ...(status !== undefined ? { status } : {}) });
+            };
+            this.#waiters.set(key, [...(this.#waiters.get(key) ?? []), answer]);
+            this.#forced.add(key);
+            this.#queue.add(key);
+          }),
+      ),
+    );
+    return { unknown, results };
+  }
+
+  /** A worker's reconcile: answers the reconcileNow callers waiting when it started. */
+  async #reconcileAnswering(key: string): Promise<ReconcileResult> {
+    const waiters = this.#waiters.get(key);
+    this.#waiters.delete(key);
+    let result: ReconcileResult;
+    try {
+      result = await this.reconcile(key);
+    } catch (error) {
+      result = { type: 'failed', kind: 'transient', error };
+    }
+    for (const answer of waiters ?? []) answer(result);
+    return result;
   }
 
   /**
@@ -339,6 +414,7 @@ export class Controller {
         ? { pluginID: plugin.id, reference: plugin.reference, enabled: plugin.enabled }
         : {}),
       ...(doc !== undefined ? { observedHash: this.#hashOf(doc) } : {}),
+      ...(doc?.doc.metadata.labels !== undefined ? { labels: doc.doc.metadata.labels } : {}),
       ...(done.length > 0
         ? { lastAction: done.join(', ') }
         : previous?.lastAction !== undefined

@@ -133,8 +133,23 @@ export interface PluginEventSource {
   watch(listener: (event: PluginEvent) => void, signal: AbortSignal, onReady?: () => void): Promise<void>;
 }
 
+/** Where a plugin's output goes: a file plugctl can read, or where to look instead. */
+export type PluginLogSource = { file: string } | { elsewhere: string };
+
+/** What a store tells a person about one plugin beyond PluginReader (`inspect`, `logs`). */
+export interface PluginDetails {
+  /**
+   * The store's own record of a plugin (name, full ID or unique prefix), in the shape
+   * `docker plugin inspect` prints: the engine's answer, or the embedded store's config.json.
+   * Undefined when absent.
+   */
+  inspectRaw(nameOrId: string): Promise<Record<string, unknown> | undefined>;
+  /** Where the plugin's stdout and stderr go; undefined when the plugin is absent. */
+  logSource(nameOrId: string): Promise<PluginLogSource | undefined>;
+}
+
 /** A whole plugin store, as a command opens it. */
-export interface Store extends PluginReader, PluginWriter, PluginEventSource {
+export interface Store extends PluginReader, PluginWriter, PluginEventSource, PluginDetails {
   /** Releases connections (and, for the embedded store, its lock on the root). */
   close(): Promise<void>;
 }

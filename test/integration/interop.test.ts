@@ -59,11 +59,12 @@ async function snapshot(dir: string, skip: (relative: string) => boolean): Promi
   return out;
 }
 
+/** The status part of a DockerPlugin object `plugctl get -o json` prints. */
 interface GetRow {
   plugin: string;
-  id: string;
-  reference: string;
-  enabled: boolean | null;
+  pluginID?: string;
+  reference?: string;
+  enabled?: boolean;
   settings?: EffectiveSettings;
 }
 
@@ -202,12 +203,12 @@ describeIntegration('interop with the real engine', () => {
       );
       t.diagnostic(`plugctl get took ${Date.now() - started} ms`);
       assert.equal(result.code, 0, result.stderr);
-      const rows = JSON.parse(result.stdout) as GetRow[];
+      const rows = (JSON.parse(result.stdout) as { items: { status: GetRow }[] }).items.map((o) => o.status);
       const byName = new Map(rows.map((row) => [row.plugin, row]));
       assert.deepEqual([...byName.keys()].sort(), [disabledName, enabledName]);
 
       const enabled = byName.get(enabledName);
-      assert.equal(enabled?.id, enabledId);
+      assert.equal(enabled?.pluginID, enabledId);
       assert.equal(enabled?.enabled, true);
       assert.equal(enabled?.reference, `${reg}/test/vol:1.0`);
       assert.deepEqual(enabled?.settings, {
@@ -217,7 +218,7 @@ describeIntegration('interop with the real engine', () => {
         devices: {},
       });
       const disabled = byName.get(disabledName);
-      assert.equal(disabled?.id, disabledId);
+      assert.equal(disabled?.pluginID, disabledId);
       assert.equal(disabled?.enabled, false);
       assert.equal(disabled?.reference, `${reg}/test/vol:2.0`);
       assert.deepEqual(disabled?.settings, {

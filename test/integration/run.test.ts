@@ -180,12 +180,16 @@ describeIntegration('plugctl run against a real dockerd', () => {
     // Another process reads the status the controller persisted.
     await eventually('get shows b Ready', async () => {
       const get = await runCli('get', '-o', 'json');
-      const rows = JSON.parse(get) as {
-        key: string;
-        status?: { conditions: { type: string; status: string }[] };
-      }[];
-      const row = rows.find((x) => x.key === 'b');
-      return row?.status?.conditions.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+      const rows = (
+        JSON.parse(get) as {
+          items: {
+            metadata: { name: string };
+            status: { conditions?: { type: string; status: string }[] };
+          }[];
+        }
+      ).items;
+      const row = rows.find((x) => x.metadata.name === 'b');
+      return row?.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
     });
     assert.match(await runCli('get'), /b\s+b:latest\s+true\s+yes\s+files:\S+\s+\w+\s+\S+\s+Ready/);
 
@@ -284,11 +288,10 @@ describeIntegration('plugctl run against a real dockerd', () => {
       );
       // No config.json yet: stalled, naming the context.
       await eventually('helper stalled on its context', async () => {
-        const rows = JSON.parse(await runCli('get', '-o', 'json')) as {
-          key: string;
-          status?: { lastError?: { code: string; message: string } };
-        }[];
-        const error = rows.find((x) => x.key === 'helper')?.status?.lastError;
+        const list = JSON.parse(await runCli('get', '-o', 'json')) as {
+          items: { metadata: { name: string }; status: { lastError?: { code: string; message: string } } }[];
+        };
+        const error = list.items.find((o) => o.metadata.name === 'helper')?.status.lastError;
         return error?.code === 'CONTEXT_INVALID' && error.message.includes(context);
       });
       // Fixing the context (the document is unchanged) is noticed without waiting for a resync.

@@ -204,11 +204,11 @@ describeIntegration('supply chain against a real dockerd and registry', () => {
     try {
       const applied = await embedded('apply', '-f', docs);
       assert.equal(applied.code, 0, applied.out + applied.err);
-      const rows = JSON.parse((await embedded('get', '-o', 'json')).out) as {
-        plugin: string;
-        reference: string;
-        enabled: boolean;
-      }[];
+      const rows = (
+        JSON.parse((await embedded('get', '-o', 'json')).out) as {
+          items: { status: { plugin: string; reference?: string; enabled?: boolean } }[];
+        }
+      ).items.map((o) => o.status);
       const multi = rows.find((r) => r.plugin === 'multi:latest');
       const host = process.arch === 'arm64' ? arm : amd;
       assert.equal(

@@ -11,7 +11,14 @@ import type { Credentials } from '../../registry/credentials.ts';
 import { formatPrivileges, privilegesEqual } from '../../plugin/privileges.ts';
 import { parseReference } from '../../api/reference.ts';
 import type { PluginPrivilege } from '../../plugin/privileges.ts';
-import type { InstalledPlugin, ListFilters, PluginEvent, PullOptions, Store } from '../store.ts';
+import type {
+  InstalledPlugin,
+  ListFilters,
+  PluginEvent,
+  PluginLogSource,
+  PullOptions,
+  Store,
+} from '../store.ts';
 import { array, capabilityOf, record, str, strings, toInstalledPlugin, type Json } from '../plugin-json.ts';
 import { connectEngine } from './client.ts';
 import type { ConnectOptions, EngineClient } from './client.ts';
@@ -174,6 +181,27 @@ export class DockerStore implements Store {
       if (error instanceof EngineError && error.status === 404) return undefined;
       throw error;
     }
+  }
+
+  /** GET /plugins/{name}/json as the engine sends it (what `docker plugin inspect` prints). */
+  async inspectRaw(name: string): Promise<Record<string, unknown> | undefined> {
+    try {
+      return (await this.#engine.json('GET', `${pluginPath(name)}/json`)) as Record<string, unknown>;
+    } catch (error) {
+      if (error instanceof EngineError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** dockerd keeps a plugin's output in its own log, one line per write, tagged with the plugin's ID. */
+  async logSource(name: string): Promise<PluginLogSource | undefined> {
+    const plugin = await this.inspect(name);
+    if (plugin === undefined) return undefined;
+    return {
+      elsewhere:
+        `dockerd writes the output of plugin ${plugin.name} into its own log, each line tagged plugin=${plugin.id}: ` +
+        `journalctl -u docker | grep ${plugin.id.slice(0, 12)} (or dockerd's log file when it does not log to journald)`,
+    };
   }
 
   /**

@@ -143,7 +143,8 @@ export async function acquireStoreLock(path: string): Promise<StoreLock> {
           'STORE_LOCKED',
           `the plugin store at ${path.replace(/\/plugctl\.lock$/, '')} is in use by process ${existing.pid}` +
             `${existing.pid === process.pid ? ' (this process)' : ''}; only one plugctl may manage a store root. ` +
-            `Stop the other process (or use another --root)`,
+            `When it is plugctl run, ask it to converge now with \`plugctl reconcile\` (and watch with plugctl get -w); ` +
+            `otherwise stop the other process, or use another --root`,
         );
       }
       // stale: remove it only if it still is the file judged stale

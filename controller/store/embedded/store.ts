@@ -35,7 +35,14 @@ import { parsePluginConfig } from '../../plugin/config.ts';
 import type { PluginConfig } from '../../plugin/config.ts';
 import { familiarString, parseReference } from '../../api/reference.ts';
 import type { PluginPrivilege } from '../../plugin/privileges.ts';
-import type { InstalledPlugin, ListFilters, PluginEvent, PullOptions, Store } from '../store.ts';
+import type {
+  InstalledPlugin,
+  ListFilters,
+  PluginEvent,
+  PluginLogSource,
+  PullOptions,
+  Store,
+} from '../store.ts';
 // build.ts (tar-stream, gzip) is imported where a plugin is created or pushed: a pull or a
 // controller never pays for loading it.
 import type { BuiltContext, CreateContext, PushResult } from './build.ts';
@@ -278,6 +285,24 @@ export class EmbeddedStore implements Store {
     this.#assertOpen();
     const plugin = this.#find(name);
     return plugin === undefined ? undefined : this.#installed(plugin);
+  }
+
+  /**
+   * The `plugin` object of the plugin's config.json: moby keeps there exactly what `docker plugin
+   * inspect` prints (Config, Enabled, Id, Name, PluginReference, Settings).
+   */
+  async inspectRaw(name: string): Promise<Record<string, unknown> | undefined> {
+    this.#assertOpen();
+    const plugin = this.#find(name);
+    if (plugin === undefined) return undefined;
+    return (JSON.parse(plugin.serialize()) as { plugin: Record<string, unknown> }).plugin;
+  }
+
+  /** The runtime writes an enabled plugin's output to `<runDir>/<id>/plugin.log` (rotated to `.1`). */
+  async logSource(name: string): Promise<PluginLogSource | undefined> {
+    this.#assertOpen();
+    const plugin = this.#find(name);
+    return plugin === undefined ? undefined : { file: join(this.#runDir, plugin.id, 'plugin.log') };
   }
 
   /**

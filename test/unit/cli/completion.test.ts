@@ -75,14 +75,14 @@ describe('bash completion', () => {
 
   test('option values from the choices commander knows: --store, get -o, --log-level', async () => {
     assert.deepEqual(await complete('--store', ''), ['auto', 'docker', 'embedded']);
-    assert.deepEqual(await complete('get', '-o', ''), ['json', 'table', 'yaml']);
+    assert.deepEqual(await complete('get', '-o', ''), ['json', 'jsonpath=', 'name', 'table', 'wide', 'yaml']);
     assert.deepEqual(await complete('get', '--output', 'y'), ['yaml']);
     assert.deepEqual(await complete('apply', '--log-level', 'de'), ['debug']);
   });
 
   test("an option's value is not taken for the command", async () => {
     assert.deepEqual(await complete('--store', 'embedded', 'ap'), ['apply']);
-    assert.deepEqual(await complete('--state-dir', '/tmp', 'get', '-o', 'j'), ['json']);
+    assert.deepEqual(await complete('--state-dir', '/tmp', 'get', '-o', 'j'), ['json', 'jsonpath=']);
   });
 
   test('arguments: completion shells, explain field paths, files for -f and contexts', async () => {
