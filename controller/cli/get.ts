@@ -8,7 +8,8 @@ import { phaseOf, type PluginStatus } from '../reconcile/status.ts';
 import { readStatuses } from '../reconcile/status-file.ts';
 import { reconcilePass } from '../reconcile/once.ts';
 import type { PluginPlan } from '../reconcile/plan.ts';
-import type { EffectiveSettings } from '../store/store.ts';
+import type { EffectiveSettings, PluginUsage } from '../store/store.ts';
+import { describeUsage } from '../store/usage.ts';
 import type { CommandContext } from './context.ts';
 import { prepareOneShot, type OneShotOptions } from './one-shot.ts';
 
@@ -28,6 +29,8 @@ export interface PluginRow {
   /** effective settings of an installed plugin (json and yaml output; the table leaves them out) */
   settings?: EffectiveSettings;
   managed: boolean;
+  /** what uses an enabled plugin (volumes, networks, containers' log drivers), as the store tells it */
+  usage?: PluginUsage;
   /** the apply set that owns it; `(unassigned)` for plugins owned before apply sets existed */
   set?: string;
   /** with -f: InSync, the pending outcome, or Blocked with its reason */
@@ -44,9 +47,12 @@ export async function getCommand(options: GetOptions, ctx: CommandContext): Prom
     readInventory(ctx.options.stateDir),
     readStatuses(ctx.options.stateDir),
   ]);
+  // One lookup for every plugin: a few listings, whatever the number of plugins.
+  const usage = await store.usage(plugins);
   const rows = new Map<string, PluginRow>();
   for (const p of plugins) {
     const owned = inventory.plugins[p.name];
+    const used = usage.get(p.name);
     rows.set(p.name, {
       key: owned?.key ?? '',
       plugin: p.name,
@@ -55,6 +61,7 @@ export async function getCommand(options: GetOptions, ctx: CommandContext): Prom
       enabled: p.enabled,
       settings: p.settings,
       managed: owned !== undefined,
+      ...(used !== undefined ? { usage: used } : {}),
       ...(owned !== undefined ? { set: owned.set ?? UNASSIGNED } : {}),
     });
   }
@@ -72,7 +79,7 @@ export async function getCommand(options: GetOptions, ctx: CommandContext): Prom
         set: shot.set,
         dryRun: true,
       },
-      { store, inspector: shot.inspector, stateDir: ctx.options.stateDir, logger: ctx.logger },
+      { store, usage: store, inspector: shot.inspector, stateDir: ctx.options.stateDir, logger: ctx.logger },
     );
     for (const plan of pass.plans) {
       const row = rows.get(plan.name) ?? {
@@ -152,6 +159,7 @@ function renderTable(rows: readonly PluginRow[], withSync: boolean, withStatus: 
     'SET',
     'ID',
     'REFERENCE',
+    'IN USE BY',
     ...(withStatus ? ['STATUS'] : []),
     ...(withSync ? ['SYNC'] : []),
   ];
@@ -163,6 +171,7 @@ function renderTable(rows: readonly PluginRow[], withSync: boolean, withStatus: 
     r.set ?? '-',
     r.id === '' ? '-' : r.id.slice(0, 12),
     r.reference,
+    r.usage === undefined ? '-' : describeUsage(r.usage),
     ...(withStatus ? [statusText(r.status)] : []),
     ...(withSync ? [r.sync ?? '-'] : []),
   ]);

@@ -76,6 +76,8 @@ export async function runCommand(options: RunOptions, ctx: CommandContext): Prom
     set,
     takeOwnership: options.takeOwnership,
     workers: options.workers,
+    prober: store,
+    usage: store,
   });
   const server = await startHealthServer(options.listen, {
     ready: () => controller.ready(),
