@@ -182,6 +182,11 @@ export const ERROR_CODES = {
     kind: 'waiting',
     hint: 'Volumes, networks or containers use the plugin: free it (plugctl checks again), or set inUse: Force to disrupt them.',
   },
+  PLUGIN_UNRESPONSIVE: {
+    area: 'reconcile',
+    kind: 'waiting',
+    hint: "The enabled plugin does not answer Plugin.Activate on its socket: plugctl restarts it with backoff; read the plugin's log (dockerd log, or plugin.log in the embedded store) if it keeps failing.",
+  },
   SETTINGS_INVALID: {
     area: 'reconcile',
     kind: 'stalled',

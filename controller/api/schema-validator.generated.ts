@@ -4,7 +4,7 @@
 // regenerate. validate.ts turns the errors into messages for people.
 import type { ErrorObject } from 'ajv';
 const validateRoot = validate10;
-const schema11 = {"type":"object","description":"DockerPlugin declares a Docker managed plugin that plugctl installs, configures, enables and keeps converged on every matching host.","additionalProperties":false,"required":["apiVersion","kind","metadata","spec"],"properties":{"apiVersion":{"type":"string","description":"API group and version of the document. Must be plugctl.dev/v1alpha1.","enum":["plugctl.dev/v1alpha1"]},"kind":{"type":"string","description":"Kind of the document. Must be DockerPlugin.","enum":["DockerPlugin"]},"metadata":{"type":"object","description":"Standard object metadata. Only name, labels and annotations are meaningful; the other fields are set by the Kubernetes API server and tolerated so that `kubectl get -o yaml` output can be loaded as a file.","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string","description":"Name of this DockerPlugin: a DNS-1123 label, unique among all DockerPlugin documents. It is the key plugctl tracks the plugin by (ownership inventory, status, dependsOn), not the Docker plugin name (see spec.alias).","maxLength":63,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"labels":{"type":"object","description":"Key/value pairs for selecting and organising documents. plugctl does not interpret them.","additionalProperties":{"type":"string","description":"Label value."}},"annotations":{"type":"object","description":"Arbitrary non-identifying key/value pairs for tools and people. plugctl does not interpret them.","additionalProperties":{"type":"string","description":"Annotation value."}},"namespace":{"type":"string","description":"DockerPlugin is cluster-scoped: must be empty or absent.","enum":[""]},"generateName":{"type":"string","description":"Prefix the Kubernetes API server uses to generate a name when none is given. Tolerated so objects created that way still validate; files must set name."},"uid":{"type":"string","description":"Unique ID of the object in the cluster. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"resourceVersion":{"type":"string","description":"Opaque version of the object for optimistic concurrency. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"generation":{"type":"integer","description":"Sequence number of changes to the spec; status reports the generation it observed. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads.","minimum":0},"creationTimestamp":{"type":"string","nullable":true,"description":"RFC 3339 time the object was created (null in some client-side outputs). Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"deletionTimestamp":{"type":"string","nullable":true,"description":"RFC 3339 time after which the object is deleted, once its finalizers are removed. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"deletionGracePeriodSeconds":{"type":"integer","description":"Seconds allowed for graceful termination before deletion. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"selfLink":{"type":"string","description":"Legacy URL of the object. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"finalizers":{"type":"array","description":"Keys that must be removed before the object is deleted. Managed by controllers.","items":{"type":"string","description":"A finalizer key."}},"ownerReferences":{"type":"array","description":"Objects this object depends on for garbage collection. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads.","items":{"type":"object","description":"An owner reference, preserved as is.","x-kubernetes-preserve-unknown-fields":true}},"managedFields":{"type":"array","description":"Server-side apply field ownership records. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads.","items":{"type":"object","description":"A managed-fields entry, preserved as is.","x-kubernetes-preserve-unknown-fields":true}}}},"spec":{"type":"object","description":"Desired state of one Docker managed plugin on every host the nodeSelector matches.","additionalProperties":false,"properties":{"remote":{"type":"string","description":"Registry reference of the plugin image, e.g. `vieux/sshfs:1.2` or `registry.example.com/team/plugin:v1`. A digest (`@sha256:...`) pins the content; with a tag, upgrade.policy decides whether a moved tag is followed. Exactly one of remote and build is required.","minLength":1},"alias":{"type":"string","description":"Local name of the plugin on the host (Docker's `--alias`), as volume and network drivers refer to it. Defaults to the familiar form of the remote reference with its tag, e.g. `vieux/sshfs:1.2`. Two documents must not resolve to the same local name.","maxLength":255,"pattern":"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"},"enabled":{"type":"boolean","description":"Whether the plugin is enabled once installed. false installs and configures it but leaves it disabled.","default":true},"privileges":{"type":"array","description":"The exact privileges you consent to grant, as `docker plugin inspect`/`install` lists them. If the plugin asks for anything not listed here, the install or upgrade stalls until the document changes. Leave out (with grantAllPrivileges unset) to grant nothing. Mutually exclusive with grantAllPrivileges: true.","x-kubernetes-list-type":"map","x-kubernetes-list-map-keys":["name"],"items":{"type":"object","description":"One privilege as Docker names it, e.g. `{name: network, value: [host]}`.","additionalProperties":false,"required":["name","value"],"properties":{"name":{"type":"string","description":"Privilege name as Docker reports it: network, mount, device, allow-all-devices, capabilities, host pid.","minLength":1},"description":{"type":"string","description":"Human explanation, as Docker reports it. Informational only; not compared."},"value":{"type":"array","description":"Granted values, e.g. `[host]` for network or `[CAP_SYS_ADMIN]` for capabilities. Compared as a set.","items":{"type":"string","description":"One granted value."}}}}},"grantAllPrivileges":{"type":"boolean","description":"Grant whatever privileges the plugin asks for, including new ones an upgrade adds. An explicit opt-out of the consent check; prefer listing privileges. Mutually exclusive with a non-empty privileges list.","default":false},"settings":{"type":"object","description":"Values set on the plugin (`docker plugin set`). Maps are compared as maps, args as an ordered list; a change is applied by disabling the plugin, setting the values and enabling it again.","additionalProperties":false,"properties":{"env":{"type":"object","description":"Environment variables the plugin declares as settable, by name. Values must be strings: quote numbers and booleans.","additionalProperties":{"type":"string","description":"Value of the environment variable."}},"args":{"type":"array","description":"Arguments passed to the plugin entrypoint, replacing the settable args it declares.","items":{"type":"string","description":"One argument."}},"mounts":{"type":"object","description":"Host source of each settable mount the plugin declares, by mount name.","additionalProperties":{"type":"string","description":"Absolute host path bound as the mount source.","pattern":"^/"}},"devices":{"type":"object","description":"Host path of each settable device the plugin declares, by device name.","additionalProperties":{"type":"string","description":"Absolute host path of the device, e.g. /dev/fuse.","pattern":"^/"}}}},"upgrade":{"type":"object","description":"How the installed plugin follows its declared remote.","additionalProperties":false,"properties":{"policy":{"type":"string","description":"OnSpecChange: upgrade only when spec.remote changes. TrackTag: also upgrade when the tag in spec.remote is moved to new content in the registry. Never: install once, never upgrade in place.","enum":["OnSpecChange","TrackTag","Never"],"default":"OnSpecChange"}}},"inUse":{"type":"string","description":"What to do when a change requires disabling a plugin that volumes or containers are using. Wait: never disrupt; retry until it is no longer in use. Force: disable it anyway.","enum":["Wait","Force"],"default":"Wait"},"enableTimeoutSeconds":{"type":"integer","description":"Seconds to wait for the plugin to start when enabling it before the attempt fails.","minimum":1,"maximum":3600,"default":30},"nodeSelector":{"type":"object","description":"Hosts this plugin applies to, selected by node labels (Kubernetes label selector semantics; both parts must match). Absent or empty selects every host.","additionalProperties":false,"properties":{"matchLabels":{"type":"object","description":"Labels a host must carry, each with exactly this value.","additionalProperties":{"type":"string","description":"Required label value."}},"matchExpressions":{"type":"array","description":"Label requirements a host must all satisfy (at most 32).","maxItems":32,"items":{"type":"object","description":"One label requirement.","additionalProperties":false,"required":["key","operator"],"properties":{"key":{"type":"string","description":"Label key the requirement applies to.","minLength":1},"operator":{"type":"string","description":"In / NotIn: the label's value is / is not one of values. Exists / DoesNotExist: the label is present / absent.","enum":["In","NotIn","Exists","DoesNotExist"],"maxLength":12},"values":{"type":"array","description":"Values for In and NotIn (at least one); must be empty for Exists and DoesNotExist.","items":{"type":"string","description":"A label value."}}},"anyOf":[{"required":["values"],"properties":{"operator":{"enum":["In","NotIn"]},"values":{"type":"array","minItems":1}}},{"properties":{"operator":{"enum":["Exists","DoesNotExist"]},"values":{"type":"array","maxItems":0}}}],"x-plugctl-message":"values must list at least one value for operator In or NotIn, and must be empty for Exists or DoesNotExist"}}}},"dependsOn":{"type":"array","description":"metadata.name of other DockerPlugins that must be Ready on the same host before this one is enabled.","x-kubernetes-list-type":"set","items":{"type":"string","description":"Name of a DockerPlugin.","maxLength":63,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}},"suspend":{"type":"boolean","description":"Stop reconciling this plugin: nothing is installed, changed or removed for it until suspend is false again. Status keeps being reported.","default":false},"build":{"type":"object","description":"Build the plugin on the host instead of pulling it, as `docker plugin create` does. Exactly one of remote and build is required; the local name is spec.alias, or else metadata.name with the tag `latest`.","additionalProperties":false,"required":["context"],"properties":{"context":{"type":"string","description":"A directory holding config.json and rootfs/, or a tar (optionally gzip-compressed) of one, relative to the file that declares the document. When its content changes, the plugin is rebuilt (removed and created again) and its settings re-applied.","minLength":1}}},"rollout":{"type":"object","description":"Kubernetes mode: how a change that disrupts the plugin (disabling it for an upgrade, a settings change or a rebuild) rolls across the selected nodes. First installs are not disruptions.","additionalProperties":false,"properties":{"maxUnavailable":{"description":"How many selected nodes may have the plugin disrupted at the same time, across the cluster: a number of nodes (at least 1) or a percentage of the selected nodes (rounded down, but at least 1), as for DaemonSets.","x-kubernetes-int-or-string":true,"anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(100|[1-9][0-9]?)%$"}],"default":1,"x-plugctl-message":"must be a number of nodes (at least 1) or a percentage of the selected nodes from \"1%\" to \"100%\", such as \"25%\""}}},"pullSecretName":{"type":"string","description":"Kubernetes mode: name of a Secret of type kubernetes.io/dockerconfigjson in the agent's own namespace holding the credentials to pull spec.remote. Never logged and never copied into status. Ignored in file mode, where the Docker credential files are used.","minLength":1,"maxLength":253,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"}},"not":{"required":["grantAllPrivileges","privileges"],"properties":{"grantAllPrivileges":{"enum":[true]},"privileges":{"type":"array","minItems":1}}},"x-plugctl-message":"grantAllPrivileges: true cannot be combined with a non-empty privileges list: either list the exact privileges or grant all"},"status":{"type":"object","description":"Observed state, written by plugctl in Kubernetes mode (the fleet summary). Ignored on input and preserved as is.","x-kubernetes-preserve-unknown-fields":true}},"oneOf":[{"properties":{"spec":{"type":"object","required":["remote"],"properties":{"remote":{}}}}},{"properties":{"spec":{"type":"object","required":["build"],"properties":{"build":{}}}}}],"x-plugctl-message":"exactly one of spec.remote and spec.build is required"};
+const schema11 = {"type":"object","description":"DockerPlugin declares a Docker managed plugin that plugctl installs, configures, enables and keeps converged on every matching host.","additionalProperties":false,"required":["apiVersion","kind","metadata","spec"],"properties":{"apiVersion":{"type":"string","description":"API group and version of the document. Must be plugctl.dev/v1alpha1.","enum":["plugctl.dev/v1alpha1"]},"kind":{"type":"string","description":"Kind of the document. Must be DockerPlugin.","enum":["DockerPlugin"]},"metadata":{"type":"object","description":"Standard object metadata. Only name, labels and annotations are meaningful; the other fields are set by the Kubernetes API server and tolerated so that `kubectl get -o yaml` output can be loaded as a file.","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string","description":"Name of this DockerPlugin: a DNS-1123 label, unique among all DockerPlugin documents. It is the key plugctl tracks the plugin by (ownership inventory, status, dependsOn), not the Docker plugin name (see spec.alias).","maxLength":63,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"labels":{"type":"object","description":"Key/value pairs for selecting and organising documents. plugctl does not interpret them.","additionalProperties":{"type":"string","description":"Label value."}},"annotations":{"type":"object","description":"Arbitrary non-identifying key/value pairs for tools and people. plugctl does not interpret them.","additionalProperties":{"type":"string","description":"Annotation value."}},"namespace":{"type":"string","description":"DockerPlugin is cluster-scoped: must be empty or absent.","enum":[""]},"generateName":{"type":"string","description":"Prefix the Kubernetes API server uses to generate a name when none is given. Tolerated so objects created that way still validate; files must set name."},"uid":{"type":"string","description":"Unique ID of the object in the cluster. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"resourceVersion":{"type":"string","description":"Opaque version of the object for optimistic concurrency. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"generation":{"type":"integer","description":"Sequence number of changes to the spec; status reports the generation it observed. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads.","minimum":0},"creationTimestamp":{"type":"string","nullable":true,"description":"RFC 3339 time the object was created (null in some client-side outputs). Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"deletionTimestamp":{"type":"string","nullable":true,"description":"RFC 3339 time after which the object is deleted, once its finalizers are removed. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"deletionGracePeriodSeconds":{"type":"integer","description":"Seconds allowed for graceful termination before deletion. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"selfLink":{"type":"string","description":"Legacy URL of the object. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"finalizers":{"type":"array","description":"Keys that must be removed before the object is deleted. Managed by controllers.","items":{"type":"string","description":"A finalizer key."}},"ownerReferences":{"type":"array","description":"Objects this object depends on for garbage collection. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads.","items":{"type":"object","description":"An owner reference, preserved as is.","x-kubernetes-preserve-unknown-fields":true}},"managedFields":{"type":"array","description":"Server-side apply field ownership records. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads.","items":{"type":"object","description":"A managed-fields entry, preserved as is.","x-kubernetes-preserve-unknown-fields":true}}}},"spec":{"type":"object","description":"Desired state of one Docker managed plugin on every host the nodeSelector matches.","additionalProperties":false,"properties":{"remote":{"type":"string","description":"Registry reference of the plugin image, e.g. `vieux/sshfs:1.2` or `registry.example.com/team/plugin:v1`. A digest (`@sha256:...`) pins the content; with a tag, upgrade.policy decides whether a moved tag is followed. Exactly one of remote and build is required.","minLength":1},"alias":{"type":"string","description":"Local name of the plugin on the host (Docker's `--alias`), as volume and network drivers refer to it. Defaults to the familiar form of the remote reference with its tag, e.g. `vieux/sshfs:1.2`. Two documents must not resolve to the same local name.","maxLength":255,"pattern":"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"},"enabled":{"type":"boolean","description":"Whether the plugin is enabled once installed. false installs and configures it but leaves it disabled.","default":true},"privileges":{"type":"array","description":"The exact privileges you consent to grant, as `docker plugin inspect`/`install` lists them. If the plugin asks for anything not listed here, the install or upgrade stalls until the document changes. Leave out (with grantAllPrivileges unset) to grant nothing. Mutually exclusive with grantAllPrivileges: true.","x-kubernetes-list-type":"map","x-kubernetes-list-map-keys":["name"],"items":{"type":"object","description":"One privilege as Docker names it, e.g. `{name: network, value: [host]}`.","additionalProperties":false,"required":["name","value"],"properties":{"name":{"type":"string","description":"Privilege name as Docker reports it: network, mount, device, allow-all-devices, capabilities, host pid.","minLength":1},"description":{"type":"string","description":"Human explanation, as Docker reports it. Informational only; not compared."},"value":{"type":"array","description":"Granted values, e.g. `[host]` for network or `[CAP_SYS_ADMIN]` for capabilities. Compared as a set.","items":{"type":"string","description":"One granted value."}}}}},"grantAllPrivileges":{"type":"boolean","description":"Grant whatever privileges the plugin asks for, including new ones an upgrade adds. An explicit opt-out of the consent check; prefer listing privileges. Mutually exclusive with a non-empty privileges list.","default":false},"settings":{"type":"object","description":"Values set on the plugin (`docker plugin set`). Maps are compared as maps, args as an ordered list; a change is applied by disabling the plugin, setting the values and enabling it again.","additionalProperties":false,"properties":{"env":{"type":"object","description":"Environment variables the plugin declares as settable, by name. Values must be strings: quote numbers and booleans.","additionalProperties":{"type":"string","description":"Value of the environment variable."}},"args":{"type":"array","description":"Arguments passed to the plugin entrypoint, replacing the settable args it declares.","items":{"type":"string","description":"One argument."}},"mounts":{"type":"object","description":"Host source of each settable mount the plugin declares, by mount name.","additionalProperties":{"type":"string","description":"Absolute host path bound as the mount source.","pattern":"^/"}},"devices":{"type":"object","description":"Host path of each settable device the plugin declares, by device name.","additionalProperties":{"type":"string","description":"Absolute host path of the device, e.g. /dev/fuse.","pattern":"^/"}}}},"upgrade":{"type":"object","description":"How the installed plugin follows its declared remote.","additionalProperties":false,"properties":{"policy":{"type":"string","description":"OnSpecChange: upgrade only when spec.remote changes. TrackTag: also upgrade when the tag in spec.remote is moved to new content in the registry. Never: install once, never upgrade in place.","enum":["OnSpecChange","TrackTag","Never"],"default":"OnSpecChange"}}},"inUse":{"type":"string","description":"What to do when a change requires disabling a plugin that volumes or containers are using. Wait: never disrupt; retry until it is no longer in use. Force: disable it anyway.","enum":["Wait","Force"],"default":"Wait"},"enableTimeoutSeconds":{"type":"integer","description":"Seconds to wait for the plugin to start when enabling it before the attempt fails.","minimum":1,"maximum":3600,"default":30},"nodeSelector":{"type":"object","description":"Hosts this plugin applies to, selected by node labels (Kubernetes label selector semantics; both parts must match). Absent or empty selects every host.","additionalProperties":false,"properties":{"matchLabels":{"type":"object","description":"Labels a host must carry, each with exactly this value.","additionalProperties":{"type":"string","description":"Required label value."}},"matchExpressions":{"type":"array","description":"Label requirements a host must all satisfy (at most 32).","maxItems":32,"items":{"type":"object","description":"One label requirement.","additionalProperties":false,"required":["key","operator"],"properties":{"key":{"type":"string","description":"Label key the requirement applies to.","minLength":1},"operator":{"type":"string","description":"In / NotIn: the label's value is / is not one of values. Exists / DoesNotExist: the label is present / absent.","enum":["In","NotIn","Exists","DoesNotExist"],"maxLength":12},"values":{"type":"array","description":"Values for In and NotIn (at least one); must be empty for Exists and DoesNotExist.","items":{"type":"string","description":"A label value."}}},"anyOf":[{"required":["values"],"properties":{"operator":{"enum":["In","NotIn"]},"values":{"type":"array","minItems":1}}},{"properties":{"operator":{"enum":["Exists","DoesNotExist"]},"values":{"type":"array","maxItems":0}}}],"x-plugctl-message":"values must list at least one value for operator In or NotIn, and must be empty for Exists or DoesNotExist"}}}},"dependsOn":{"type":"array","description":"metadata.name of other DockerPlugins that must be Ready on the same host before this one is enabled.","x-kubernetes-list-type":"set","items":{"type":"string","description":"Name of a DockerPlugin.","maxLength":63,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}},"suspend":{"type":"boolean","description":"Stop reconciling this plugin: nothing is installed, changed or removed for it until suspend is false again. Status keeps being reported.","default":false},"build":{"type":"object","description":"Build the plugin on the host instead of pulling it, as `docker plugin create` does. Exactly one of remote and build is required; the local name is spec.alias, or else metadata.name with the tag `latest`.","additionalProperties":false,"required":["context"],"properties":{"context":{"type":"string","description":"A directory holding config.json and rootfs/, or a tar (optionally gzip-compressed) of one, relative to the file that declares the document. When its content changes, the plugin is rebuilt (removed and created again) and its settings re-applied.","minLength":1}}},"healthCheck":{"type":"object","description":"How plugctl checks that an enabled plugin answers: it calls Plugin.Activate on the plugin's socket after enabling it and then every periodSeconds. Ready is True only while the check passes; after failureThreshold failures in a row the plugin is restarted (disabled and enabled again), with a backoff per plugin.","additionalProperties":false,"properties":{"enabled":{"type":"boolean","description":"false: never probe this plugin; Ready then only means it is enabled.","default":true},"periodSeconds":{"type":"integer","description":"Seconds between two checks of an enabled plugin.","minimum":1,"maximum":3600,"default":10},"timeoutSeconds":{"type":"integer","description":"Seconds the plugin has to answer one check.","minimum":1,"maximum":60,"default":2},"failureThreshold":{"type":"integer","description":"Failed checks in a row after which the plugin is Unresponsive and restarted.","minimum":1,"maximum":100,"default":3}}},"rollout":{"type":"object","description":"Kubernetes mode: how a change that disrupts the plugin (disabling it for an upgrade, a settings change or a rebuild) rolls across the selected nodes. First installs are not disruptions.","additionalProperties":false,"properties":{"maxUnavailable":{"description":"How many selected nodes may have the plugin disrupted at the same time, across the cluster: a number of nodes (at least 1) or a percentage of the selected nodes (rounded down, but at least 1), as for DaemonSets.","x-kubernetes-int-or-string":true,"anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(100|[1-9][0-9]?)%$"}],"default":1,"x-plugctl-message":"must be a number of nodes (at least 1) or a percentage of the selected nodes from \"1%\" to \"100%\", such as \"25%\""}}},"pullSecretName":{"type":"string","description":"Kubernetes mode: name of a Secret of type kubernetes.io/dockerconfigjson in the agent's own namespace holding the credentials to pull spec.remote. Never logged and never copied into status. Ignored in file mode, where the Docker credential files are used.","minLength":1,"maxLength":253,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"}},"not":{"required":["grantAllPrivileges","privileges"],"properties":{"grantAllPrivileges":{"enum":[true]},"privileges":{"type":"array","minItems":1}}},"x-plugctl-message":"grantAllPrivileges: true cannot be combined with a non-empty privileges list: either list the exact privileges or grant all"},"status":{"type":"object","description":"Observed state, written by plugctl in Kubernetes mode (the fleet summary). Ignored on input and preserved as is.","x-kubernetes-preserve-unknown-fields":true}},"oneOf":[{"properties":{"spec":{"type":"object","required":["remote"],"properties":{"remote":{}}}}},{"properties":{"spec":{"type":"object","required":["build"],"properties":{"build":{}}}}}],"x-plugctl-message":"exactly one of spec.remote and spec.build is required"};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = (function ucs2length(str) {
     const len = str.length;
@@ -1638,12 +1638,12 @@ vErrors.push(err119);
 errors++;
 }
 }
-if(data25.rollout !== undefined){
-let data69 = data25.rollout;
+if(data25.healthCheck !== undefined){
+let data69 = data25.healthCheck;
 if(data69 && typeof data69 == "object" && !Array.isArray(data69)){
 for(const key15 in data69){
-if(!(key15 === "maxUnavailable")){
-const err120 = {instancePath:instancePath+"/spec/rollout",schemaPath:"#/properties/spec/properties/rollout/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.rollout,data:data69};
+if(!((((key15 === "enabled") || (key15 === "periodSeconds")) || (key15 === "timeoutSeconds")) || (key15 === "failureThreshold"))){
+const err120 = {instancePath:instancePath+"/spec/healthCheck",schemaPath:"#/properties/spec/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.healthCheck,data:data69};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1653,13 +1653,10 @@ vErrors.push(err120);
 errors++;
 }
 }
-if(data69.maxUnavailable !== undefined){
-let data70 = data69.maxUnavailable;
-const _errs165 = errors;
-let valid42 = false;
-const _errs166 = errors;
-if(!(((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70))) && (isFinite(data70)))){
-const err121 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[0].type,parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[0],data:data70};
+if(data69.enabled !== undefined){
+let data70 = data69.enabled;
+if(typeof data70 !== "boolean"){
+const err121 = {instancePath:instancePath+"/spec/healthCheck/enabled",schemaPath:"#/properties/spec/properties/healthCheck/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.spec.properties.healthCheck.properties.enabled.type,parentSchema:schema11.properties.spec.properties.healthCheck.properties.enabled,data:data70};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1668,9 +1665,11 @@ vErrors.push(err121);
 }
 errors++;
 }
-if((typeof data70 == "number") && (isFinite(data70))){
-if(data70 < 1 || isNaN(data70)){
-const err122 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[0],data:data70};
+}
+if(data69.periodSeconds !== undefined){
+let data71 = data69.periodSeconds;
+if(!(((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71))) && (isFinite(data71)))){
+const err122 = {instancePath:instancePath+"/spec/healthCheck/periodSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/periodSeconds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.spec.properties.healthCheck.properties.periodSeconds.type,parentSchema:schema11.properties.spec.properties.healthCheck.properties.periodSeconds,data:data71};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1679,14 +1678,9 @@ vErrors.push(err122);
 }
 errors++;
 }
-}
-var _valid2 = _errs166 === errors;
-valid42 = valid42 || _valid2;
-if(!valid42){
-const _errs168 = errors;
-if(typeof data70 === "string"){
-if(!pattern5.test(data70)){
-const err123 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(100|[1-9][0-9]?)%$"},message:"must match pattern \""+"^(100|[1-9][0-9]?)%$"+"\"",schema:"^(100|[1-9][0-9]?)%$",parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[1],data:data70};
+if((typeof data71 == "number") && (isFinite(data71))){
+if(data71 > 3600 || isNaN(data71)){
+const err123 = {instancePath:instancePath+"/spec/healthCheck/periodSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/periodSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600",schema:3600,parentSchema:schema11.properties.spec.properties.healthCheck.properties.periodSeconds,data:data71};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1695,9 +1689,8 @@ vErrors.push(err123);
 }
 errors++;
 }
-}
-else {
-const err124 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[1].type,parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[1],data:data70};
+if(data71 < 1 || isNaN(data71)){
+const err124 = {instancePath:instancePath+"/spec/healthCheck/periodSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/periodSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.spec.properties.healthCheck.properties.periodSeconds,data:data71};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1706,11 +1699,12 @@ vErrors.push(err124);
 }
 errors++;
 }
-var _valid2 = _errs168 === errors;
-valid42 = valid42 || _valid2;
 }
-if(!valid42){
-const err125 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf,parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable,data:data70};
+}
+if(data69.timeoutSeconds !== undefined){
+let data72 = data69.timeoutSeconds;
+if(!(((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72))) && (isFinite(data72)))){
+const err125 = {instancePath:instancePath+"/spec/healthCheck/timeoutSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/timeoutSeconds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.spec.properties.healthCheck.properties.timeoutSeconds.type,parentSchema:schema11.properties.spec.properties.healthCheck.properties.timeoutSeconds,data:data72};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1719,21 +1713,9 @@ vErrors.push(err125);
 }
 errors++;
 }
-else {
-errors = _errs165;
-if(vErrors !== null){
-if(_errs165){
-vErrors.length = _errs165;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-}
-else {
-const err126 = {instancePath:instancePath+"/spec/rollout",schemaPath:"#/properties/spec/properties/rollout/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.rollout.type,parentSchema:schema11.properties.spec.properties.rollout,data:data69};
+if((typeof data72 == "number") && (isFinite(data72))){
+if(data72 > 60 || isNaN(data72)){
+const err126 = {instancePath:instancePath+"/spec/healthCheck/timeoutSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/timeoutSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60},message:"must be <= 60",schema:60,parentSchema:schema11.properties.spec.properties.healthCheck.properties.timeoutSeconds,data:data72};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1742,12 +1724,8 @@ vErrors.push(err126);
 }
 errors++;
 }
-}
-if(data25.pullSecretName !== undefined){
-let data71 = data25.pullSecretName;
-if(typeof data71 === "string"){
-if(func3(data71) > 253){
-const err127 = {instancePath:instancePath+"/spec/pullSecretName",schemaPath:"#/properties/spec/properties/pullSecretName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.spec.properties.pullSecretName,data:data71};
+if(data72 < 1 || isNaN(data72)){
+const err127 = {instancePath:instancePath+"/spec/healthCheck/timeoutSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/timeoutSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.spec.properties.healthCheck.properties.timeoutSeconds,data:data72};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1756,8 +1734,12 @@ vErrors.push(err127);
 }
 errors++;
 }
-if(func3(data71) < 1){
-const err128 = {instancePath:instancePath+"/spec/pullSecretName",schemaPath:"#/properties/spec/properties/pullSecretName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.spec.properties.pullSecretName,data:data71};
+}
+}
+if(data69.failureThreshold !== undefined){
+let data73 = data69.failureThreshold;
+if(!(((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73))) && (isFinite(data73)))){
+const err128 = {instancePath:instancePath+"/spec/healthCheck/failureThreshold",schemaPath:"#/properties/spec/properties/healthCheck/properties/failureThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.spec.properties.healthCheck.properties.failureThreshold.type,parentSchema:schema11.properties.spec.properties.healthCheck.properties.failureThreshold,data:data73};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1766,8 +1748,9 @@ vErrors.push(err128);
 }
 errors++;
 }
-if(!pattern6.test(data71)){
-const err129 = {instancePath:instancePath+"/spec/pullSecretName",schemaPath:"#/properties/spec/properties/pullSecretName/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"+"\"",schema:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",parentSchema:schema11.properties.spec.properties.pullSecretName,data:data71};
+if((typeof data73 == "number") && (isFinite(data73))){
+if(data73 > 100 || isNaN(data73)){
+const err129 = {instancePath:instancePath+"/spec/healthCheck/failureThreshold",schemaPath:"#/properties/spec/properties/healthCheck/properties/failureThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.spec.properties.healthCheck.properties.failureThreshold,data:data73};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1776,9 +1759,8 @@ vErrors.push(err129);
 }
 errors++;
 }
-}
-else {
-const err130 = {instancePath:instancePath+"/spec/pullSecretName",schemaPath:"#/properties/spec/properties/pullSecretName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.pullSecretName.type,parentSchema:schema11.properties.spec.properties.pullSecretName,data:data71};
+if(data73 < 1 || isNaN(data73)){
+const err130 = {instancePath:instancePath+"/spec/healthCheck/failureThreshold",schemaPath:"#/properties/spec/properties/healthCheck/properties/failureThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.spec.properties.healthCheck.properties.failureThreshold,data:data73};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1789,8 +1771,9 @@ errors++;
 }
 }
 }
+}
 else {
-const err131 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.type,parentSchema:schema11.properties.spec,data:data25};
+const err131 = {instancePath:instancePath+"/spec/healthCheck",schemaPath:"#/properties/spec/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.healthCheck.type,parentSchema:schema11.properties.spec.properties.healthCheck,data:data69};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1800,10 +1783,12 @@ vErrors.push(err131);
 errors++;
 }
 }
-if(data.status !== undefined){
-let data72 = data.status;
-if(!(data72 && typeof data72 == "object" && !Array.isArray(data72))){
-const err132 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.status.type,parentSchema:schema11.properties.status,data:data72};
+if(data25.rollout !== undefined){
+let data74 = data25.rollout;
+if(data74 && typeof data74 == "object" && !Array.isArray(data74)){
+for(const key16 in data74){
+if(!(key16 === "maxUnavailable")){
+const err132 = {instancePath:instancePath+"/spec/rollout",schemaPath:"#/properties/spec/properties/rollout/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.rollout,data:data74};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1813,14 +1798,174 @@ vErrors.push(err132);
 errors++;
 }
 }
-}
-else {
-const err133 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.type,parentSchema:schema11,data};
+if(data74.maxUnavailable !== undefined){
+let data75 = data74.maxUnavailable;
+const _errs176 = errors;
+let valid43 = false;
+const _errs177 = errors;
+if(!(((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75))) && (isFinite(data75)))){
+const err133 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[0].type,parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[0],data:data75};
 if(vErrors === null){
 vErrors = [err133];
 }
 else {
 vErrors.push(err133);
+}
+errors++;
+}
+if((typeof data75 == "number") && (isFinite(data75))){
+if(data75 < 1 || isNaN(data75)){
+const err134 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[0],data:data75};
+if(vErrors === null){
+vErrors = [err134];
+}
+else {
+vErrors.push(err134);
+}
+errors++;
+}
+}
+var _valid2 = _errs177 === errors;
+valid43 = valid43 || _valid2;
+if(!valid43){
+const _errs179 = errors;
+if(typeof data75 === "string"){
+if(!pattern5.test(data75)){
+const err135 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(100|[1-9][0-9]?)%$"},message:"must match pattern \""+"^(100|[1-9][0-9]?)%$"+"\"",schema:"^(100|[1-9][0-9]?)%$",parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[1],data:data75};
+if(vErrors === null){
+vErrors = [err135];
+}
+else {
+vErrors.push(err135);
+}
+errors++;
+}
+}
+else {
+const err136 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[1].type,parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[1],data:data75};
+if(vErrors === null){
+vErrors = [err136];
+}
+else {
+vErrors.push(err136);
+}
+errors++;
+}
+var _valid2 = _errs179 === errors;
+valid43 = valid43 || _valid2;
+}
+if(!valid43){
+const err137 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf,parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable,data:data75};
+if(vErrors === null){
+vErrors = [err137];
+}
+else {
+vErrors.push(err137);
+}
+errors++;
+}
+else {
+errors = _errs176;
+if(vErrors !== null){
+if(_errs176){
+vErrors.length = _errs176;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err138 = {instancePath:instancePath+"/spec/rollout",schemaPath:"#/properties/spec/properties/rollout/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.rollout.type,parentSchema:schema11.properties.spec.properties.rollout,data:data74};
+if(vErrors === null){
+vErrors = [err138];
+}
+else {
+vErrors.push(err138);
+}
+errors++;
+}
+}
+if(data25.pullSecretName !== undefined){
+let data76 = data25.pullSecretName;
+if(typeof data76 === "string"){
+if(func3(data76) > 253){
+const err139 = {instancePath:instancePath+"/spec/pullSecretName",schemaPath:"#/properties/spec/properties/pullSecretName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.spec.properties.pullSecretName,data:data76};
+if(vErrors === null){
+vErrors = [err139];
+}
+else {
+vErrors.push(err139);
+}
+errors++;
+}
+if(func3(data76) < 1){
+const err140 = {instancePath:instancePath+"/spec/pullSecretName",schemaPath:"#/properties/spec/properties/pullSecretName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.spec.properties.pullSecretName,data:data76};
+if(vErrors === null){
+vErrors = [err140];
+}
+else {
+vErrors.push(err140);
+}
+errors++;
+}
+if(!pattern6.test(data76)){
+const err141 = {instancePath:instancePath+"/spec/pullSecretName",schemaPath:"#/properties/spec/properties/pullSecretName/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"+"\"",schema:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",parentSchema:schema11.properties.spec.properties.pullSecretName,data:data76};
+if(vErrors === null){
+vErrors = [err141];
+}
+else {
+vErrors.push(err141);
+}
+errors++;
+}
+}
+else {
+const err142 = {instancePath:instancePath+"/spec/pullSecretName",schemaPath:"#/properties/spec/properties/pullSecretName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.pullSecretName.type,parentSchema:schema11.properties.spec.properties.pullSecretName,data:data76};
+if(vErrors === null){
+vErrors = [err142];
+}
+else {
+vErrors.push(err142);
+}
+errors++;
+}
+}
+}
+else {
+const err143 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.type,parentSchema:schema11.properties.spec,data:data25};
+if(vErrors === null){
+vErrors = [err143];
+}
+else {
+vErrors.push(err143);
+}
+errors++;
+}
+}
+if(data.status !== undefined){
+let data77 = data.status;
+if(!(data77 && typeof data77 == "object" && !Array.isArray(data77))){
+const err144 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.status.type,parentSchema:schema11.properties.status,data:data77};
+if(vErrors === null){
+vErrors = [err144];
+}
+else {
+vErrors.push(err144);
+}
+errors++;
+}
+}
+}
+else {
+const err145 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.type,parentSchema:schema11,data};
+if(vErrors === null){
+vErrors = [err145];
+}
+else {
+vErrors.push(err145);
 }
 errors++;
 }

@@ -30,6 +30,10 @@ export const SPEC_DEFAULTS = {
   enableTimeoutSeconds: 30,
   suspend: false,
   maxUnavailable: 1,
+  healthCheckEnabled: true,
+  healthPeriodSeconds: 10,
+  healthTimeoutSeconds: 2,
+  healthFailureThreshold: 3,
 } as const;
 
 const stringMap = (description: string, valueDescription: string) =>
@@ -337,6 +341,40 @@ const specSchema = {
           description:
             'A directory holding config.json and rootfs/, or a tar (optionally gzip-compressed) of one, relative to the file that declares the document. When its content changes, the plugin is rebuilt (removed and created again) and its settings re-applied.',
           minLength: 1,
+        },
+      },
+    },
+    healthCheck: {
+      type: 'object',
+      description:
+        "How plugctl checks that an enabled plugin answers: it calls Plugin.Activate on the plugin's socket after enabling it and then every periodSeconds. Ready is True only while the check passes; after failureThreshold failures in a row the plugin is restarted (disabled and enabled again), with a backoff per plugin.",
+      additionalProperties: false,
+      properties: {
+        enabled: {
+          type: 'boolean',
+          description: 'false: never probe this plugin; Ready then only means it is enabled.',
+          default: SPEC_DEFAULTS.healthCheckEnabled,
+        },
+        periodSeconds: {
+          type: 'integer',
+          description: 'Seconds between two checks of an enabled plugin.',
+          minimum: 1,
+          maximum: 3600,
+          default: SPEC_DEFAULTS.healthPeriodSeconds,
+        },
+        timeoutSeconds: {
+          type: 'integer',
+          description: 'Seconds the plugin has to answer one check.',
+          minimum: 1,
+          maximum: 60,
+          default: SPEC_DEFAULTS.healthTimeoutSeconds,
+        },
+        failureThreshold: {
+          type: 'integer',
+          description: 'Failed checks in a row after which the plugin is Unresponsive and restarted.',
+          minimum: 1,
+          maximum: 100,
+          default: SPEC_DEFAULTS.healthFailureThreshold,
         },
       },
     },

@@ -64,6 +64,18 @@ export interface DockerPluginSpec {
   suspend?: boolean;
   rollout?: RolloutSpec;
   pullSecretName?: string;
+  healthCheck?: HealthCheckSpec;
+}
+
+/**
+ * How an enabled plugin is checked: Plugin.Activate on its socket every `periodSeconds`, each call
+ * allowed `timeoutSeconds`; `failureThreshold` failures in a row make it Unresponsive (restarted).
+ */
+export interface HealthCheckSpec {
+  enabled?: boolean;
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  failureThreshold?: number;
 }
 
 /**
@@ -95,6 +107,7 @@ export interface ResolvedSpec {
   suspend: boolean;
   rollout: { maxUnavailable: number | string };
   pullSecretName?: string;
+  healthCheck: Required<HealthCheckSpec>;
 }
 
 /**

@@ -410,6 +410,12 @@ export function withDefaults(spec: DockerPluginSpec): ResolvedSpec {
     dependsOn: copy.dependsOn ?? [],
     suspend: copy.suspend ?? SPEC_DEFAULTS.suspend,
     rollout: { maxUnavailable: copy.rollout?.maxUnavailable ?? SPEC_DEFAULTS.maxUnavailable },
+    healthCheck: {
+      enabled: copy.healthCheck?.enabled ?? SPEC_DEFAULTS.healthCheckEnabled,
+      periodSeconds: copy.healthCheck?.periodSeconds ?? SPEC_DEFAULTS.healthPeriodSeconds,
+      timeoutSeconds: copy.healthCheck?.timeoutSeconds ?? SPEC_DEFAULTS.healthTimeoutSeconds,
+      failureThreshold: copy.healthCheck?.failureThreshold ?? SPEC_DEFAULTS.healthFailureThreshold,
+    },
   };
   if (copy.alias !== undefined) resolved.alias = copy.alias;
   if (copy.pullSecretName !== undefined) resolved.pullSecretName = copy.pullSecretName;

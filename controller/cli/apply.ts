@@ -36,6 +36,7 @@ export async function applyCommand(options: ApplyOptions, ctx: CommandContext): 
     },
     {
       store: shot.store,
+      usage: shot.store,
       inspector: shot.inspector,
       stateDir: ctx.options.stateDir,
       logger: ctx.logger,

@@ -17,7 +17,8 @@ import { phaseOf, type Condition, type PluginStatus } from '../reconcile/status.
 import { readStatuses } from '../reconcile/status-file.ts';
 import { reconcilePass } from '../reconcile/once.ts';
 import type { PluginPlan } from '../reconcile/plan.ts';
-import type { EffectiveSettings, InstalledPlugin } from '../store/store.ts';
+import type { EffectiveSettings, InstalledPlugin, PluginUsage } from '../store/store.ts';
+import { describeUsage } from '../store/usage.ts';
 import type { CommandContext } from './context.ts';
 import { prepareOneShot, type OneShotOptions } from './one-shot.ts';
 import {
@@ -55,6 +56,8 @@ export interface HostPluginStatus {
   installed: boolean;
   /** plugctl owns it (it is in the ownership inventory) */
   managed: boolean;
+  /** what uses an enabled plugin (volumes, networks, containers' log drivers), as the store tells it */
+  usage?: PluginUsage;
   /** the apply set that owns it; `(unassigned)` for plugins owned before apply sets existed */
   set?: string;
   /** with -f: InSync, the pending outcome, or Blocked with its reason */
@@ -84,6 +87,8 @@ export interface GetEntry {
   key: string;
   plugin: string;
   installed?: InstalledPlugin;
+  /** what uses the installed plugin, as the store tells it */
+  usage?: PluginUsage;
   owned?: OwnedPlugin;
   doc?: LoadedDocument;
   sync?: string;
@@ -196,6 +201,8 @@ async function collect(
     readInventory(ctx.options.stateDir),
     readStatuses(ctx.options.stateDir),
   ]);
+  // One lookup for every plugin: a few listings, whatever the number of plugins.
+  const usage = await store.usage(plugins);
   const entries = new Map<string, GetEntry>();
   const entryOf = (plugin: string, key: string): GetEntry => {
     let entry = entries.get(plugin);
@@ -207,6 +214,8 @@ async function collect(
     const owned = inventory.plugins[p.name];
     const entry = entryOf(p.name, owned?.key ?? '');
     entry.installed = p;
+    const used = usage.get(p.name);
+    if (used !== undefined) entry.usage = used;
     if (owned !== undefined) entry.owned = owned;
   }
   let failed = false;
@@ -223,7 +232,7 @@ async function collect(
         set: shot.set,
         dryRun: true,
       },
-      { store, inspector: shot.inspector, stateDir: ctx.options.stateDir, logger: ctx.logger },
+      { store, usage: store, inspector: shot.inspector, stateDir: ctx.options.stateDir, logger: ctx.logger },
     );
     const docs = new Map(documents.loaded.map((d) => [d.doc.metadata.name, d]));
     for (const plan of pass.plans) {
@@ -297,6 +306,7 @@ export function toObject(entry: GetEntry): PluginObject {
     ...(p !== undefined || s?.enabled !== undefined ? { enabled: p?.enabled ?? s?.enabled } : {}),
     installed: p !== undefined,
     managed: entry.owned !== undefined,
+    ...(entry.usage !== undefined ? { usage: entry.usage } : {}),
     ...(entry.owned !== undefined ? { set: entry.owned.set ?? UNASSIGNED } : {}),
     ...(entry.sync !== undefined ? { sync: entry.sync } : {}),
     ...(p !== undefined ? { settings: p.settings, capabilities: p.capabilities } : {}),
@@ -442,6 +452,7 @@ function tableOf(entries: readonly GetEntry[], options: Columns & { headers: boo
     'SET',
     'ID',
     'REFERENCE',
+    'IN USE BY',
     ...(options.withStatus ? ['STATUS'] : []),
     ...(options.withSync ? ['SYNC'] : []),
     ...(options.wide ? ['CAPABILITIES', 'LAST ACTION', 'SETTINGS'] : []),
@@ -458,6 +469,7 @@ function tableOf(entries: readonly GetEntry[], options: Columns & { headers: boo
       o.status.set ?? '-',
       id === '' ? '-' : options.wide ? id : id.slice(0, 12),
       o.status.reference ?? e.doc?.doc.spec.remote ?? '',
+      o.status.usage === undefined ? '-' : describeUsage(o.status.usage),
       ...(options.withStatus ? [statusText(e.status)] : []),
       ...(options.withSync ? [e.sync ?? '-'] : []),
       ...(options.wide

@@ -31,6 +31,7 @@ export async function pruneCommand(options: PruneOptions, ctx: CommandContext): 
   const input = { desired: [], prune: true, set: options.set };
   const deps = {
     store,
+    usage: store,
     inspector: await ctx.openInspector(),
     stateDir: ctx.options.stateDir,
     logger: ctx.logger,

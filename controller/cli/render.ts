@@ -40,7 +40,7 @@ export function describeAction(action: Action): string {
       return `enable --timeout ${action.timeoutSeconds}s  (${action.reason})`;
     case 'disable':
     case 'remove':
-      return `${action.type}${action.force ? ' --force' : ''}  (${action.reason})`;
+      return `${action.type}${action.force ? ' --force' : ''}${action.forceIfUnused === true ? ' (--force if the engine still counts users)' : ''}  (${action.reason})`;
     case 'verify':
       return `verify the content is ${action.pin}  (${action.reason})`;
     case 'adopt':

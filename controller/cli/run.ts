@@ -79,6 +79,8 @@ export async function runCommand(options: RunOptions, ctx: CommandContext): Prom
     set,
     takeOwnership: options.takeOwnership,
     workers: options.workers,
+    prober: store,
+    usage: store,
   });
   const token = newToken();
   const server = await startHealthServer(options.listen, {

@@ -32,6 +32,10 @@ export interface Metrics {
   dockerRequests: Counter<'method' | 'path' | 'outcome'>;
   /** Docker Engine API requests that failed (error status or transport error), by code */
   dockerErrors: Counter<'code'>;
+  /** failed Plugin.Activate probes, by document key */
+  probeFailures: Counter<'plugin'>;
+  /** restarts of unresponsive plugins, by document key */
+  restarts: Counter<'plugin'>;
 }
 
 /**
@@ -83,6 +87,18 @@ export function createMetrics(build: BuildInfo = { version: 'unknown' }): Metric
       name: 'plugctl_docker_api_errors_total',
       help: 'Docker Engine API requests that failed, by code or HTTP status',
       labelNames: ['code'],
+      registers,
+    }),
+    probeFailures: new Counter({
+      name: 'plugctl_health_probe_failures_total',
+      help: 'Plugin.Activate probes of enabled plugins that failed, by DockerPlugin',
+      labelNames: ['plugin'],
+      registers,
+    }),
+    restarts: new Counter({
+      name: 'plugctl_plugin_restarts_total',
+      help: 'Restarts (disable, enable) of plugins that stopped answering, by DockerPlugin',
+      labelNames: ['plugin'],
       registers,
     }),
   };

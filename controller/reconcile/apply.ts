@@ -5,7 +5,8 @@
 import type { Logger } from 'pino';
 import { describeError, PlugctlError, type ErrorCode, type FailureKind } from '../errors.ts';
 import { RegistryError } from '../registry/errors.ts';
-import type { PluginReader, PluginWriter } from '../store/store.ts';
+import type { PluginReader, PluginUsageReader, PluginWriter } from '../store/store.ts';
+import { describeUsage, usageCount } from '../store/usage.ts';
 
 /** What applying needs of a store: every change, and inspect to read a plugin back between steps. */
 export type ApplyStore = PluginWriter & Pick<PluginReader, 'inspect'>;
@@ -44,6 +45,11 @@ export interface ApplyDeps {
   logBindings?: Record<string, unknown>;
   /** how many plugins are worked on at once (default 4) */
   concurrency?: number;
+  /**
+   * checks what uses a plugin before a disable or remove planned with `forceIfUnused` is repeated
+   * with force; without it such an action never forces
+   */
+  usage?: PluginUsageReader;
 }
 
 /** Runs every plan and returns one result per plan, in the plans' order. */
@@ -84,7 +90,7 @@ async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginRes
       }
       if (action.type !== 'noop') log().info({ action: action.type, reason: action.reason }, 'action');
       try {
-        if (action.type !== 'noop') await execute(plan, action, deps.store);
+        if (action.type !== 'noop') await execute(plan, action, deps, log);
       } catch (error) {
         // A new version that cannot be configured or started is replaced by the old one, as it was.
         if (upgraded?.rollback !== undefined) {
@@ -130,7 +136,8 @@ async function recordId(name: string, deps: ApplyDeps): Promise<void> {
   if (plugin !== undefined) await deps.ledger.setId(name, plugin.id);
 }
 
-async function execute(plan: PluginPlan, action: Action, store: ApplyStore): Promise<void> {
+async function execute(plan: PluginPlan, action: Action, deps: ApplyDeps, log: () => Logger): Promise<void> {
+  const store = deps.store;
   switch (action.type) {
     case 'pull':
       return store.pull(plan.name, { remote: action.remote, privileges: action.privileges });
@@ -143,15 +150,53 @@ async function execute(plan: PluginPlan, action: Action, store: ApplyStore): Pro
     case 'enable':
       return store.enable(plan.name, action.timeoutSeconds);
     case 'disable':
-      return store.disable(plan.name, action.force);
     case 'remove':
-      return store.remove(plan.name, action.force);
+      return disrupt(plan.name, action, deps, log);
     case 'verify':
       return verifyPin(plan.name, action, store);
     case 'adopt':
     case 'noop':
     case 'blocked':
       return;
+  }
+}
+
+/**
+ * Disables or removes. When the planner found nothing using the plugin (`forceIfUnused`) and the
+ * engine still refuses with "in use" — its reference count was lost across a restart (moby#32609) —
+ * usage is looked up again, bypassing the cache, and only if nothing uses the plugin now is the
+ * action repeated with the engine's force flag.
+ */
+async function disrupt(
+  name: string,
+  action: Extract<Action, { type: 'disable' | 'remove' }>,
+  deps: ApplyDeps,
+  log: () => Logger,
+): Promise<void> {
+  const run = (force: boolean): Promise<void> =>
+    action.type === 'disable' ? deps.store.disable(name, force) : deps.store.remove(name, force);
+  try {
+    await run(action.force);
+    return;
+  } catch (error) {
+    const refused = error instanceof PlugctlError && error.code === 'PLUGIN_IN_USE';
+    if (!refused || action.forceIfUnused !== true || deps.usage === undefined) throw error;
+    const plugin = await deps.store.inspect(name);
+    if (plugin === undefined) return;
+    const usage = (await deps.usage.usage([plugin], { fresh: true })).get(plugin.name);
+    if (usage === undefined || usageCount(usage) > 0 || !usage.complete) {
+      const users = usage === undefined ? 'something' : describeUsage(usage);
+      throw new PlugctlError(
+        'PLUGIN_IN_USE',
+        `plugin ${name} is in use by ${users}, so it was not ${action.type}d; it proceeds once nothing uses it, or set inUse: Force`,
+        { kind: 'waiting', cause: error },
+      );
+    }
+    log().warn(
+      { action: action.type },
+      'the engine says the plugin is in use but no volume, network or container uses it (its reference count was lost, moby#32609): repeating with force',
+    );
+    await run(true);
   }
 }
 

@@ -15,7 +15,16 @@ import type { DesiredSnapshot, DesiredSource } from '../sources/source.ts';
 import type { Trigger, TriggerTarget } from '../sources/trigger.ts';
 import { contentHash } from '../sources/hash.ts';
 import type { RemoteInspector } from '../registry/inspect.ts';
-import type { PluginEvent, PluginReader, PluginWriter } from '../store/store.ts';
+import type {
+  InstalledPlugin,
+  PluginEvent,
+  PluginProber,
+  PluginReader,
+  PluginUsageReader,
+  PluginWriter,
+} from '../store/store.ts';
+import { HealthMonitor, type HealthView, type RestartBackoff } from './health.ts';
+import { needsUsage, withUsage } from './usage.ts';
 import { ActualState } from './actual.ts';
 import { applyPlans, type PluginResult } from './apply.ts';
 import { systemClock, type Clock } from '../runtime/clock.ts';
@@ -70,6 +79,15 @@ export interface ControllerParts {
   /** keys reconciled in parallel */
   workers: number;
   clock?: Clock;
+  /**
+   * probes enabled plugins (spec.healthCheck): Ready only while they answer, restarted when they
+   * stop; without it Ready means enabled
+   */
+  prober?: PluginProber;
+  /** restart backoff of unresponsive plugins; default 10 s doubling to 5 min */
+  restartBackoff?: RestartBackoff;
+  /** what uses each plugin, for spec.inUse Wait; without it the engine's refusal decides */
+  usage?: PluginUsageReader;
 }
 
 /** What one reconcile asked for with reconcileNow concluded, and the status it left. */
@@ -87,6 +105,7 @@ export class Controller {
   readonly #actual: ActualState;
   readonly #status: StatusBook;
   readonly #ledger: InventoryLedger;
+  readonly #health: HealthMonitor | undefined;
   #stopping = false;
   #workers: { stopped: Promise<void> } | undefined;
   /** keys of the first full sync still to be reconciled once; empty = ready */
@@ -121,6 +140,16 @@ export class Controller {
     this.#actual = new ActualState(parts.store);
     this.#status = new StatusBook(parts.status);
     this.#ledger = parts.ledger;
+    this.#health =
+      parts.prober === undefined
+        ? undefined
+        : new HealthMonitor({
+            prober: parts.prober,
+            clock: this.#clock,
+            onChange: (key) => this.#queue.add(key),
+            onProbeFailure: (key) => parts.metrics.probeFailures.inc({ plugin: key }),
+            ...(parts.restartBackoff !== undefined ? { backoff: parts.restartBackoff } : {}),
+          });
   }
 
   /** True once every key of the first full sync has been reconciled once. */
@@ -166,6 +195,7 @@ export class Controller {
    */
   async stop(timeoutMs: number): Promise<void> {
     this.#stopping = true;
+    this.#health?.stop();
     this.#unsubscribe?.();
     const triggers = Promise.all(this.#options.triggers.map((t) => t.stop()));
     this.#queue.shutDown();
@@ -232,18 +262,23 @@ export class Controller {
       : { remotes: new Map(), builds: new Map() };
     this.#seenDocument ||= snapshot.documents.size > 0;
     const prune = snapshot.synced && snapshot.errors.length === 0 && this.#seenDocument;
-    const plans = plan(
-      desired,
-      actual,
-      inventory,
-      { ...facts, ready: this.#ready },
-      {
-        prune,
-        set: this.#options.set,
-        ...(this.#options.takeOwnership === true ? { takeOwnership: true } : {}),
-        skipped,
-      },
-    );
+    const planFor = (plugins: readonly InstalledPlugin[]): PluginPlan[] =>
+      plan(
+        desired,
+        plugins,
+        inventory,
+        { ...facts, ready: this.#ready },
+        {
+          prune,
+          set: this.#options.set,
+          ...(this.#options.takeOwnership === true ? { takeOwnership: true } : {}),
+          skipped,
+        },
+      );
+    let plans = planFor(actual);
+    // Only a plan that would disrupt a plugin needs to know what uses it.
+    const withUsers = await withUsage(actual, needsUsage(plans), this.#options.usage);
+    if (withUsers !== undefined) plans = planFor(withUsers);
 
     const results = await applyPlans(plans, {
       store: this.#options.store,
@@ -251,12 +286,72 @@ export class Controller {
       logger: this.#options.logger,
       logBindings: { reconcile: reconcileId },
       concurrency: 1,
+      ...(this.#options.usage !== undefined ? { usage: this.#options.usage } : {}),
     });
     const touched = results.filter((r) =>
       r.steps.some((s) => s.action.type !== 'noop' && s.action.type !== 'adopt'),
     );
     if (touched.length > 0) await this.#refresh(touched);
-    return this.#record(key, desired[0], doc ?? declaredDoc, plans, results);
+    const health = await this.#checkHealth(key, desired[0], results);
+    return this.#record(key, desired[0], doc ?? declaredDoc, plans, results, health);
+  }
+
+  /**
+   * Ready means the plugin answers: for an enabled plugin whose document keeps the health check on,
+   * the monitor probes it on its own timer; here it is probed at once after an enable (or when
+   * nothing is known yet), and restarted (disable with force, enable) when failureThreshold probes
+   * in a row failed and its backoff allows. An unresponsive plugin serves nobody, so the restart
+   * forces even when the engine counts users: leaving it would keep them broken.
+   */
+  async #checkHealth(
+    key: string,
+    desired: DesiredPlugin | undefined,
+    results: readonly PluginResult[],
+  ): Promise<HealthView | undefined> {
+    const monitor = this.#health;
+    if (monitor === undefined) return undefined;
+    const settings = desired?.healthCheck;
+    const plugin =
+      desired === undefined
+        ? undefined
+        : (this.#actual.peek(desired.name) ?? (await this.#actual.some([desired.name]))[0]);
+    if (
+      desired === undefined ||
+      settings?.enabled !== true ||
+      !desired.enabled ||
+      plugin === undefined ||
+      !plugin.enabled
+    ) {
+      monitor.untrack(key);
+      return undefined;
+    }
+    if (results.some((r) => r.failure !== undefined)) return undefined;
+    monitor.track(key, plugin, settings);
+    const enabledNow = results.some((r) => r.steps.some((s) => s.ok && s.action.type === 'enable'));
+    let view = monitor.view(key);
+    if (view === undefined) return undefined;
+    if (enabledNow || view.unknown) view = (await monitor.probeNow(key)) ?? view;
+    if (!view.restartDue || monitor.restartDelay(key) > 0) return view;
+
+    const log = this.#options.logger.child({ key, plugin: desired.name });
+    log.warn(
+      { failures: view.failures, error: view.lastError },
+      'the plugin does not answer Plugin.Activate: restarting it',
+    );
+    monitor.restarting(key);
+    this.#options.metrics.restarts.inc({ plugin: key });
+    try {
+      await this.#options.store.disable(desired.name, true);
+      await this.#options.store.enable(desired.name, desired.enableTimeoutSeconds);
+    } catch (error) {
+      // Left disabled, the next reconcile enables it like any disabled plugin.
+      log.warn({ err: error }, 'restarting the plugin failed');
+    }
+    await this.#actual.refresh(desired.name).catch(() => this.#actual.invalidate());
+    const after = (await this.#actual.some([desired.name]))[0];
+    if (after?.enabled !== true) return { ...view, ready: false, restartDue: false, unknown: false };
+    monitor.track(key, after, settings);
+    return (await monitor.probeNow(key)) ?? view;
   }
 
   /**
@@ -389,6 +484,7 @@ export class Controller {
     doc: LoadedDocument | undefined,
     plans: readonly PluginPlan[],
     results: readonly PluginResult[],
+    health?: HealthView,
   ): ReconcileResult {
     const failure = results.find((r) => r.failure !== undefined)?.failure;
     const skipped = plans.some((p) => p.key === key && p.outcome === 'skipped');
@@ -406,7 +502,12 @@ export class Controller {
     const done: string[] = [];
     for (const r of results)
       for (const s of r.steps) if (s.ok && s.action.type !== 'noop') done.push(s.action.type);
-    const observation = observe(plans, failure);
+    let observation = observe(plans, failure);
+    let unresponsive: { message: string; retryMs: number } | undefined;
+    if (health !== undefined && !health.ready && observation.phase === 'ready' && desired !== undefined) {
+      unresponsive = this.#unresponsive(key, desired, health);
+      observation = { phase: 'reconciling', reason: 'Unresponsive', message: unresponsive.message };
+    }
     const status: PluginStatus = {
       key,
       plugin: name,
@@ -422,7 +523,9 @@ export class Controller {
           : {}),
       ...(failure !== undefined
         ? { lastError: { code: failure.code, kind: failure.kind, message: failure.message } }
-        : {}),
+        : unresponsive !== undefined
+          ? { lastError: { code: 'PLUGIN_UNRESPONSIVE', kind: 'waiting', message: unresponsive.message } }
+          : {}),
       lastReconcileTime: now,
       conditions: conditionsFor(observation, previous?.conditions ?? [], now),
     };
@@ -430,6 +533,7 @@ export class Controller {
     const becameReady = observation.phase === 'ready' && !this.#ready.has(key);
     this.#setStatus(status);
     if (becameReady) this.#enqueueDependents(key);
+    if (unresponsive !== undefined) return { type: 'requeueAfter', ms: unresponsive.retryMs };
     if (failure === undefined) return { type: 'done' };
     // Waiting failures are re-checked after a growing delay by the workers (5 s, x1.5, at most 60 s).
     return {
@@ -438,6 +542,25 @@ export class Controller {
       error: new Error(failure.message),
       ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
     };
+  }
+
+  /** The Unresponsive message of a plugin that does not answer, and when to look again. */
+  #unresponsive(
+    key: string,
+    desired: DesiredPlugin,
+    health: HealthView,
+  ): { message: string; retryMs: number } {
+    const settings = desired.healthCheck;
+    const threshold = settings?.failureThreshold ?? 1;
+    const periodMs = (settings?.periodSeconds ?? 10) * 1000;
+    const delay = this.#health?.restartDelay(key) ?? 0;
+    const parts = [
+      `${desired.name} does not answer Plugin.Activate: ${health.lastError ?? 'no answer yet'}`,
+      `${health.failures} failed check(s) in a row (failureThreshold ${threshold})`,
+    ];
+    if (health.restarts > 0) parts.push(`restarted ${health.restarts} time(s)`);
+    if (health.restartDue && delay > 0) parts.push(`next restart in ${Math.ceil(delay / 1000)} s`);
+    return { message: parts.join('; '), retryMs: health.restartDue ? Math.max(delay, 1000) : periodMs };
   }
 
   /** Every status change goes through here, so the Ready set and the per-state gauge stay exact. */
@@ -456,6 +579,7 @@ export class Controller {
   }
 
   #forgetStatus(key: string): void {
+    this.#health?.untrack(key);
     this.#ready.delete(key);
     const previous = this.#status.get(key);
     if (previous === undefined) return;
@@ -500,6 +624,7 @@ export class Controller {
     // Something changed on the host; plugctl's own actions echo here too, which costs a no-op reconcile.
     // The plugin is found by its ID: the event's name is whatever the user typed (`w`, an ID prefix).
     this.#actual.invalidate();
+    this.#options.usage?.invalidateUsage();
     const byId = PLUGIN_ID.test(event.id);
     const name = byId
       ? (this.#actual.nameOfId(event.id) ?? this.#ledger.nameOfId(event.id))

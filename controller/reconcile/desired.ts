@@ -5,7 +5,14 @@
 import { dirname, resolve } from 'node:path';
 import type { LoadedDocument } from '../api/load.ts';
 import { formatReference } from '../api/reference.ts';
-import type { InUsePolicy, Origin, PluginPrivilege, PluginSettings, UpgradePolicy } from '../api/types.ts';
+import type {
+  HealthCheckSpec,
+  InUsePolicy,
+  Origin,
+  PluginPrivilege,
+  PluginSettings,
+  UpgradePolicy,
+} from '../api/types.ts';
 import { withDefaults } from '../api/validate.ts';
 
 /** One declared plugin, fully defaulted. */
@@ -30,6 +37,8 @@ export interface DesiredPlugin {
   enableTimeoutSeconds: number;
   suspend: boolean;
   dependsOn: string[];
+  /** how the enabled plugin is probed (spec.healthCheck, defaulted) */
+  healthCheck?: Required<HealthCheckSpec>;
   /** where the document was written, for messages */
   origin?: Origin;
   /**
@@ -62,6 +71,7 @@ export function toDesired(loaded: LoadedDocument): DesiredPlugin {
     enableTimeoutSeconds: spec.enableTimeoutSeconds,
     suspend: spec.suspend,
     dependsOn: spec.dependsOn,
+    healthCheck: spec.healthCheck,
     origin: loaded.origin,
   };
 }

@@ -10,7 +10,8 @@
  */
 import type { Logger } from 'pino';
 import type { RemoteInspector } from '../registry/inspect.ts';
-import type { InstalledPlugin, PluginReader, PluginWriter } from '../store/store.ts';
+import type { InstalledPlugin, PluginReader, PluginUsageReader, PluginWriter } from '../store/store.ts';
+import { needsUsage, withUsage } from './usage.ts';
 import type { RemoteInfo } from '../registry/inspect.ts';
 import { applyPlans, type ApplyDeps, type PluginResult } from './apply.ts';
 import type { DesiredPlugin } from './desired.ts';
@@ -49,6 +50,8 @@ export interface PassDeps {
   stateDir: string;
   logger: Logger;
   concurrency?: number;
+  /** what uses each plugin, for spec.inUse Wait (and shown by diff); without it the engine's refusal decides */
+  usage?: PluginUsageReader;
 }
 
 /** The plans of the first pass and, unless dry-run, what applying did (merged over all passes). */
@@ -65,7 +68,13 @@ export async function reconcilePass(input: PassInput, deps: PassDeps): Promise<P
   const ledger = new InventoryLedger(deps.stateDir, inventory);
   let first: PluginPlan[] | undefined;
   const merged = new Map<string, PluginResult>();
-  const applyDeps: ApplyDeps = { store: deps.store, ledger, logger: deps.logger, concurrency: 1 };
+  const applyDeps: ApplyDeps = {
+    store: deps.store,
+    ledger,
+    logger: deps.logger,
+    concurrency: 1,
+    ...(deps.usage !== undefined ? { usage: deps.usage } : {}),
+  };
   for (let pass = 0; pass < MAX_PASSES; pass++) {
     const actual = await deps.store.list();
     const { plans, results } = await planAndApply(input, deps, actual, ledger.snapshot(), applyDeps);
@@ -118,13 +127,20 @@ async function planAndApply(
       const facts = needsFacts(own, actual)
         ? await gatherFacts(inspector, own, actual, 1)
         : { remotes: new Map(), builds: new Map() };
-      const planned = planOne(d, installed.get(d.name), inventory, { ...facts, ready }, options);
+      let planned = planOne(d, installed.get(d.name), inventory, { ...facts, ready }, options);
+      // Only a plan that would disrupt the plugin needs to know what uses it.
+      const withUsers = await withUsage(actual, needsUsage([planned]), deps.usage);
+      const plugin = withUsers?.find((p) => p.name === d.name);
+      if (plugin !== undefined) planned = planOne(d, plugin, inventory, { ...facts, ready }, options);
       plans[index] = planned;
       if (!input.dryRun) results[index] = (await applyPlans([planned], applyDeps))[0] as PluginResult;
     }
   };
   // prunes touch only undeclared plugins: they run beside the declared ones, not after them
-  const prunes = planPrunes(declared, installed, inventory, options);
+  let prunes = planPrunes(declared, installed, inventory, options);
+  const prunedUsers = await withUsage(actual, needsUsage(prunes), deps.usage);
+  if (prunedUsers !== undefined)
+    prunes = planPrunes(declared, new Map(prunedUsers.map((p) => [p.name, p])), inventory, options);
   const pruned = input.dryRun
     ? Promise.resolve([])
     : applyPlans(prunes, { ...applyDeps, concurrency: deps.concurrency ?? 4 });

@@ -15,6 +15,7 @@ import type { OwnershipClaim } from './ledger.ts';
 import { RegistryError } from '../registry/errors.ts';
 import { formatPrivileges, privilegesEqual } from '../plugin/privileges.ts';
 import { declaresSettings, diffSettings, restoreSettingStrings } from './settings.ts';
+import { describeUsage, usageCount } from '../store/usage.ts';
 
 /** What to restore when an upgraded plugin fails to start: the content and settings it had before. */
 export interface Rollback {
@@ -43,8 +44,12 @@ export type Action =
    */
   | { type: 'set'; changes?: string[]; declared: PluginSettings; reason: string }
   | { type: 'enable'; timeoutSeconds: number; reason: string }
-  | { type: 'disable'; force: boolean; reason: string }
-  | { type: 'remove'; force: boolean; reason: string }
+  /**
+   * `forceIfUnused`: the usage lookup found nothing using the plugin, so when the engine still refuses
+   * because its (lost) reference count says "in use", apply checks again and repeats with force
+   */
+  | { type: 'disable'; force: boolean; forceIfUnused?: true; reason: string }
+  | { type: 'remove'; force: boolean; forceIfUnused?: true; reason: string }
   /** creates the plugin from a context (spec.build); `digest` is the context's, recorded once built */
   | { type: 'build'; context: string; digest: string; reason: string }
   /** checks that the installed content is the pinned content; a mismatch is removed and reported */
@@ -669,27 +674,56 @@ function enable(d: DesiredPlugin, reason: string): Action {
   return { type: 'enable', timeoutSeconds: d.enableTimeoutSeconds, reason };
 }
 
-/** A disable, or a blocked action when the plugin is known to be in use and the policy is Wait. */
+/**
+ * A disable, or a blocked action when the plugin is in use and the policy is Wait. What uses it is
+ * the usage lookup's answer when there is one (the engine's own "in use" comes from a reference
+ * count it loses across restarts); without one, the store's inUse flag, and otherwise the engine's
+ * refusal decides.
+ */
 function disable(d: DesiredPlugin, plugin: InstalledPlugin, why: string): Action {
-  if (plugin.inUse === true && d.inUse === 'Wait') {
+  if (d.inUse === 'Force') return { type: 'disable', force: true, reason: why };
+  const usage = plugin.usage;
+  if (usage !== undefined) {
+    if (usageCount(usage) > 0 || !usage.complete) {
+      return blocked(
+        'waiting',
+        'PLUGIN_IN_USE',
+        `${why}, but it is in use by ${describeUsage(usage)} and spec.inUse is Wait; ` +
+          `it proceeds once nothing uses it, or set inUse: Force to disrupt them`,
+      );
+    }
+    return { type: 'disable', force: false, forceIfUnused: true, reason: `${why}; nothing uses it` };
+  }
+  if (plugin.inUse === true) {
     return blocked(
       'waiting',
       'PLUGIN_IN_USE',
       `${why}, but it is in use and spec.inUse is Wait; set inUse: Force to disrupt it`,
     );
   }
-  return { type: 'disable', force: d.inUse === 'Force', reason: why };
+  return { type: 'disable', force: false, reason: why };
 }
 
 function pruneActions(plugin: InstalledPlugin, force: boolean, reason: string): Action[] {
-  if (plugin.enabled && plugin.inUse === true && !force) {
+  const usage = plugin.usage;
+  if (!force && usage !== undefined && (usageCount(usage) > 0 || !usage.complete)) {
+    return [
+      blocked(
+        'waiting',
+        'PLUGIN_IN_USE',
+        `${reason}, but it is in use by ${describeUsage(usage)}; it is removed once nothing uses it`,
+      ),
+    ];
+  }
+  if (plugin.enabled && plugin.inUse === true && !force && usage === undefined) {
     return [
       blocked('waiting', 'PLUGIN_IN_USE', `${reason}, but it is in use; it is removed once nothing uses it`),
     ];
   }
+  const unused = !force && usage !== undefined ? ({ forceIfUnused: true } as const) : {};
   const actions: Action[] = [];
-  if (plugin.enabled) actions.push({ type: 'disable', force, reason });
-  actions.push({ type: 'remove', force: false, reason });
+  if (plugin.enabled) actions.push({ type: 'disable', force, ...unused, reason });
+  actions.push({ type: 'remove', force: false, ...unused, reason });
   return actions;
 }
 

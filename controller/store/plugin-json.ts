@@ -139,9 +139,11 @@ export function toInstalledPlugin(raw: unknown): InstalledPlugin {
     .map(capabilityOf)
     .filter((capability): capability is string => capability !== undefined && capability !== '');
 
+  const socket = str(record(config['Interface'])['Socket']);
   return {
     id,
     name,
+    ...(socket !== undefined && socket !== '' ? { socket } : {}),
     reference: str(plugin['PluginReference']) ?? name,
     enabled: plugin['Enabled'] === true,
     settings,

@@ -45,6 +45,48 @@ export interface InstalledPlugin {
   diffIds: string[];
   /** the privileges its installed config requires (moby's rules), needed to roll back to it */
   privileges: PluginPrivilege[];
+  /** the socket file name of its config's Interface.Socket (`plugind.sock`); absent when it has none */
+  socket?: string;
+  /** what uses it, when a usage lookup filled it in (see PluginUsageReader); absent when not looked up */
+  usage?: PluginUsage;
+}
+
+/**
+ * What uses a plugin, as the store can tell. The docker store asks the engine: volumes and networks
+ * whose driver is the plugin, containers (running or not) whose log driver it is. The embedded store
+ * runs no volumes, networks or containers, so for what it knows nothing uses a plugin.
+ * `complete: false` means some users could not be checked yet (too many containers for one
+ * lookup): callers must not take the lists as the whole truth.
+ */
+export interface PluginUsage {
+  volumes: string[];
+  networks: string[];
+  /** names of containers whose log driver is the plugin */
+  logContainers: string[];
+  complete: boolean;
+}
+
+/** Looks up what uses plugins. */
+export interface PluginUsageReader {
+  /**
+   * The usage of each of `plugins`, keyed by plugin name. Answers from a short-lived cache unless
+   * `fresh` (asked right before forcing a disable, so nothing started using the plugin meanwhile).
+   */
+  usage(
+    plugins: readonly InstalledPlugin[],
+    options?: { fresh?: boolean },
+  ): Promise<Map<string, PluginUsage>>;
+  /** Forgets cached answers (something changed on the host). */
+  invalidateUsage(): void;
+}
+
+/** Checks that an enabled plugin answers on its socket. */
+export interface PluginProber {
+  /**
+   * Calls Plugin.Activate on the plugin's socket, allowing `timeoutMs`; rejects with
+   * PLUGIN_UNRESPONSIVE when it does not answer (or has no socket the store can find).
+   */
+  activate(plugin: InstalledPlugin, timeoutMs: number): Promise<void>;
 }
 
 /**
@@ -149,7 +191,8 @@ export interface PluginDetails {
 }
 
 /** A whole plugin store, as a command opens it. */
-export interface Store extends PluginReader, PluginWriter, PluginEventSource, PluginDetails {
+export interface Store
+  extends PluginReader, PluginWriter, PluginEventSource, PluginDetails, PluginProber, PluginUsageReader {
   /** Releases connections (and, for the embedded store, its lock on the root). */
   close(): Promise<void>;
 }

@@ -16,6 +16,11 @@
  * so a test can see which settings reached the process. With FAIL_AT_START=1 it exits 1 at once:
  * a fixture that never comes up, for enable-failure and rollback tests.
  *
+ * While the file /var/lib/plugind/hang exists (inside the plugin's rootfs), every request is read and
+ * never answered: the connection is held open until the client gives up, as a wedged plugin would.
+ * The file is checked per request, and removed at start, so a restart of the plugin cures it (what a
+ * health check's restart is meant to do). Up to MAX_HELD connections are held; the oldest is closed.
+ *
  * As PID 1 of the plugin container it must handle SIGTERM itself (the kernel ignores signals without
  * a handler for PID 1); otherwise `docker plugin disable` waits 10 s before SIGKILL.
  */
@@ -37,6 +42,11 @@ extern char **environ;
 static char volumes[MAX_VOLUMES][NAME_LEN];
 static const char *sock_path = "/run/docker/plugins/plugind.sock";
 static const char *state_path = "/var/lib/plugind/volumes";
+static const char *hang_path = "/var/lib/plugind/hang";
+
+#define MAX_HELD 32
+static int held[MAX_HELD];
+static int held_next;
 
 /* Best effort: without a writable state file the driver still works, it only forgets on restart. */
 static void vol_save(void) {
@@ -141,8 +151,9 @@ static void reply(const char *path, const char *body, char *out, size_t len) {
   }
 }
 
-/* Reads one request (headers, then Content-Length bytes of body) and answers it. */
-static void serve(int c) {
+/* Reads one request (headers, then Content-Length bytes of body) and answers it; returns 0 when the
+ * connection is held unanswered (hang mode) and must not be closed by the caller. */
+static int serve(int c) {
   static char buf[65536];
   size_t n = 0;
   char *hend = NULL;
@@ -158,9 +169,15 @@ static void serve(int c) {
       if (n - (size_t)(hend + 4 - buf) >= want) break;
     }
   }
-  if (!hend) return;
+  if (!hend) return 1;
+  if (access(hang_path, F_OK) == 0) {
+    if (held[held_next] > 0) close(held[held_next]);
+    held[held_next] = c;
+    held_next = (held_next + 1) % MAX_HELD;
+    return 0;
+  }
   char method[16] = "", path[512] = "";
-  if (sscanf(buf, "%15s %511s", method, path) != 2) return;
+  if (sscanf(buf, "%15s %511s", method, path) != 2) return 1;
   static char body[16384];
   reply(path, hend + 4, body, sizeof body);
   static char out[17000];
@@ -174,6 +191,7 @@ static void serve(int c) {
     if (w <= 0) break;
     off += (size_t)w;
   }
+  return 1;
 }
 
 int main(int argc, char **argv) {
@@ -190,6 +208,7 @@ int main(int argc, char **argv) {
     return 1;
   }
 
+  unlink(hang_path);
   vol_load();
   signal(SIGPIPE, SIG_IGN);
   struct sigaction sa;
@@ -223,7 +242,6 @@ int main(int argc, char **argv) {
       if (errno == EINTR) continue;
       continue;
     }
-    serve(c);
-    close(c);
+    if (serve(c)) close(c);
   }
 }

@@ -16,9 +16,14 @@ import type {
   ListFilters,
   PluginEvent,
   PluginLogSource,
+  PluginUsage,
   PullOptions,
   Store,
 } from '../store.ts';
+import { join } from 'node:path';
+import { activate } from '../activate.ts';
+import { systemClock } from '../../runtime/clock.ts';
+import { EngineUsage } from './usage.ts';
 import { array, capabilityOf, record, str, strings, toInstalledPlugin, type Json } from '../plugin-json.ts';
 import { connectEngine } from './client.ts';
 import type { ConnectOptions, EngineClient } from './client.ts';
@@ -35,7 +40,17 @@ export interface DockerStoreOptions extends ConnectOptions {
   pullTimeoutMs?: number;
   /** longest silence of a pull's progress stream; default 5 min */
   pullIdleTimeoutMs?: number;
+  /**
+   * where the engine puts managed plugins' socket directories (`<root>/<id>/<socket>`): moby fixes
+   * it at /run/docker/plugins whatever --exec-root says; default that
+   */
+  pluginSocketsRoot?: string;
+  /** how long usage listings are reused, ms; default 2000 */
+  usageTtlMs?: number;
 }
+
+/** Where dockerd puts the sockets of managed plugins (moby's getPluginExecRoot on Linux). */
+export const DEFAULT_PLUGIN_SOCKETS_ROOT = '/run/docker/plugins';
 
 /** Maps GET /plugins/privileges output; `null` (what the engine sends for none) becomes []. */
 export function toPrivileges(raw: unknown): PluginPrivilege[] {
@@ -112,16 +127,54 @@ export class DockerStore implements Store {
   readonly #credentials: CredentialLookup;
   readonly #pullTimeoutMs: number;
   readonly #pullIdleTimeoutMs: number;
+  readonly #socketsRoot: string;
+  readonly #usage: EngineUsage;
 
   /** Use connectDockerStore(); the constructor does no I/O. */
   constructor(
     engine: EngineClient,
-    options: { credentials: CredentialLookup; pullTimeoutMs: number; pullIdleTimeoutMs: number },
+    options: {
+      credentials: CredentialLookup;
+      pullTimeoutMs: number;
+      pullIdleTimeoutMs: number;
+      pluginSocketsRoot?: string;
+      usageTtlMs?: number;
+    },
   ) {
     this.#engine = engine;
     this.#credentials = options.credentials;
     this.#pullTimeoutMs = options.pullTimeoutMs;
     this.#pullIdleTimeoutMs = options.pullIdleTimeoutMs;
+    this.#socketsRoot = options.pluginSocketsRoot ?? DEFAULT_PLUGIN_SOCKETS_ROOT;
+    this.#usage = new EngineUsage(engine, {
+      clock: systemClock,
+      ...(options.usageTtlMs !== undefined ? { ttlMs: options.usageTtlMs } : {}),
+    });
+  }
+
+  /**
+   * Plugin.Activate on `<pluginSocketsRoot>/<id>/<socket>`, where dockerd creates an enabled managed
+   * plugin's socket (and mounts the directory at /run/docker/plugins inside the plugin).
+   */
+  async activate(plugin: InstalledPlugin, timeoutMs: number): Promise<void> {
+    if (plugin.socket === undefined) {
+      throw new EngineError('PLUGIN_UNRESPONSIVE', `plugin ${plugin.name} declares no socket to probe`, {
+        kind: 'waiting',
+      });
+    }
+    await activate(join(this.#socketsRoot, plugin.id, plugin.socket), timeoutMs);
+  }
+
+  /** See EngineUsage: volumes, networks and containers' log drivers, from cached engine listings. */
+  usage(
+    plugins: readonly InstalledPlugin[],
+    options: { fresh?: boolean } = {},
+  ): Promise<Map<string, PluginUsage>> {
+    return this.#usage.usage(plugins, options);
+  }
+
+  invalidateUsage(): void {
+    this.#usage.invalidate();
   }
 
   /** The daemon's version string, e.g. `20.10.24+dfsg1`. */
@@ -561,6 +614,8 @@ export async function connectDockerStore(options: DockerStoreOptions = {}): Prom
     credentials: options.credentials ?? ((host) => resolveCredentials(host, { env })),
     pullTimeoutMs: options.pullTimeoutMs ?? 30 * 60_000,
     pullIdleTimeoutMs: options.pullIdleTimeoutMs ?? 5 * 60_000,
+    ...(options.pluginSocketsRoot !== undefined ? { pluginSocketsRoot: options.pluginSocketsRoot } : {}),
+    ...(options.usageTtlMs !== undefined ? { usageTtlMs: options.usageTtlMs } : {}),
   });
 }
 

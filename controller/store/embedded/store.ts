@@ -40,9 +40,11 @@ import type {
   ListFilters,
   PluginEvent,
   PluginLogSource,
+  PluginUsage,
   PullOptions,
   Store,
 } from '../store.ts';
+import { activate } from '../activate.ts';
 // build.ts (tar-stream, gzip) is imported where a plugin is created or pushed: a pull or a
 // controller never pays for loading it.
 import type { BuiltContext, CreateContext, PushResult } from './build.ts';
@@ -274,6 +276,33 @@ export class EmbeddedStore implements Store {
     }
     return plugins;
   }
+
+  /**
+   * Plugin.Activate on the socket the runtime gave the plugin (`<socketsRoot>/<id>/<socket>`), the
+   * same socket the store waited for when it started the plugin.
+   */
+  async activate(plugin: InstalledPlugin, timeoutMs: number): Promise<void> {
+    if (plugin.socket === undefined) {
+      throw new PlugctlError('PLUGIN_UNRESPONSIVE', `plugin ${plugin.name} declares no socket to probe`, {
+        kind: 'waiting',
+      });
+    }
+    await activate(join(this.#runtime.socketDir(plugin.id), plugin.socket), timeoutMs);
+  }
+
+  /**
+   * The embedded store runs no volumes, networks or containers, so for everything it knows nothing
+   * uses a plugin: each answer is empty and complete. Clients outside plugctl that found a plugin's
+   * socket (a dockerd pointed at the discovery links) are not seen; spec.inUse cannot protect them.
+   */
+  async usage(plugins: readonly InstalledPlugin[]): Promise<Map<string, PluginUsage>> {
+    return new Map(
+      plugins.map((p) => [p.name, { volumes: [], networks: [], logContainers: [], complete: true }]),
+    );
+  }
+
+  /** Nothing is cached: see usage(). */
+  invalidateUsage(): void {}
 
   /** The embedded store has no engine: no labels of its own (the labels file and flags still apply). */
   async engineLabels(): Promise<Record<string, string>> {

@@ -597,6 +597,7 @@ describe('validateDocument and withDefaults', () => {
       dependsOn: [],
       suspend: false,
       rollout: { maxUnavailable: 1 },
+      healthCheck: { enabled: true, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
     });
   });
 

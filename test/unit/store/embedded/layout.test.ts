@@ -196,6 +196,7 @@ describe('records plugctl writes', () => {
     assert.deepEqual(installed, {
       id: ID,
       name: 'p:1',
+      socket: 's.sock',
       reference: 'docker.io/library/p:1',
       enabled: false,
       settings: { env: { A: '1' }, args: ['-v'], mounts: { m: '/src' }, devices: { fuse: '/dev/fuse' } },
