@@ -174,6 +174,16 @@ export const ERROR_CODES = {
     sticky: true,
     hint: 'The new version failed and so did the rollback; the plugin is disabled: fix the plugin or the document and apply again.',
   },
+  SECRET_UNAVAILABLE: {
+    area: 'reconcile',
+    kind: 'transient',
+    hint: 'A secret in spec.settings.env (valueFrom) could not be read: create the file or Secret, or fix its permissions; only this plugin waits, and it is retried.',
+  },
+  SECRET_SOURCE_UNSUPPORTED: {
+    area: 'reconcile',
+    kind: 'stalled',
+    hint: 'The document reads a secret from a source this mode cannot read (secretKeyRef outside Kubernetes mode): use valueFrom.file in file mode.',
+  },
   PIN_CONTENT_MISMATCH: {
     area: 'reconcile',
     kind: 'stalled',

@@ -3,6 +3,7 @@
  * of them it manages, and, with -f, whether each declared plugin is in sync with its document.
  */
 import { stringify } from 'yaml';
+import { SECRET_MASK } from '../api/secrets.ts';
 import { readInventory } from '../reconcile/inventory.ts';
 import { phaseOf, type PluginStatus } from '../reconcile/status.ts';
 import { readStatuses } from '../reconcile/status-file.ts';
@@ -53,7 +54,7 @@ export async function getCommand(options: GetOptions, ctx: CommandContext): Prom
       id: p.id,
       reference: p.reference,
       enabled: p.enabled,
-      settings: p.settings,
+      settings: maskSecrets(p.settings, Object.keys(owned?.secrets ?? {})),
       managed: owned !== undefined,
       ...(owned !== undefined ? { set: owned.set ?? UNASSIGNED } : {}),
     });
@@ -85,6 +86,9 @@ export async function getCommand(options: GetOptions, ctx: CommandContext): Prom
       };
       row.key = plan.key;
       row.sync = syncState(plan);
+      if (row.settings !== undefined) {
+        row.settings = maskSecrets(row.settings, Object.keys(plan.desired?.secrets ?? {}));
+      }
       rows.set(plan.name, row);
     }
   }
@@ -105,6 +109,17 @@ export async function getCommand(options: GetOptions, ctx: CommandContext): Prom
   else if (options.output === 'yaml') ctx.io.out(stringify(list));
   else ctx.io.out(renderTable(list, filename.length > 0, Object.keys(statuses).length > 0));
   return failed ? 1 : 0;
+}
+
+/**
+ * The installed settings with the env values of declared secrets masked: the engine reports them in
+ * plain text, and `get` never shows a secret.
+ */
+function maskSecrets(settings: EffectiveSettings, names: readonly string[]): EffectiveSettings {
+  if (names.length === 0) return settings;
+  const env = { ...settings.env };
+  for (const name of names) if (Object.hasOwn(env, name)) env[name] = SECRET_MASK;
+  return { ...settings, env };
 }
 
 /** How `get` shows the set of plugins owned before apply sets existed (no set prunes them). */

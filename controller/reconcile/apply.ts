@@ -11,7 +11,8 @@ import type { PluginReader, PluginWriter } from '../store/store.ts';
 export type ApplyStore = PluginWriter & Pick<PluginReader, 'inspect'>;
 import type { InventoryLedger } from './ledger.ts';
 import type { Action, Outcome, PluginPlan, Rollback } from './plan.ts';
-import { diffSettings } from './settings.ts';
+import { diffSettings, type SettingString } from './settings.ts';
+import { revealSetting, SECRET_MASK, SecretValue } from '../api/secrets.ts';
 
 /** What happened to one action. */
 export interface StepResult {
@@ -185,7 +186,37 @@ async function applySettings(
     }
     changes = diff.changes;
   }
-  if (changes.length > 0) await store.set(name, changes);
+  if (changes.length > 0) await setRedacted(store, name, changes);
+}
+
+/**
+ * `store.set` with secrets revealed only for the call. An engine may quote a value it refuses, so an
+ * error that contains a secret's text is replaced by one with the text masked and no cause.
+ */
+async function setRedacted(
+  store: ApplyStore,
+  name: string,
+  settings: readonly SettingString[],
+): Promise<void> {
+  try {
+    await store.set(name, settings.map(revealSetting));
+  } catch (error) {
+    const secrets = settings.filter((s): s is SecretValue => s instanceof SecretValue).map(plainOfSetting);
+    if (secrets.length === 0) throw error;
+    const text = `${describeError(error)}`;
+    if (!secrets.some((secret) => secret !== '' && text.includes(secret))) throw error;
+    let masked = text;
+    for (const secret of secrets) if (secret !== '') masked = masked.split(secret).join(SECRET_MASK);
+    throw new PlugctlError(error instanceof PlugctlError ? error.code : 'UNEXPECTED', masked, {
+      kind: error instanceof PlugctlError ? error.kind : 'transient',
+    });
+  }
+}
+
+/** The value part of `NAME=value` (what an engine might quote back). */
+function plainOfSetting(setting: SecretValue): string {
+  const text = setting.reveal();
+  return text.slice(text.indexOf('=') + 1);
 }
 
 /**
@@ -238,7 +269,7 @@ async function rollBack(
   try {
     await store.disable(plan.name, true);
     await store.upgrade(plan.name, { remote: rollback.remote, privileges: rollback.privileges });
-    if (rollback.settings.length > 0) await store.set(plan.name, rollback.settings);
+    if (rollback.settings.length > 0) await setRedacted(store, plan.name, rollback.settings);
     await store.enable(plan.name, timeout);
   } catch (failure) {
     throw new PlugctlError(

@@ -24,6 +24,8 @@ import { gatherFacts, needsFacts } from './facts.ts';
 import type { Inventory } from './inventory.ts';
 import type { InventoryLedger } from './ledger.ts';
 import { plan, type PluginPlan, type SkippedDocument } from './plan.ts';
+import { SecretKeeper, secretHashes } from './secrets.ts';
+import { fileSecretResolver } from '../sources/secret-files.ts';
 import { WorkQueue } from '../runtime/queue.ts';
 import {
   conditionsFor,
@@ -69,6 +71,8 @@ export interface ControllerParts {
   takeOwnership?: boolean;
   /** keys reconciled in parallel */
   workers: number;
+  /** resolves secret env values on every reconcile; default: file mode's (files on the host) */
+  secrets?: SecretKeeper;
   clock?: Clock;
 }
 
@@ -78,6 +82,7 @@ export class Controller {
   readonly #clock: Clock;
   readonly #queue: WorkQueue;
   readonly #actual: ActualState;
+  readonly #secrets: SecretKeeper;
   readonly #status: StatusBook;
   readonly #ledger: InventoryLedger;
   #stopping = false;
@@ -108,6 +113,7 @@ export class Controller {
     this.#clock = parts.clock ?? systemClock;
     this.#queue = new WorkQueue({ clock: this.#clock });
     this.#actual = new ActualState(parts.store);
+    this.#secrets = parts.secrets ?? new SecretKeeper(parts.ledger.stateDir, fileSecretResolver());
     this.#status = new StatusBook(parts.status);
     this.#ledger = parts.ledger;
   }
@@ -184,7 +190,9 @@ export class Controller {
     const held = doc === undefined ? undefined : this.#heldStall(key, doc);
     if (held !== undefined) return held;
     const desired =
-      doc === undefined || selection?.selected !== true ? [] : [this.#desiredOf(doc, selection.by)];
+      doc === undefined || selection?.selected !== true
+        ? []
+        : [await this.#secrets.resolve(this.#desiredOf(doc, selection.by))];
     const skipped: SkippedDocument[] =
       declaredDoc !== undefined && selection?.selected === false
         ? [
@@ -332,6 +340,7 @@ export class Controller {
     for (const r of results)
       for (const s of r.steps) if (s.ok && s.action.type !== 'noop') done.push(s.action.type);
     const observation = observe(plans, failure);
+    const secrets = secretHashes(desired);
     const status: PluginStatus = {
       key,
       plugin: name,
@@ -339,6 +348,7 @@ export class Controller {
         ? { pluginID: plugin.id, reference: plugin.reference, enabled: plugin.enabled }
         : {}),
       ...(doc !== undefined ? { observedHash: this.#hashOf(doc) } : {}),
+      ...(secrets !== undefined ? { secrets } : {}),
       ...(done.length > 0
         ? { lastAction: done.join(', ') }
         : previous?.lastAction !== undefined

@@ -18,6 +18,8 @@ import { gatherFacts, needsFacts } from './facts.ts';
 import type { Inventory } from './inventory.ts';
 import { readInventory } from './inventory.ts';
 import { InventoryLedger } from './ledger.ts';
+import { SecretKeeper } from './secrets.ts';
+import { fileSecretResolver } from '../sources/secret-files.ts';
 import {
   planOne,
   planPrunes,
@@ -49,6 +51,8 @@ export interface PassDeps {
   stateDir: string;
   logger: Logger;
   concurrency?: number;
+  /** resolves secret env values; default: file mode's (files on the host, no secretKeyRef) */
+  secrets?: SecretKeeper;
 }
 
 /** The plans of the first pass and, unless dry-run, what applying did (merged over all passes). */
@@ -66,9 +70,16 @@ export async function reconcilePass(input: PassInput, deps: PassDeps): Promise<P
   let first: PluginPlan[] | undefined;
   const merged = new Map<string, PluginResult>();
   const applyDeps: ApplyDeps = { store: deps.store, ledger, logger: deps.logger, concurrency: 1 };
+  const secrets = deps.secrets ?? new SecretKeeper(deps.stateDir, fileSecretResolver());
   for (let pass = 0; pass < MAX_PASSES; pass++) {
     const actual = await deps.store.list();
-    const { plans, results } = await planAndApply(input, deps, actual, ledger.snapshot(), applyDeps);
+    const { plans, results } = await planAndApply(
+      input,
+      { ...deps, secrets },
+      actual,
+      ledger.snapshot(),
+      applyDeps,
+    );
     first ??= plans;
     if (input.dryRun) return { plans };
     for (const result of results) merge(merged, result);
@@ -85,7 +96,7 @@ export async function reconcilePass(input: PassInput, deps: PassDeps): Promise<P
  */
 async function planAndApply(
   input: PassInput,
-  deps: PassDeps,
+  deps: PassDeps & { secrets: SecretKeeper },
   actual: readonly InstalledPlugin[],
   inventory: Inventory,
   applyDeps: ApplyDeps,
@@ -113,7 +124,8 @@ async function planAndApply(
   const worker = async (): Promise<void> => {
     while (next < declared.length) {
       const index = next++;
-      const d = declared[index] as DesiredPlugin;
+      // secrets are read on every pass: the file may have changed while the document did not
+      const d = await deps.secrets.resolve(declared[index] as DesiredPlugin);
       const own = [d];
       const facts = needsFacts(own, actual)
         ? await gatherFacts(inspector, own, actual, 1)

@@ -5,23 +5,24 @@
  */
 import { PlugctlError, type ErrorCode, type FailureKind } from '../errors.ts';
 import { formatReference, parseReference } from '../api/reference.ts';
-import type { PluginPrivilege, PluginSettings } from '../api/types.ts';
+import type { PluginPrivilege } from '../api/types.ts';
+import { SecretValue } from '../api/secrets.ts';
 import type { RemoteInfo } from '../registry/inspect.ts';
 import type { ContextInfo } from '../store/context.ts';
 import type { InstalledPlugin } from '../store/store.ts';
-import type { DesiredPlugin } from './desired.ts';
+import type { DesiredPlugin, DesiredSettings } from './desired.ts';
 import type { Inventory, OwnedPlugin } from './inventory.ts';
 import type { OwnershipClaim } from './ledger.ts';
 import { RegistryError } from '../registry/errors.ts';
 import { formatPrivileges, privilegesEqual } from '../plugin/privileges.ts';
-import { declaresSettings, diffSettings, restoreSettingStrings } from './settings.ts';
+import { declaresSettings, diffSettings, restoreSettingStrings, type SettingString } from './settings.ts';
 
 /** What to restore when an upgraded plugin fails to start: the content and settings it had before. */
 export interface Rollback {
   remote: string;
   privileges: PluginPrivilege[];
-  /** every settable value it had, in the engine's syntax */
-  settings: string[];
+  /** every settable value it had, in the engine's syntax (secrets wrapped) */
+  settings: SettingString[];
 }
 
 /** One step of a plugin's plan. Every action carries the human reason it is needed. */
@@ -41,7 +42,7 @@ export type Action =
    * `changes` are the engine-syntax settings when known now; when absent (right after a pull or an
    * upgrade, before the new config is known) apply compares `declared` with the fresh plugin.
    */
-  | { type: 'set'; changes?: string[]; declared: PluginSettings; reason: string }
+  | { type: 'set'; changes?: SettingString[]; declared: DesiredSettings; reason: string }
   | { type: 'enable'; timeoutSeconds: number; reason: string }
   | { type: 'disable'; force: boolean; reason: string }
   | { type: 'remove'; force: boolean; reason: string }
@@ -291,6 +292,10 @@ function planDeclared(
       actions: [noop('spec.suspend is true')],
     };
   }
+  const secrets = secretsProblem(d);
+  if (secrets !== undefined) {
+    return { ...base, ownership: owned ? 'keep' : 'none', outcome: 'blocked', actions: [secrets] };
+  }
   if (d.build !== undefined) {
     return {
       ...base,
@@ -321,6 +326,28 @@ function planDeclared(
   const actions = [...adopt, ...rest.actions];
   const outcome = rest.outcome === 'unchanged' && adopt.length > 0 ? 'configure' : rest.outcome;
   return { ...base, ownership: owned ? 'keep' : 'add', outcome, actions };
+}
+
+/**
+ * Nothing is installed or changed while a declared secret is not resolved: a plugin configured
+ * without it, or with an empty value, would be wrong and might not even say so.
+ */
+function secretsProblem(d: DesiredPlugin): Action | undefined {
+  if (d.secretError !== undefined) {
+    const kind = d.secretError.code === 'SECRET_SOURCE_UNSUPPORTED' ? 'stalled' : 'transient';
+    return blocked(kind, d.secretError.code, d.secretError.message);
+  }
+  const unresolved = Object.keys(d.secrets ?? {}).filter(
+    (name) => !(d.settings.env?.[name] instanceof SecretValue),
+  );
+  if (unresolved.length === 0) return undefined;
+  return blocked(
+    'transient',
+    'SECRET_UNAVAILABLE',
+    `the secret${unresolved.length > 1 ? 's' : ''} of spec.settings.env ${unresolved.join(', ')} ha${
+      unresolved.length > 1 ? 've' : 's'
+    } not been read yet`,
+  );
 }
 
 function nameConflict(d: DesiredPlugin, plugin: InstalledPlugin): Action {
@@ -524,7 +551,7 @@ function planUpgrade(
           rollback: {
             remote: plugin.reference,
             privileges: plugin.privileges,
-            settings: restoreSettingStrings(plugin.settings, plugin.defaults),
+            settings: restoreSettingStrings(plugin.settings, plugin.defaults, d.settings.env),
           },
         }
       : {}),
