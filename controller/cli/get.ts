@@ -5,6 +5,7 @@
 import { stringify } from 'yaml';
 import { SECRET_MASK } from '../api/secrets.ts';
 import { readInventory } from '../reconcile/inventory.ts';
+import { withDeclaredIdentity } from '../reconcile/identity.ts';
 import { phaseOf, type PluginStatus } from '../reconcile/status.ts';
 import { readStatuses } from '../reconcile/status-file.ts';
 import { reconcilePass } from '../reconcile/once.ts';
@@ -40,11 +41,13 @@ export interface PluginRow {
 /** Runs `get`; returns the exit code. */
 export async function getCommand(options: GetOptions, ctx: CommandContext): Promise<number> {
   const store = await ctx.openStore({ readOnly: true });
-  const [plugins, inventory, statuses] = await Promise.all([
+  const [listed, inventory, statuses] = await Promise.all([
     store.list(),
     readInventory(ctx.options.stateDir),
     readStatuses(ctx.options.stateDir),
   ]);
+  // a plugin fetched from a registry mirror is shown by its declared remote (reconcile/identity.ts)
+  const plugins = withDeclaredIdentity(listed, inventory);
   const rows = new Map<string, PluginRow>();
   for (const p of plugins) {
     const owned = inventory.plugins[p.name];

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { describeError, PlugctlError, type ErrorCode, type FailureKind } from '../errors.ts';
 import { RegistryError } from '../registry/errors.ts';
-import type { PluginReader, PluginWriter } from '../store/store.ts';
+import type { PluginReader, PluginWriter, PullOptions } from '../store/store.ts';
 
 /** What applying needs of a store: every change, and inspect to read a plugin back between steps. */
 export type ApplyStore = PluginWriter & Pick<PluginReader, 'inspect'>;
@@ -98,6 +98,9 @@ async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginRes
       if (action.type === 'upgrade') upgraded = action;
       if (action.type === 'pull' || action.type === 'upgrade' || action.type === 'build')
         await deps.ledger.setDigest(plan.name, action.digest);
+      // the docker store keeps the mirror's reference: remembered, it stands for the declared remote
+      if (action.type === 'pull' || action.type === 'upgrade')
+        await deps.ledger.setMirrorReference(plan.name, action.from);
       // A new plugin's ID is what later tells it apart from one someone installs under its name.
       if (action.type === 'pull' || action.type === 'build') await recordId(plan.name, deps);
     }
@@ -126,6 +129,14 @@ async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginRes
   return result;
 }
 
+function pullOptions(action: Extract<Action, { type: 'pull' | 'upgrade' }>): PullOptions {
+  return {
+    remote: action.remote,
+    privileges: action.privileges,
+    ...(action.from !== undefined ? { from: action.from } : {}),
+  };
+}
+
 async function recordId(name: string, deps: ApplyDeps): Promise<void> {
   const plugin = await deps.store.inspect(name);
   if (plugin !== undefined) await deps.ledger.setId(name, plugin.id);
@@ -134,9 +145,9 @@ async function recordId(name: string, deps: ApplyDeps): Promise<void> {
 async function execute(plan: PluginPlan, action: Action, store: ApplyStore): Promise<void> {
   switch (action.type) {
     case 'pull':
-      return store.pull(plan.name, { remote: action.remote, privileges: action.privileges });
+      return store.pull(plan.name, pullOptions(action));
     case 'upgrade':
-      return store.upgrade(plan.name, { remote: action.remote, privileges: action.privileges });
+      return store.upgrade(plan.name, pullOptions(action));
     case 'build':
       return store.create(plan.name, action.context);
     case 'set':

@@ -25,6 +25,7 @@ import type { Inventory } from './inventory.ts';
 import type { InventoryLedger } from './ledger.ts';
 import { plan, type PluginPlan, type SkippedDocument } from './plan.ts';
 import { SecretKeeper, secretHashes } from './secrets.ts';
+import { withDeclaredIdentity } from './identity.ts';
 import { fileSecretResolver } from '../sources/secret-files.ts';
 import { WorkQueue } from '../runtime/queue.ts';
 import {
@@ -212,7 +213,10 @@ export class Controller {
     ];
     const inventory = inventoryFor(key, desired[0], ledger.view(), declaredNames, candidates);
     // Only the plugins this key can touch: the planner's work per key does not grow with the host.
-    const actual = this.#actual.someCached(candidates) ?? (await this.#actual.some(candidates));
+    const actual = withDeclaredIdentity(
+      this.#actual.someCached(candidates) ?? (await this.#actual.some(candidates)),
+      ledger.view(),
+    );
     const facts = needsFacts(desired, actual)
       ? await gatherFacts(this.#options.inspector, desired, actual)
       : { remotes: new Map(), builds: new Map() };
@@ -335,12 +339,22 @@ export class Controller {
     const now = new Date(this.#clock.now()).toISOString();
     const previous = this.#status.get(key);
     const name = desired?.name ?? plans[0]?.name ?? key;
-    const plugin = this.#actual.peek(name);
+    const peeked = this.#actual.peek(name);
+    const plugin = peeked === undefined ? undefined : withDeclaredIdentity([peeked], this.#ledger.view())[0];
     const done: string[] = [];
     for (const r of results)
       for (const s of r.steps) if (s.ok && s.action.type !== 'noop') done.push(s.action.type);
     const observation = observe(plans, failure);
     const secrets = secretHashes(desired);
+    // which mirror the content came from is said until content is fetched again
+    const fetched = results
+      .flatMap((r) => r.steps)
+      .filter((step) => step.ok && (step.action.type === 'pull' || step.action.type === 'upgrade'))
+      .at(-1)?.action;
+    const source =
+      fetched !== undefined && (fetched.type === 'pull' || fetched.type === 'upgrade')
+        ? fetched.source
+        : previous?.source;
     const status: PluginStatus = {
       key,
       plugin: name,
@@ -349,6 +363,7 @@ export class Controller {
         : {}),
       ...(doc !== undefined ? { observedHash: this.#hashOf(doc) } : {}),
       ...(secrets !== undefined ? { secrets } : {}),
+      ...(source !== undefined && plugin !== undefined ? { source } : {}),
       ...(done.length > 0
         ? { lastAction: done.join(', ') }
         : previous?.lastAction !== undefined

@@ -114,6 +114,18 @@ export class InventoryLedger {
     return this.#persist();
   }
 
+  /**
+   * Records the reference the store keeps for content fetched from a registry mirror (undefined:
+   * fetched from the declared remote itself); resolves once persisted.
+   */
+  setMirrorReference(name: string, reference: string | undefined): Promise<void> {
+    const current = Object.hasOwn(this.#inventory.plugins, name) ? this.#inventory.plugins[name] : undefined;
+    if (current === undefined || current.mirrorReference === reference) return this.#writes;
+    if (reference === undefined) delete current.mirrorReference;
+    else current.mirrorReference = reference;
+    return this.#persist();
+  }
+
   /** Forgets `name` (after it was removed); resolves once persisted. */
   disown(name: string): Promise<void> {
     if (!Object.hasOwn(this.#inventory.plugins, name)) return this.#writes;

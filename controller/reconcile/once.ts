@@ -19,6 +19,7 @@ import type { Inventory } from './inventory.ts';
 import { readInventory } from './inventory.ts';
 import { InventoryLedger } from './ledger.ts';
 import { SecretKeeper } from './secrets.ts';
+import { withDeclaredIdentity } from './identity.ts';
 import { fileSecretResolver } from '../sources/secret-files.ts';
 import {
   planOne,
@@ -72,7 +73,7 @@ export async function reconcilePass(input: PassInput, deps: PassDeps): Promise<P
   const applyDeps: ApplyDeps = { store: deps.store, ledger, logger: deps.logger, concurrency: 1 };
   const secrets = deps.secrets ?? new SecretKeeper(deps.stateDir, fileSecretResolver());
   for (let pass = 0; pass < MAX_PASSES; pass++) {
-    const actual = await deps.store.list();
+    const actual = withDeclaredIdentity(await deps.store.list(), ledger.snapshot());
     const { plans, results } = await planAndApply(
       input,
       { ...deps, secrets },

@@ -27,14 +27,28 @@ export interface Rollback {
 
 /** One step of a plugin's plan. Every action carries the human reason it is needed. */
 export type Action =
-  /** `remote` is what the store receives (a pin's tag, a platform digest); `digest` the manifest it resolves to */
-  | { type: 'pull'; remote: string; digest: string; privileges: PluginPrivilege[]; reason: string }
+  /**
+   * `remote` is what the store receives (a pin's tag, a platform digest); `digest` the manifest it
+   * resolves to; `from` the registry mirror's reference to fetch it from instead, with `source`
+   * saying which mirror and what the content was verified against
+   */
+  | {
+      type: 'pull';
+      remote: string;
+      digest: string;
+      privileges: PluginPrivilege[];
+      reason: string;
+      from?: string;
+      source?: string;
+    }
   | {
       type: 'upgrade';
       remote: string;
       digest: string;
       privileges: PluginPrivilege[];
       reason: string;
+      from?: string;
+      source?: string;
       /** present when a failure to enable the new version must roll back to the old one */
       rollback?: Rollback;
     }
@@ -508,6 +522,7 @@ function planInstall(
       digest: grants.info.digest,
       privileges: grants.privileges,
       reason: 'not installed',
+      ...mirrorFields(grants.info),
     },
   ];
   actions.push(...verifyPin(d, grants.info));
@@ -546,6 +561,7 @@ function planUpgrade(
     digest: grants.info.digest,
     privileges: grants.privileges,
     reason: why,
+    ...mirrorFields(grants.info),
     ...(d.enabled
       ? {
           rollback: {
@@ -567,8 +583,26 @@ function planUpgrade(
   return { outcome: 'configure', actions };
 }
 
-/** For a digest pin installed by tag, a check that the tag delivered the pinned content. */
+/** Where the store fetches from when a registry mirror serves the content. */
+function mirrorFields(info: RemoteInfo): { from?: string; source?: string } {
+  return info.mirror === undefined ? {} : { from: info.mirror.reference, source: info.mirror.description };
+}
+
+/**
+ * For a digest pin installed by tag, a check that the tag delivered the pinned content; the same for
+ * content fetched from a mirror by tag (the mirror's tag may move between the lookup and the pull).
+ */
 function verifyPin(d: DesiredPlugin, info: RemoteInfo): Action[] {
+  if (info.mirror !== undefined && !info.mirror.reference.includes('@')) {
+    return [
+      {
+        type: 'verify',
+        diffIds: info.diffIds,
+        pin: `${d.remote} (${info.digest})`,
+        reason: `fetched by tag from ${info.mirror.reference}: check it is the content looked up`,
+      },
+    ];
+  }
   if (!d.remote.includes('@') || sameRemote(info.pullRemote, d.remote)) return [];
   return [
     {
