@@ -120,6 +120,11 @@ export const ERROR_CODES = {
     varies: 'stalled for a labels file that cannot be read',
     hint: "The host's labels (the engine's, or the labels file) could not be read; nothing is selected or removed until they can.",
   },
+  MIRROR_CONFIG_INVALID: {
+    area: 'command',
+    kind: 'stalled',
+    hint: 'registries.yaml or a --registry-mirror flag is not valid: fix the file or flag at the place the message names.',
+  },
   EMBEDDED_STORE_REQUIRED: {
     area: 'command',
     kind: 'stalled',
@@ -208,6 +213,16 @@ export const ERROR_CODES = {
     kind: 'stalled',
     sticky: true,
     hint: 'The new version failed and so did the rollback; the plugin is disabled: fix the plugin or the document and apply again.',
+  },
+  SECRET_UNAVAILABLE: {
+    area: 'reconcile',
+    kind: 'transient',
+    hint: 'A secret in spec.settings.env (valueFrom) could not be read: create the file or Secret, or fix its permissions; only this plugin waits, and it is retried.',
+  },
+  SECRET_SOURCE_UNSUPPORTED: {
+    area: 'reconcile',
+    kind: 'stalled',
+    hint: 'The document reads a secret from a source this mode cannot read (secretKeyRef outside Kubernetes mode): use valueFrom.file in file mode.',
   },
   PIN_CONTENT_MISMATCH: {
     area: 'reconcile',
@@ -468,6 +483,11 @@ export const ERROR_CODES = {
 
   // Registries: plugctl's own OCI distribution client. Messages name the registry and repository and
   // never carry a credential.
+  MIRRORS_UNAVAILABLE: {
+    area: 'registry',
+    kind: 'transient',
+    hint: 'Neither the upstream registry nor any of its mirrors (registries.yaml, --registry-mirror) could serve the plugin: the message names each and why; fix one of them.',
+  },
   REGISTRY_UNREACHABLE: {
     area: 'registry',
     kind: 'transient',

@@ -78,3 +78,6 @@ export const DEFAULT_RETRY_MAX_MS = 8_000;
 
 /** Largest config.json of a build context, bytes (a plugin config is a few KiB). */
 export const MAX_CONTEXT_CONFIG_BYTES = 1024 * 1024;
+
+/** Largest secret file (spec.settings.env valueFrom.file) plugctl reads; an env value is small. */
+export const MAX_SECRET_BYTES = 64 * 1024;

@@ -53,6 +53,14 @@ function toStructural(node: unknown, inJunctor: boolean): Json {
   if (Array.isArray(node)) return node.map((item) => toStructural(item, inJunctor));
   if (!isObject(node)) return node as Json;
   if (node['x-kubernetes-int-or-string'] === true && !inJunctor) return intOrString(node);
+  // A value that is a string or an object cannot be structural: the server keeps it as it is, and the
+  // agent validates it with the full schema when it loads the object.
+  if (node['x-plugctl-crd-opaque'] === true && !inJunctor) {
+    return {
+      ...(typeof node['description'] === 'string' ? { description: node['description'] } : {}),
+      'x-kubernetes-preserve-unknown-fields': true,
+    };
+  }
   const out: { [key: string]: Json } = {};
   for (const [key, value] of Object.entries(node)) {
     if (DROPPED.has(key) || key.startsWith('x-plugctl-')) continue;

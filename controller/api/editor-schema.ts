@@ -41,7 +41,25 @@ function toDraft7(node: unknown): Json {
   }
   if (node['nullable'] === true && typeof out['type'] === 'string') out['type'] = [out['type'], 'null'];
   if (node['x-kubernetes-list-type'] === 'set') out['uniqueItems'] = true;
-  return out;
+  return splitObjectUnion(out);
+}
+
+/**
+ * A node typed as an object or something else (an env value: a string or a secret reference) becomes
+ * an anyOf of one branch per type, the object keywords only on the object branch: strict validators
+ * refuse a type list mixed with keywords of one of its types.
+ */
+function splitObjectUnion(out: { [key: string]: Json }): { [key: string]: Json } {
+  const types = out['type'];
+  if (!Array.isArray(types) || types.length < 2 || !types.includes('object')) return out;
+  const { type: _type, description, ...objectKeywords } = out;
+  return {
+    ...(description !== undefined ? { description } : {}),
+    anyOf: [
+      ...types.filter((t) => t !== 'object').map((t) => ({ type: t })),
+      { type: 'object', ...objectKeywords },
+    ],
+  };
 }
 
 /** The editor schema as a plain object. */

@@ -56,6 +56,10 @@ export const documentedSchema: Node = {
 /** kubectl explain's name for the type of a schema node. */
 function typeOf(node: Node): string {
   if (node['x-kubernetes-int-or-string'] === true) return 'IntOrString';
+  // a value of either type (an env value: a string or a secret reference)
+  if (Array.isArray(node['type'])) {
+    return node['type'].map((t) => (t === 'object' ? 'Object' : String(t))).join('|');
+  }
   const type = typeof node['type'] === 'string' ? node['type'] : 'Object';
   if (type === 'object') {
     const values = node['additionalProperties'];

@@ -4,7 +4,7 @@
 // regenerate. validate.ts turns the errors into messages for people.
 import type { ErrorObject } from 'ajv';
 const validateRoot = validate10;
-const schema11 = {"type":"object","description":"DockerPlugin declares a Docker managed plugin that plugctl installs, configures, enables and keeps converged on every matching host.","additionalProperties":false,"required":["apiVersion","kind","metadata","spec"],"properties":{"apiVersion":{"type":"string","description":"API group and version of the document. Must be plugctl.dev/v1alpha1.","enum":["plugctl.dev/v1alpha1"]},"kind":{"type":"string","description":"Kind of the document. Must be DockerPlugin.","enum":["DockerPlugin"]},"metadata":{"type":"object","description":"Standard object metadata. Only name, labels and annotations are meaningful; the other fields are set by the Kubernetes API server and tolerated so that `kubectl get -o yaml` output can be loaded as a file.","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string","description":"Name of this DockerPlugin: a DNS-1123 label, unique among all DockerPlugin documents. It is the key plugctl tracks the plugin by (ownership inventory, status, dependsOn), not the Docker plugin name (see spec.alias).","maxLength":63,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"labels":{"type":"object","description":"Key/value pairs for selecting and organising documents. plugctl does not interpret them.","additionalProperties":{"type":"string","description":"Label value."}},"annotations":{"type":"object","description":"Arbitrary non-identifying key/value pairs for tools and people. plugctl does not interpret them.","additionalProperties":{"type":"string","description":"Annotation value."}},"namespace":{"type":"string","description":"DockerPlugin is cluster-scoped: must be empty or absent.","enum":[""]},"generateName":{"type":"string","description":"Prefix the Kubernetes API server uses to generate a name when none is given. Tolerated so objects created that way still validate; files must set name."},"uid":{"type":"string","description":"Unique ID of the object in the cluster. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"resourceVersion":{"type":"string","description":"Opaque version of the object for optimistic concurrency. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"generation":{"type":"integer","description":"Sequence number of changes to the spec; status reports the generation it observed. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads.","minimum":0},"creationTimestamp":{"type":"string","nullable":true,"description":"RFC 3339 time the object was created (null in some client-side outputs). Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"deletionTimestamp":{"type":"string","nullable":true,"description":"RFC 3339 time after which the object is deleted, once its finalizers are removed. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"deletionGracePeriodSeconds":{"type":"integer","description":"Seconds allowed for graceful termination before deletion. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"selfLink":{"type":"string","description":"Legacy URL of the object. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"finalizers":{"type":"array","description":"Keys that must be removed before the object is deleted. Managed by controllers.","items":{"type":"string","description":"A finalizer key."}},"ownerReferences":{"type":"array","description":"Objects this object depends on for garbage collection. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads.","items":{"type":"object","description":"An owner reference, preserved as is.","x-kubernetes-preserve-unknown-fields":true}},"managedFields":{"type":"array","description":"Server-side apply field ownership records. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads.","items":{"type":"object","description":"A managed-fields entry, preserved as is.","x-kubernetes-preserve-unknown-fields":true}}}},"spec":{"type":"object","description":"Desired state of one Docker managed plugin on every host the nodeSelector matches.","additionalProperties":false,"properties":{"remote":{"type":"string","description":"Registry reference of the plugin image, e.g. `vieux/sshfs:1.2` or `registry.example.com/team/plugin:v1`. A digest (`@sha256:...`) pins the content; with a tag, upgrade.policy decides whether a moved tag is followed. Exactly one of remote and build is required.","minLength":1},"alias":{"type":"string","description":"Local name of the plugin on the host (Docker's `--alias`), as volume and network drivers refer to it. Defaults to the familiar form of the remote reference with its tag, e.g. `vieux/sshfs:1.2`. Two documents must not resolve to the same local name.","maxLength":255,"pattern":"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"},"enabled":{"type":"boolean","description":"Whether the plugin is enabled once installed. false installs and configures it but leaves it disabled.","default":true},"privileges":{"type":"array","description":"The exact privileges you consent to grant, as `docker plugin inspect`/`install` lists them. If the plugin asks for anything not listed here, the install or upgrade stalls until the document changes. Leave out (with grantAllPrivileges unset) to grant nothing. Mutually exclusive with grantAllPrivileges: true.","x-kubernetes-list-type":"map","x-kubernetes-list-map-keys":["name"],"items":{"type":"object","description":"One privilege as Docker names it, e.g. `{name: network, value: [host]}`.","additionalProperties":false,"required":["name","value"],"properties":{"name":{"type":"string","description":"Privilege name as Docker reports it: network, mount, device, allow-all-devices, capabilities, host pid.","minLength":1},"description":{"type":"string","description":"Human explanation, as Docker reports it. Informational only; not compared."},"value":{"type":"array","description":"Granted values, e.g. `[host]` for network or `[CAP_SYS_ADMIN]` for capabilities. Compared as a set.","items":{"type":"string","description":"One granted value."}}}}},"grantAllPrivileges":{"type":"boolean","description":"Grant whatever privileges the plugin asks for, including new ones an upgrade adds. An explicit opt-out of the consent check; prefer listing privileges. Mutually exclusive with a non-empty privileges list.","default":false},"settings":{"type":"object","description":"Values set on the plugin (`docker plugin set`). Maps are compared as maps, args as an ordered list; a change is applied by disabling the plugin, setting the values and enabling it again.","additionalProperties":false,"properties":{"env":{"type":"object","description":"Environment variables the plugin declares as settable, by name. Values must be strings: quote numbers and booleans.","additionalProperties":{"type":"string","description":"Value of the environment variable."}},"args":{"type":"array","description":"Arguments passed to the plugin entrypoint, replacing the settable args it declares.","items":{"type":"string","description":"One argument."}},"mounts":{"type":"object","description":"Host source of each settable mount the plugin declares, by mount name.","additionalProperties":{"type":"string","description":"Absolute host path bound as the mount source.","pattern":"^/"}},"devices":{"type":"object","description":"Host path of each settable device the plugin declares, by device name.","additionalProperties":{"type":"string","description":"Absolute host path of the device, e.g. /dev/fuse.","pattern":"^/"}}}},"upgrade":{"type":"object","description":"How the installed plugin follows its declared remote.","additionalProperties":false,"properties":{"policy":{"type":"string","description":"OnSpecChange: upgrade only when spec.remote changes. TrackTag: also upgrade when the tag in spec.remote is moved to new content in the registry. Never: install once, never upgrade in place.","enum":["OnSpecChange","TrackTag","Never"],"default":"OnSpecChange"}}},"inUse":{"type":"string","description":"What to do when a change requires disabling a plugin that volumes or containers are using. Wait: never disrupt; retry until it is no longer in use. Force: disable it anyway.","enum":["Wait","Force"],"default":"Wait"},"enableTimeoutSeconds":{"type":"integer","description":"Seconds to wait for the plugin to start when enabling it before the attempt fails.","minimum":1,"maximum":3600,"default":30},"nodeSelector":{"type":"object","description":"Hosts this plugin applies to, selected by node labels (Kubernetes label selector semantics; both parts must match). Absent or empty selects every host.","additionalProperties":false,"properties":{"matchLabels":{"type":"object","description":"Labels a host must carry, each with exactly this value.","additionalProperties":{"type":"string","description":"Required label value."}},"matchExpressions":{"type":"array","description":"Label requirements a host must all satisfy (at most 32).","maxItems":32,"items":{"type":"object","description":"One label requirement.","additionalProperties":false,"required":["key","operator"],"properties":{"key":{"type":"string","description":"Label key the requirement applies to.","minLength":1},"operator":{"type":"string","description":"In / NotIn: the label's value is / is not one of values. Exists / DoesNotExist: the label is present / absent.","enum":["In","NotIn","Exists","DoesNotExist"],"maxLength":12},"values":{"type":"array","description":"Values for In and NotIn (at least one); must be empty for Exists and DoesNotExist.","items":{"type":"string","description":"A label value."}}},"anyOf":[{"required":["values"],"properties":{"operator":{"enum":["In","NotIn"]},"values":{"type":"array","minItems":1}}},{"properties":{"operator":{"enum":["Exists","DoesNotExist"]},"values":{"type":"array","maxItems":0}}}],"x-plugctl-message":"values must list at least one value for operator In or NotIn, and must be empty for Exists or DoesNotExist"}}}},"dependsOn":{"type":"array","description":"metadata.name of other DockerPlugins that must be Ready on the same host before this one is enabled.","x-kubernetes-list-type":"set","items":{"type":"string","description":"Name of a DockerPlugin.","maxLength":63,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}},"suspend":{"type":"boolean","description":"Stop reconciling this plugin: nothing is installed, changed or removed for it until suspend is false again. Status keeps being reported.","default":false},"build":{"type":"object","description":"Build the plugin on the host instead of pulling it, as `docker plugin create` does. Exactly one of remote and build is required; the local name is spec.alias, or else metadata.name with the tag `latest`.","additionalProperties":false,"required":["context"],"properties":{"context":{"type":"string","description":"A directory holding config.json and rootfs/, or a tar (optionally gzip-compressed) of one, relative to the file that declares the document. When its content changes, the plugin is rebuilt (removed and created again) and its settings re-applied.","minLength":1}}},"healthCheck":{"type":"object","description":"How plugctl checks that an enabled plugin answers: it calls Plugin.Activate on the plugin's socket after enabling it and then every periodSeconds. Ready is True only while the check passes; after failureThreshold failures in a row the plugin is restarted (disabled and enabled again), with a backoff per plugin.","additionalProperties":false,"properties":{"enabled":{"type":"boolean","description":"false: never probe this plugin; Ready then only means it is enabled.","default":true},"periodSeconds":{"type":"integer","description":"Seconds between two checks of an enabled plugin.","minimum":1,"maximum":3600,"default":10},"timeoutSeconds":{"type":"integer","description":"Seconds the plugin has to answer one check.","minimum":1,"maximum":60,"default":2},"failureThreshold":{"type":"integer","description":"Failed checks in a row after which the plugin is Unresponsive and restarted.","minimum":1,"maximum":100,"default":3}}},"rollout":{"type":"object","description":"Kubernetes mode: how a change that disrupts the plugin (disabling it for an upgrade, a settings change or a rebuild) rolls across the selected nodes. First installs are not disruptions.","additionalProperties":false,"properties":{"maxUnavailable":{"description":"How many selected nodes may have the plugin disrupted at the same time, across the cluster: a number of nodes (at least 1) or a percentage of the selected nodes (rounded down, but at least 1), as for DaemonSets.","x-kubernetes-int-or-string":true,"anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(100|[1-9][0-9]?)%$"}],"default":1,"x-plugctl-message":"must be a number of nodes (at least 1) or a percentage of the selected nodes from \"1%\" to \"100%\", such as \"25%\""}}},"pullSecretName":{"type":"string","description":"Kubernetes mode: name of a Secret of type kubernetes.io/dockerconfigjson in the agent's own namespace holding the credentials to pull spec.remote. Never logged and never copied into status. Ignored in file mode, where the Docker credential files are used.","minLength":1,"maxLength":253,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"}},"not":{"required":["grantAllPrivileges","privileges"],"properties":{"grantAllPrivileges":{"enum":[true]},"privileges":{"type":"array","minItems":1}}},"x-plugctl-message":"grantAllPrivileges: true cannot be combined with a non-empty privileges list: either list the exact privileges or grant all"},"status":{"type":"object","description":"Observed state, written by plugctl in Kubernetes mode (the fleet summary). Ignored on input and preserved as is.","x-kubernetes-preserve-unknown-fields":true}},"oneOf":[{"properties":{"spec":{"type":"object","required":["remote"],"properties":{"remote":{}}}}},{"properties":{"spec":{"type":"object","required":["build"],"properties":{"build":{}}}}}],"x-plugctl-message":"exactly one of spec.remote and spec.build is required"};
+const schema11 = {"type":"object","description":"DockerPlugin declares a Docker managed plugin that plugctl installs, configures, enables and keeps converged on every matching host.","additionalProperties":false,"required":["apiVersion","kind","metadata","spec"],"properties":{"apiVersion":{"type":"string","description":"API group and version of the document. Must be plugctl.dev/v1alpha1.","enum":["plugctl.dev/v1alpha1"]},"kind":{"type":"string","description":"Kind of the document. Must be DockerPlugin.","enum":["DockerPlugin"]},"metadata":{"type":"object","description":"Standard object metadata. Only name, labels and annotations are meaningful; the other fields are set by the Kubernetes API server and tolerated so that `kubectl get -o yaml` output can be loaded as a file.","additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string","description":"Name of this DockerPlugin: a DNS-1123 label, unique among all DockerPlugin documents. It is the key plugctl tracks the plugin by (ownership inventory, status, dependsOn), not the Docker plugin name (see spec.alias).","maxLength":63,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},"labels":{"type":"object","description":"Key/value pairs for selecting and organising documents. plugctl does not interpret them.","additionalProperties":{"type":"string","description":"Label value."}},"annotations":{"type":"object","description":"Arbitrary non-identifying key/value pairs for tools and people. plugctl does not interpret them.","additionalProperties":{"type":"string","description":"Annotation value."}},"namespace":{"type":"string","description":"DockerPlugin is cluster-scoped: must be empty or absent.","enum":[""]},"generateName":{"type":"string","description":"Prefix the Kubernetes API server uses to generate a name when none is given. Tolerated so objects created that way still validate; files must set name."},"uid":{"type":"string","description":"Unique ID of the object in the cluster. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"resourceVersion":{"type":"string","description":"Opaque version of the object for optimistic concurrency. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"generation":{"type":"integer","description":"Sequence number of changes to the spec; status reports the generation it observed. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads.","minimum":0},"creationTimestamp":{"type":"string","nullable":true,"description":"RFC 3339 time the object was created (null in some client-side outputs). Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"deletionTimestamp":{"type":"string","nullable":true,"description":"RFC 3339 time after which the object is deleted, once its finalizers are removed. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"deletionGracePeriodSeconds":{"type":"integer","description":"Seconds allowed for graceful termination before deletion. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"selfLink":{"type":"string","description":"Legacy URL of the object. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads."},"finalizers":{"type":"array","description":"Keys that must be removed before the object is deleted. Managed by controllers.","items":{"type":"string","description":"A finalizer key."}},"ownerReferences":{"type":"array","description":"Objects this object depends on for garbage collection. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads.","items":{"type":"object","description":"An owner reference, preserved as is.","x-kubernetes-preserve-unknown-fields":true}},"managedFields":{"type":"array","description":"Server-side apply field ownership records. Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads.","items":{"type":"object","description":"A managed-fields entry, preserved as is.","x-kubernetes-preserve-unknown-fields":true}}}},"spec":{"type":"object","description":"Desired state of one Docker managed plugin on every host the nodeSelector matches.","additionalProperties":false,"properties":{"remote":{"type":"string","description":"Registry reference of the plugin image, e.g. `vieux/sshfs:1.2` or `registry.example.com/team/plugin:v1`. A digest (`@sha256:...`) pins the content; with a tag, upgrade.policy decides whether a moved tag is followed. Exactly one of remote and build is required.","minLength":1},"alias":{"type":"string","description":"Local name of the plugin on the host (Docker's `--alias`), as volume and network drivers refer to it. Defaults to the familiar form of the remote reference with its tag, e.g. `vieux/sshfs:1.2`. Two documents must not resolve to the same local name.","maxLength":255,"pattern":"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"},"enabled":{"type":"boolean","description":"Whether the plugin is enabled once installed. false installs and configures it but leaves it disabled.","default":true},"privileges":{"type":"array","description":"The exact privileges you consent to grant, as `docker plugin inspect`/`install` lists them. If the plugin asks for anything not listed here, the install or upgrade stalls until the document changes. Leave out (with grantAllPrivileges unset) to grant nothing. Mutually exclusive with grantAllPrivileges: true.","x-kubernetes-list-type":"map","x-kubernetes-list-map-keys":["name"],"items":{"type":"object","description":"One privilege as Docker names it, e.g. `{name: network, value: [host]}`.","additionalProperties":false,"required":["name","value"],"properties":{"name":{"type":"string","description":"Privilege name as Docker reports it: network, mount, device, allow-all-devices, capabilities, host pid.","minLength":1},"description":{"type":"string","description":"Human explanation, as Docker reports it. Informational only; not compared."},"value":{"type":"array","description":"Granted values, e.g. `[host]` for network or `[CAP_SYS_ADMIN]` for capabilities. Compared as a set.","items":{"type":"string","description":"One granted value."}}}}},"grantAllPrivileges":{"type":"boolean","description":"Grant whatever privileges the plugin asks for, including new ones an upgrade adds. An explicit opt-out of the consent check; prefer listing privileges. Mutually exclusive with a non-empty privileges list.","default":false},"settings":{"type":"object","description":"Values set on the plugin (`docker plugin set`). Maps are compared as maps, args as an ordered list; a change is applied by disabling the plugin, setting the values and enabling it again.","additionalProperties":false,"properties":{"env":{"type":"object","description":"Environment variables the plugin declares as settable, by name. Values must be strings (quote numbers and booleans), or `{valueFrom: {file: /path}}` (file mode) / `{valueFrom: {secretKeyRef: {name, key}}}` (Kubernetes mode) for a secret, which plugctl never shows, logs or stores: status and inventory keep a salted hash of it.","additionalProperties":{"type":["string","object"],"description":"Value of the environment variable, or a reference to a secret holding it.","x-kubernetes-preserve-unknown-fields":true,"x-plugctl-crd-opaque":true,"additionalProperties":false,"required":["valueFrom"],"properties":{"valueFrom":{"type":"object","description":"Where the secret is read: exactly one of file and secretKeyRef.","additionalProperties":false,"properties":{"file":{"type":"string","description":"File mode: absolute path of a file on the host holding the value (one trailing newline is dropped).","pattern":"^/","maxLength":4096},"secretKeyRef":{"type":"object","description":"Kubernetes mode: a key of a Secret in the agent's own namespace.","additionalProperties":false,"required":["name","key"],"properties":{"name":{"type":"string","description":"Name of the Secret.","minLength":1,"maxLength":253,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"},"key":{"type":"string","description":"Key inside the Secret.","minLength":1,"maxLength":253,"pattern":"^[-._a-zA-Z0-9]+$"}}}},"oneOf":[{"required":["file"],"properties":{"file":{}}},{"required":["secretKeyRef"],"properties":{"secretKeyRef":{}}}],"x-plugctl-message":"valueFrom needs exactly one of file and secretKeyRef"}}}},"args":{"type":"array","description":"Arguments passed to the plugin entrypoint, replacing the settable args it declares.","items":{"type":"string","description":"One argument."}},"mounts":{"type":"object","description":"Host source of each settable mount the plugin declares, by mount name.","additionalProperties":{"type":"string","description":"Absolute host path bound as the mount source.","pattern":"^/"}},"devices":{"type":"object","description":"Host path of each settable device the plugin declares, by device name.","additionalProperties":{"type":"string","description":"Absolute host path of the device, e.g. /dev/fuse.","pattern":"^/"}}}},"upgrade":{"type":"object","description":"How the installed plugin follows its declared remote.","additionalProperties":false,"properties":{"policy":{"type":"string","description":"OnSpecChange: upgrade only when spec.remote changes. TrackTag: also upgrade when the tag in spec.remote is moved to new content in the registry. Never: install once, never upgrade in place.","enum":["OnSpecChange","TrackTag","Never"],"default":"OnSpecChange"}}},"inUse":{"type":"string","description":"What to do when a change requires disabling a plugin that volumes or containers are using. Wait: never disrupt; retry until it is no longer in use. Force: disable it anyway.","enum":["Wait","Force"],"default":"Wait"},"enableTimeoutSeconds":{"type":"integer","description":"Seconds to wait for the plugin to start when enabling it before the attempt fails.","minimum":1,"maximum":3600,"default":30},"nodeSelector":{"type":"object","description":"Hosts this plugin applies to, selected by node labels (Kubernetes label selector semantics; both parts must match). Absent or empty selects every host.","additionalProperties":false,"properties":{"matchLabels":{"type":"object","description":"Labels a host must carry, each with exactly this value.","additionalProperties":{"type":"string","description":"Required label value."}},"matchExpressions":{"type":"array","description":"Label requirements a host must all satisfy (at most 32).","maxItems":32,"items":{"type":"object","description":"One label requirement.","additionalProperties":false,"required":["key","operator"],"properties":{"key":{"type":"string","description":"Label key the requirement applies to.","minLength":1},"operator":{"type":"string","description":"In / NotIn: the label's value is / is not one of values. Exists / DoesNotExist: the label is present / absent.","enum":["In","NotIn","Exists","DoesNotExist"],"maxLength":12},"values":{"type":"array","description":"Values for In and NotIn (at least one); must be empty for Exists and DoesNotExist.","items":{"type":"string","description":"A label value."}}},"anyOf":[{"required":["values"],"properties":{"operator":{"enum":["In","NotIn"]},"values":{"type":"array","minItems":1}}},{"properties":{"operator":{"enum":["Exists","DoesNotExist"]},"values":{"type":"array","maxItems":0}}}],"x-plugctl-message":"values must list at least one value for operator In or NotIn, and must be empty for Exists or DoesNotExist"}}}},"dependsOn":{"type":"array","description":"metadata.name of other DockerPlugins that must be Ready on the same host before this one is enabled.","x-kubernetes-list-type":"set","items":{"type":"string","description":"Name of a DockerPlugin.","maxLength":63,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}},"suspend":{"type":"boolean","description":"Stop reconciling this plugin: nothing is installed, changed or removed for it until suspend is false again. Status keeps being reported.","default":false},"build":{"type":"object","description":"Build the plugin on the host instead of pulling it, as `docker plugin create` does. Exactly one of remote and build is required; the local name is spec.alias, or else metadata.name with the tag `latest`.","additionalProperties":false,"required":["context"],"properties":{"context":{"type":"string","description":"A directory holding config.json and rootfs/, or a tar (optionally gzip-compressed) of one, relative to the file that declares the document. When its content changes, the plugin is rebuilt (removed and created again) and its settings re-applied.","minLength":1}}},"healthCheck":{"type":"object","description":"How plugctl checks that an enabled plugin answers: it calls Plugin.Activate on the plugin's socket after enabling it and then every periodSeconds. Ready is True only while the check passes; after failureThreshold failures in a row the plugin is restarted (disabled and enabled again), with a backoff per plugin.","additionalProperties":false,"properties":{"enabled":{"type":"boolean","description":"false: never probe this plugin; Ready then only means it is enabled.","default":true},"periodSeconds":{"type":"integer","description":"Seconds between two checks of an enabled plugin.","minimum":1,"maximum":3600,"default":10},"timeoutSeconds":{"type":"integer","description":"Seconds the plugin has to answer one check.","minimum":1,"maximum":60,"default":2},"failureThreshold":{"type":"integer","description":"Failed checks in a row after which the plugin is Unresponsive and restarted.","minimum":1,"maximum":100,"default":3}}},"rollout":{"type":"object","description":"Kubernetes mode: how a change that disrupts the plugin (disabling it for an upgrade, a settings change or a rebuild) rolls across the selected nodes. First installs are not disruptions.","additionalProperties":false,"properties":{"maxUnavailable":{"description":"How many selected nodes may have the plugin disrupted at the same time, across the cluster: a number of nodes (at least 1) or a percentage of the selected nodes (rounded down, but at least 1), as for DaemonSets.","x-kubernetes-int-or-string":true,"anyOf":[{"type":"integer","minimum":1},{"type":"string","pattern":"^(100|[1-9][0-9]?)%$"}],"default":1,"x-plugctl-message":"must be a number of nodes (at least 1) or a percentage of the selected nodes from \"1%\" to \"100%\", such as \"25%\""}}},"pullSecretName":{"type":"string","description":"Kubernetes mode: name of a Secret of type kubernetes.io/dockerconfigjson in the agent's own namespace holding the credentials to pull spec.remote. Never logged and never copied into status. Ignored in file mode, where the Docker credential files are used.","minLength":1,"maxLength":253,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"}},"not":{"required":["grantAllPrivileges","privileges"],"properties":{"grantAllPrivileges":{"enum":[true]},"privileges":{"type":"array","minItems":1}}},"x-plugctl-message":"grantAllPrivileges: true cannot be combined with a non-empty privileges list: either list the exact privileges or grant all"},"status":{"type":"object","description":"Observed state, written by plugctl in Kubernetes mode (the fleet summary). Ignored on input and preserved as is.","x-kubernetes-preserve-unknown-fields":true}},"oneOf":[{"properties":{"spec":{"type":"object","required":["remote"],"properties":{"remote":{}}}}},{"properties":{"spec":{"type":"object","required":["build"],"properties":{"build":{}}}}}],"x-plugctl-message":"exactly one of spec.remote and spec.build is required"};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = (function ucs2length(str) {
     const len = str.length;
@@ -26,8 +26,9 @@ const func3 = (function ucs2length(str) {
 const pattern0 = new RegExp("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "u");
 const pattern1 = new RegExp("^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$", "u");
 const pattern2 = new RegExp("^/", "u");
-const pattern5 = new RegExp("^(100|[1-9][0-9]?)%$", "u");
-const pattern6 = new RegExp("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", "u");
+const pattern3 = new RegExp("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", "u");
+const pattern4 = new RegExp("^[-._a-zA-Z0-9]+$", "u");
+const pattern8 = new RegExp("^(100|[1-9][0-9]?)%$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -922,8 +923,8 @@ let data39 = data38.env;
 if(data39 && typeof data39 == "object" && !Array.isArray(data39)){
 for(const key7 in data39){
 let data40 = data39[key7];
-if(typeof data40 !== "string"){
-const err65 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.type,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties,data:data40};
+if((typeof data40 !== "string") && (!(data40 && typeof data40 == "object" && !Array.isArray(data40)))){
+const err65 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/type",keyword:"type",params:{type: schema11.properties.spec.properties.settings.properties.env.additionalProperties.type},message:"must be string,object",schema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.type,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties,data:data40};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -932,10 +933,9 @@ vErrors.push(err65);
 }
 errors++;
 }
-}
-}
-else {
-const err66 = {instancePath:instancePath+"/spec/settings/env",schemaPath:"#/properties/spec/properties/settings/properties/env/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.settings.properties.env.type,parentSchema:schema11.properties.spec.properties.settings.properties.env,data:data39};
+if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
+if(data40.valueFrom === undefined){
+const err66 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/required",keyword:"required",params:{missingProperty: "valueFrom"},message:"must have required property '"+"valueFrom"+"'",schema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.required,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties,data:data40};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -944,15 +944,9 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-if(data38.args !== undefined){
-let data41 = data38.args;
-if(Array.isArray(data41)){
-const len5 = data41.length;
-for(let i5=0; i5<len5; i5++){
-let data42 = data41[i5];
-if(typeof data42 !== "string"){
-const err67 = {instancePath:instancePath+"/spec/settings/args/" + i5,schemaPath:"#/properties/spec/properties/settings/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.settings.properties.args.items.type,parentSchema:schema11.properties.spec.properties.settings.properties.args.items,data:data42};
+for(const key8 in data40){
+if(!(key8 === "valueFrom")){
+const err67 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties,data:data40};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -962,9 +956,15 @@ vErrors.push(err67);
 errors++;
 }
 }
-}
-else {
-const err68 = {instancePath:instancePath+"/spec/settings/args",schemaPath:"#/properties/spec/properties/settings/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.spec.properties.settings.properties.args.type,parentSchema:schema11.properties.spec.properties.settings.properties.args,data:data41};
+if(data40.valueFrom !== undefined){
+let data41 = data40.valueFrom;
+const _errs100 = errors;
+let valid24 = false;
+let passing1 = null;
+const _errs101 = errors;
+if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
+if(data41.file === undefined){
+const err68 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/oneOf/0/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'",schema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.oneOf[0].required,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.oneOf[0],data:data41};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -974,14 +974,15 @@ vErrors.push(err68);
 errors++;
 }
 }
-if(data38.mounts !== undefined){
-let data43 = data38.mounts;
-if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
-for(const key8 in data43){
-let data44 = data43[key8];
-if(typeof data44 === "string"){
-if(!pattern2.test(data44)){
-const err69 = {instancePath:instancePath+"/spec/settings/mounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/settings/properties/mounts/additionalProperties/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\"",schema:"^/",parentSchema:schema11.properties.spec.properties.settings.properties.mounts.additionalProperties,data:data44};
+var _valid1 = _errs101 === errors;
+if(_valid1){
+valid24 = true;
+passing1 = 0;
+}
+const _errs102 = errors;
+if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
+if(data41.secretKeyRef === undefined){
+const err69 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/oneOf/1/required",keyword:"required",params:{missingProperty: "secretKeyRef"},message:"must have required property '"+"secretKeyRef"+"'",schema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.oneOf[1].required,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.oneOf[1],data:data41};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -991,8 +992,19 @@ vErrors.push(err69);
 errors++;
 }
 }
+var _valid1 = _errs102 === errors;
+if(_valid1 && valid24){
+valid24 = false;
+passing1 = [passing1, 1];
+}
 else {
-const err70 = {instancePath:instancePath+"/spec/settings/mounts/" + key8.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/settings/properties/mounts/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.settings.properties.mounts.additionalProperties.type,parentSchema:schema11.properties.spec.properties.settings.properties.mounts.additionalProperties,data:data44};
+if(_valid1){
+valid24 = true;
+passing1 = 1;
+}
+}
+if(!valid24){
+const err70 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.oneOf,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom,data:data41};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -1001,10 +1013,21 @@ vErrors.push(err70);
 }
 errors++;
 }
-}
+else {
+errors = _errs100;
+if(vErrors !== null){
+if(_errs100){
+vErrors.length = _errs100;
 }
 else {
-const err71 = {instancePath:instancePath+"/spec/settings/mounts",schemaPath:"#/properties/spec/properties/settings/properties/mounts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.settings.properties.mounts.type,parentSchema:schema11.properties.spec.properties.settings.properties.mounts,data:data43};
+vErrors = null;
+}
+}
+}
+if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
+for(const key9 in data41){
+if(!((key9 === "file") || (key9 === "secretKeyRef"))){
+const err71 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom,data:data41};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -1014,14 +1037,11 @@ vErrors.push(err71);
 errors++;
 }
 }
-if(data38.devices !== undefined){
-let data45 = data38.devices;
-if(data45 && typeof data45 == "object" && !Array.isArray(data45)){
-for(const key9 in data45){
-let data46 = data45[key9];
-if(typeof data46 === "string"){
-if(!pattern2.test(data46)){
-const err72 = {instancePath:instancePath+"/spec/settings/devices/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/settings/properties/devices/additionalProperties/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\"",schema:"^/",parentSchema:schema11.properties.spec.properties.settings.properties.devices.additionalProperties,data:data46};
+if(data41.file !== undefined){
+let data42 = data41.file;
+if(typeof data42 === "string"){
+if(func3(data42) > 4096){
+const err72 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom/file",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/properties/file/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.file,data:data42};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -1030,9 +1050,8 @@ vErrors.push(err72);
 }
 errors++;
 }
-}
-else {
-const err73 = {instancePath:instancePath+"/spec/settings/devices/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/settings/properties/devices/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.settings.properties.devices.additionalProperties.type,parentSchema:schema11.properties.spec.properties.settings.properties.devices.additionalProperties,data:data46};
+if(!pattern2.test(data42)){
+const err73 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom/file",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/properties/file/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\"",schema:"^/",parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.file,data:data42};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -1042,9 +1061,8 @@ vErrors.push(err73);
 errors++;
 }
 }
-}
 else {
-const err74 = {instancePath:instancePath+"/spec/settings/devices",schemaPath:"#/properties/spec/properties/settings/properties/devices/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.settings.properties.devices.type,parentSchema:schema11.properties.spec.properties.settings.properties.devices,data:data45};
+const err74 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom/file",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.file.type,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.file,data:data42};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1054,9 +1072,11 @@ vErrors.push(err74);
 errors++;
 }
 }
-}
-else {
-const err75 = {instancePath:instancePath+"/spec/settings",schemaPath:"#/properties/spec/properties/settings/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.settings.type,parentSchema:schema11.properties.spec.properties.settings,data:data38};
+if(data41.secretKeyRef !== undefined){
+let data43 = data41.secretKeyRef;
+if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
+if(data43.name === undefined){
+const err75 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom/secretKeyRef",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/properties/secretKeyRef/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef.required,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef,data:data43};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1065,13 +1085,8 @@ vErrors.push(err75);
 }
 errors++;
 }
-}
-if(data25.upgrade !== undefined){
-let data47 = data25.upgrade;
-if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
-for(const key10 in data47){
-if(!(key10 === "policy")){
-const err76 = {instancePath:instancePath+"/spec/upgrade",schemaPath:"#/properties/spec/properties/upgrade/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.upgrade,data:data47};
+if(data43.key === undefined){
+const err76 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom/secretKeyRef",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/properties/secretKeyRef/required",keyword:"required",params:{missingProperty: "key"},message:"must have required property '"+"key"+"'",schema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef.required,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef,data:data43};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1080,11 +1095,9 @@ vErrors.push(err76);
 }
 errors++;
 }
-}
-if(data47.policy !== undefined){
-let data48 = data47.policy;
-if(typeof data48 !== "string"){
-const err77 = {instancePath:instancePath+"/spec/upgrade/policy",schemaPath:"#/properties/spec/properties/upgrade/properties/policy/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.upgrade.properties.policy.type,parentSchema:schema11.properties.spec.properties.upgrade.properties.policy,data:data48};
+for(const key10 in data43){
+if(!((key10 === "name") || (key10 === "key"))){
+const err77 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom/secretKeyRef",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/properties/secretKeyRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef,data:data43};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1093,8 +1106,12 @@ vErrors.push(err77);
 }
 errors++;
 }
-if(!(((data48 === "OnSpecChange") || (data48 === "TrackTag")) || (data48 === "Never"))){
-const err78 = {instancePath:instancePath+"/spec/upgrade/policy",schemaPath:"#/properties/spec/properties/upgrade/properties/policy/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.upgrade.properties.policy.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.spec.properties.upgrade.properties.policy.enum,parentSchema:schema11.properties.spec.properties.upgrade.properties.policy,data:data48};
+}
+if(data43.name !== undefined){
+let data44 = data43.name;
+if(typeof data44 === "string"){
+if(func3(data44) > 253){
+const err78 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom/secretKeyRef/name",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/properties/secretKeyRef/properties/name/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef.properties.name,data:data44};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1103,10 +1120,8 @@ vErrors.push(err78);
 }
 errors++;
 }
-}
-}
-else {
-const err79 = {instancePath:instancePath+"/spec/upgrade",schemaPath:"#/properties/spec/properties/upgrade/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.upgrade.type,parentSchema:schema11.properties.spec.properties.upgrade,data:data47};
+if(func3(data44) < 1){
+const err79 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom/secretKeyRef/name",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/properties/secretKeyRef/properties/name/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef.properties.name,data:data44};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1115,11 +1130,8 @@ vErrors.push(err79);
 }
 errors++;
 }
-}
-if(data25.inUse !== undefined){
-let data49 = data25.inUse;
-if(typeof data49 !== "string"){
-const err80 = {instancePath:instancePath+"/spec/inUse",schemaPath:"#/properties/spec/properties/inUse/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.inUse.type,parentSchema:schema11.properties.spec.properties.inUse,data:data49};
+if(!pattern3.test(data44)){
+const err80 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom/secretKeyRef/name",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/properties/secretKeyRef/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"+"\"",schema:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef.properties.name,data:data44};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1128,8 +1140,9 @@ vErrors.push(err80);
 }
 errors++;
 }
-if(!((data49 === "Wait") || (data49 === "Force"))){
-const err81 = {instancePath:instancePath+"/spec/inUse",schemaPath:"#/properties/spec/properties/inUse/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.inUse.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.spec.properties.inUse.enum,parentSchema:schema11.properties.spec.properties.inUse,data:data49};
+}
+else {
+const err81 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom/secretKeyRef/name",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/properties/secretKeyRef/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef.properties.name.type,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef.properties.name,data:data44};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1139,10 +1152,11 @@ vErrors.push(err81);
 errors++;
 }
 }
-if(data25.enableTimeoutSeconds !== undefined){
-let data50 = data25.enableTimeoutSeconds;
-if(!(((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50))) && (isFinite(data50)))){
-const err82 = {instancePath:instancePath+"/spec/enableTimeoutSeconds",schemaPath:"#/properties/spec/properties/enableTimeoutSeconds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.spec.properties.enableTimeoutSeconds.type,parentSchema:schema11.properties.spec.properties.enableTimeoutSeconds,data:data50};
+if(data43.key !== undefined){
+let data45 = data43.key;
+if(typeof data45 === "string"){
+if(func3(data45) > 253){
+const err82 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom/secretKeyRef/key",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/properties/secretKeyRef/properties/key/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef.properties.key,data:data45};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1151,9 +1165,8 @@ vErrors.push(err82);
 }
 errors++;
 }
-if((typeof data50 == "number") && (isFinite(data50))){
-if(data50 > 3600 || isNaN(data50)){
-const err83 = {instancePath:instancePath+"/spec/enableTimeoutSeconds",schemaPath:"#/properties/spec/properties/enableTimeoutSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600",schema:3600,parentSchema:schema11.properties.spec.properties.enableTimeoutSeconds,data:data50};
+if(func3(data45) < 1){
+const err83 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom/secretKeyRef/key",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/properties/secretKeyRef/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef.properties.key,data:data45};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1162,8 +1175,8 @@ vErrors.push(err83);
 }
 errors++;
 }
-if(data50 < 1 || isNaN(data50)){
-const err84 = {instancePath:instancePath+"/spec/enableTimeoutSeconds",schemaPath:"#/properties/spec/properties/enableTimeoutSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.spec.properties.enableTimeoutSeconds,data:data50};
+if(!pattern4.test(data45)){
+const err84 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom/secretKeyRef/key",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/properties/secretKeyRef/properties/key/pattern",keyword:"pattern",params:{pattern: "^[-._a-zA-Z0-9]+$"},message:"must match pattern \""+"^[-._a-zA-Z0-9]+$"+"\"",schema:"^[-._a-zA-Z0-9]+$",parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef.properties.key,data:data45};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1173,13 +1186,8 @@ vErrors.push(err84);
 errors++;
 }
 }
-}
-if(data25.nodeSelector !== undefined){
-let data51 = data25.nodeSelector;
-if(data51 && typeof data51 == "object" && !Array.isArray(data51)){
-for(const key11 in data51){
-if(!((key11 === "matchLabels") || (key11 === "matchExpressions"))){
-const err85 = {instancePath:instancePath+"/spec/nodeSelector",schemaPath:"#/properties/spec/properties/nodeSelector/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.nodeSelector,data:data51};
+else {
+const err85 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom/secretKeyRef/key",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/properties/secretKeyRef/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef.properties.key.type,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef.properties.key,data:data45};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1189,13 +1197,9 @@ vErrors.push(err85);
 errors++;
 }
 }
-if(data51.matchLabels !== undefined){
-let data52 = data51.matchLabels;
-if(data52 && typeof data52 == "object" && !Array.isArray(data52)){
-for(const key12 in data52){
-let data53 = data52[key12];
-if(typeof data53 !== "string"){
-const err86 = {instancePath:instancePath+"/spec/nodeSelector/matchLabels/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchLabels/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.nodeSelector.properties.matchLabels.additionalProperties.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchLabels.additionalProperties,data:data53};
+}
+else {
+const err86 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom/secretKeyRef",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/properties/secretKeyRef/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef.type,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.properties.secretKeyRef,data:data43};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1207,7 +1211,7 @@ errors++;
 }
 }
 else {
-const err87 = {instancePath:instancePath+"/spec/nodeSelector/matchLabels",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchLabels/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.nodeSelector.properties.matchLabels.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchLabels,data:data52};
+const err87 = {instancePath:instancePath+"/spec/settings/env/" + key7.replace(/~/g, "~0").replace(/\//g, "~1")+"/valueFrom",schemaPath:"#/properties/spec/properties/settings/properties/env/additionalProperties/properties/valueFrom/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom.type,parentSchema:schema11.properties.spec.properties.settings.properties.env.additionalProperties.properties.valueFrom,data:data41};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1217,11 +1221,11 @@ vErrors.push(err87);
 errors++;
 }
 }
-if(data51.matchExpressions !== undefined){
-let data54 = data51.matchExpressions;
-if(Array.isArray(data54)){
-if(data54.length > 32){
-const err88 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions,data:data54};
+}
+}
+}
+else {
+const err88 = {instancePath:instancePath+"/spec/settings/env",schemaPath:"#/properties/spec/properties/settings/properties/env/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.settings.properties.env.type,parentSchema:schema11.properties.spec.properties.settings.properties.env,data:data39};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1230,15 +1234,15 @@ vErrors.push(err88);
 }
 errors++;
 }
-const len6 = data54.length;
-for(let i6=0; i6<len6; i6++){
-let data55 = data54[i6];
-const _errs132 = errors;
-let valid32 = false;
-const _errs133 = errors;
-if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
-if(data55.values === undefined){
-const err89 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6,schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/anyOf/0/required",keyword:"required",params:{missingProperty: "values"},message:"must have required property '"+"values"+"'",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[0].required,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[0],data:data55};
+}
+if(data38.args !== undefined){
+let data46 = data38.args;
+if(Array.isArray(data46)){
+const len5 = data46.length;
+for(let i5=0; i5<len5; i5++){
+let data47 = data46[i5];
+if(typeof data47 !== "string"){
+const err89 = {instancePath:instancePath+"/spec/settings/args/" + i5,schemaPath:"#/properties/spec/properties/settings/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.settings.properties.args.items.type,parentSchema:schema11.properties.spec.properties.settings.properties.args.items,data:data47};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1247,10 +1251,10 @@ vErrors.push(err89);
 }
 errors++;
 }
-if(data55.operator !== undefined){
-let data56 = data55.operator;
-if(!((data56 === "In") || (data56 === "NotIn"))){
-const err90 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/operator",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/anyOf/0/properties/operator/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[0].properties.operator.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[0].properties.operator.enum,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[0].properties.operator,data:data56};
+}
+}
+else {
+const err90 = {instancePath:instancePath+"/spec/settings/args",schemaPath:"#/properties/spec/properties/settings/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.spec.properties.settings.properties.args.type,parentSchema:schema11.properties.spec.properties.settings.properties.args,data:data46};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1260,11 +1264,14 @@ vErrors.push(err90);
 errors++;
 }
 }
-if(data55.values !== undefined){
-let data57 = data55.values;
-if(Array.isArray(data57)){
-if(data57.length < 1){
-const err91 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/values",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/anyOf/0/properties/values/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[0].properties.values,data:data57};
+if(data38.mounts !== undefined){
+let data48 = data38.mounts;
+if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
+for(const key11 in data48){
+let data49 = data48[key11];
+if(typeof data49 === "string"){
+if(!pattern2.test(data49)){
+const err91 = {instancePath:instancePath+"/spec/settings/mounts/" + key11.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/settings/properties/mounts/additionalProperties/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\"",schema:"^/",parentSchema:schema11.properties.spec.properties.settings.properties.mounts.additionalProperties,data:data49};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1275,7 +1282,7 @@ errors++;
 }
 }
 else {
-const err92 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/values",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/anyOf/0/properties/values/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[0].properties.values.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[0].properties.values,data:data57};
+const err92 = {instancePath:instancePath+"/spec/settings/mounts/" + key11.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/settings/properties/mounts/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.settings.properties.mounts.additionalProperties.type,parentSchema:schema11.properties.spec.properties.settings.properties.mounts.additionalProperties,data:data49};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1286,15 +1293,8 @@ errors++;
 }
 }
 }
-var _valid1 = _errs133 === errors;
-valid32 = valid32 || _valid1;
-if(!valid32){
-const _errs137 = errors;
-if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
-if(data55.operator !== undefined){
-let data58 = data55.operator;
-if(!((data58 === "Exists") || (data58 === "DoesNotExist"))){
-const err93 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/operator",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/anyOf/1/properties/operator/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[1].properties.operator.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[1].properties.operator.enum,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[1].properties.operator,data:data58};
+else {
+const err93 = {instancePath:instancePath+"/spec/settings/mounts",schemaPath:"#/properties/spec/properties/settings/properties/mounts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.settings.properties.mounts.type,parentSchema:schema11.properties.spec.properties.settings.properties.mounts,data:data48};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1304,11 +1304,14 @@ vErrors.push(err93);
 errors++;
 }
 }
-if(data55.values !== undefined){
-let data59 = data55.values;
-if(Array.isArray(data59)){
-if(data59.length > 0){
-const err94 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/values",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/anyOf/1/properties/values/maxItems",keyword:"maxItems",params:{limit: 0},message:"must NOT have more than 0 items",schema:0,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[1].properties.values,data:data59};
+if(data38.devices !== undefined){
+let data50 = data38.devices;
+if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
+for(const key12 in data50){
+let data51 = data50[key12];
+if(typeof data51 === "string"){
+if(!pattern2.test(data51)){
+const err94 = {instancePath:instancePath+"/spec/settings/devices/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/settings/properties/devices/additionalProperties/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\"",schema:"^/",parentSchema:schema11.properties.spec.properties.settings.properties.devices.additionalProperties,data:data51};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1319,7 +1322,7 @@ errors++;
 }
 }
 else {
-const err95 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/values",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/anyOf/1/properties/values/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[1].properties.values.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[1].properties.values,data:data59};
+const err95 = {instancePath:instancePath+"/spec/settings/devices/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/settings/properties/devices/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.settings.properties.devices.additionalProperties.type,parentSchema:schema11.properties.spec.properties.settings.properties.devices.additionalProperties,data:data51};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1330,11 +1333,8 @@ errors++;
 }
 }
 }
-var _valid1 = _errs137 === errors;
-valid32 = valid32 || _valid1;
-}
-if(!valid32){
-const err96 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6,schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items,data:data55};
+else {
+const err96 = {instancePath:instancePath+"/spec/settings/devices",schemaPath:"#/properties/spec/properties/settings/properties/devices/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.settings.properties.devices.type,parentSchema:schema11.properties.spec.properties.settings.properties.devices,data:data50};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1343,20 +1343,10 @@ vErrors.push(err96);
 }
 errors++;
 }
-else {
-errors = _errs132;
-if(vErrors !== null){
-if(_errs132){
-vErrors.length = _errs132;
+}
 }
 else {
-vErrors = null;
-}
-}
-}
-if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
-if(data55.key === undefined){
-const err97 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6,schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/required",keyword:"required",params:{missingProperty: "key"},message:"must have required property '"+"key"+"'",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.required,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items,data:data55};
+const err97 = {instancePath:instancePath+"/spec/settings",schemaPath:"#/properties/spec/properties/settings/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.settings.type,parentSchema:schema11.properties.spec.properties.settings,data:data38};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1365,8 +1355,13 @@ vErrors.push(err97);
 }
 errors++;
 }
-if(data55.operator === undefined){
-const err98 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6,schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/required",keyword:"required",params:{missingProperty: "operator"},message:"must have required property '"+"operator"+"'",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.required,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items,data:data55};
+}
+if(data25.upgrade !== undefined){
+let data52 = data25.upgrade;
+if(data52 && typeof data52 == "object" && !Array.isArray(data52)){
+for(const key13 in data52){
+if(!(key13 === "policy")){
+const err98 = {instancePath:instancePath+"/spec/upgrade",schemaPath:"#/properties/spec/properties/upgrade/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.upgrade,data:data52};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1375,9 +1370,11 @@ vErrors.push(err98);
 }
 errors++;
 }
-for(const key13 in data55){
-if(!(((key13 === "key") || (key13 === "operator")) || (key13 === "values"))){
-const err99 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6,schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items,data:data55};
+}
+if(data52.policy !== undefined){
+let data53 = data52.policy;
+if(typeof data53 !== "string"){
+const err99 = {instancePath:instancePath+"/spec/upgrade/policy",schemaPath:"#/properties/spec/properties/upgrade/properties/policy/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.upgrade.properties.policy.type,parentSchema:schema11.properties.spec.properties.upgrade.properties.policy,data:data53};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1386,12 +1383,8 @@ vErrors.push(err99);
 }
 errors++;
 }
-}
-if(data55.key !== undefined){
-let data60 = data55.key;
-if(typeof data60 === "string"){
-if(func3(data60) < 1){
-const err100 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/key",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.key,data:data60};
+if(!(((data53 === "OnSpecChange") || (data53 === "TrackTag")) || (data53 === "Never"))){
+const err100 = {instancePath:instancePath+"/spec/upgrade/policy",schemaPath:"#/properties/spec/properties/upgrade/properties/policy/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.upgrade.properties.policy.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.spec.properties.upgrade.properties.policy.enum,parentSchema:schema11.properties.spec.properties.upgrade.properties.policy,data:data53};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1401,8 +1394,9 @@ vErrors.push(err100);
 errors++;
 }
 }
+}
 else {
-const err101 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/key",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.key.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.key,data:data60};
+const err101 = {instancePath:instancePath+"/spec/upgrade",schemaPath:"#/properties/spec/properties/upgrade/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.upgrade.type,parentSchema:schema11.properties.spec.properties.upgrade,data:data52};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1412,10 +1406,10 @@ vErrors.push(err101);
 errors++;
 }
 }
-if(data55.operator !== undefined){
-let data61 = data55.operator;
-if(!((((data61 === "In") || (data61 === "NotIn")) || (data61 === "Exists")) || (data61 === "DoesNotExist"))){
-const err102 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/operator",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/properties/operator/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.operator.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.operator.enum,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.operator,data:data61};
+if(data25.inUse !== undefined){
+let data54 = data25.inUse;
+if(typeof data54 !== "string"){
+const err102 = {instancePath:instancePath+"/spec/inUse",schemaPath:"#/properties/spec/properties/inUse/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.inUse.type,parentSchema:schema11.properties.spec.properties.inUse,data:data54};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1424,9 +1418,8 @@ vErrors.push(err102);
 }
 errors++;
 }
-if(typeof data61 === "string"){
-if(func3(data61) > 12){
-const err103 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/operator",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/properties/operator/maxLength",keyword:"maxLength",params:{limit: 12},message:"must NOT have more than 12 characters",schema:12,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.operator,data:data61};
+if(!((data54 === "Wait") || (data54 === "Force"))){
+const err103 = {instancePath:instancePath+"/spec/inUse",schemaPath:"#/properties/spec/properties/inUse/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.inUse.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.spec.properties.inUse.enum,parentSchema:schema11.properties.spec.properties.inUse,data:data54};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1436,8 +1429,10 @@ vErrors.push(err103);
 errors++;
 }
 }
-else {
-const err104 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/operator",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/properties/operator/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.operator.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.operator,data:data61};
+if(data25.enableTimeoutSeconds !== undefined){
+let data55 = data25.enableTimeoutSeconds;
+if(!(((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55))) && (isFinite(data55)))){
+const err104 = {instancePath:instancePath+"/spec/enableTimeoutSeconds",schemaPath:"#/properties/spec/properties/enableTimeoutSeconds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.spec.properties.enableTimeoutSeconds.type,parentSchema:schema11.properties.spec.properties.enableTimeoutSeconds,data:data55};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1446,15 +1441,9 @@ vErrors.push(err104);
 }
 errors++;
 }
-}
-if(data55.values !== undefined){
-let data62 = data55.values;
-if(Array.isArray(data62)){
-const len7 = data62.length;
-for(let i7=0; i7<len7; i7++){
-let data63 = data62[i7];
-if(typeof data63 !== "string"){
-const err105 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/values/" + i7,schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/properties/values/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.values.items.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.values.items,data:data63};
+if((typeof data55 == "number") && (isFinite(data55))){
+if(data55 > 3600 || isNaN(data55)){
+const err105 = {instancePath:instancePath+"/spec/enableTimeoutSeconds",schemaPath:"#/properties/spec/properties/enableTimeoutSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600",schema:3600,parentSchema:schema11.properties.spec.properties.enableTimeoutSeconds,data:data55};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1463,10 +1452,8 @@ vErrors.push(err105);
 }
 errors++;
 }
-}
-}
-else {
-const err106 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/values",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/properties/values/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.values.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.values,data:data62};
+if(data55 < 1 || isNaN(data55)){
+const err106 = {instancePath:instancePath+"/spec/enableTimeoutSeconds",schemaPath:"#/properties/spec/properties/enableTimeoutSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.spec.properties.enableTimeoutSeconds,data:data55};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1477,8 +1464,12 @@ errors++;
 }
 }
 }
-else {
-const err107 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6,schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items,data:data55};
+if(data25.nodeSelector !== undefined){
+let data56 = data25.nodeSelector;
+if(data56 && typeof data56 == "object" && !Array.isArray(data56)){
+for(const key14 in data56){
+if(!((key14 === "matchLabels") || (key14 === "matchExpressions"))){
+const err107 = {instancePath:instancePath+"/spec/nodeSelector",schemaPath:"#/properties/spec/properties/nodeSelector/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.nodeSelector,data:data56};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1488,9 +1479,13 @@ vErrors.push(err107);
 errors++;
 }
 }
-}
-else {
-const err108 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions,data:data54};
+if(data56.matchLabels !== undefined){
+let data57 = data56.matchLabels;
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+for(const key15 in data57){
+let data58 = data57[key15];
+if(typeof data58 !== "string"){
+const err108 = {instancePath:instancePath+"/spec/nodeSelector/matchLabels/" + key15.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchLabels/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.nodeSelector.properties.matchLabels.additionalProperties.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchLabels.additionalProperties,data:data58};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1502,7 +1497,7 @@ errors++;
 }
 }
 else {
-const err109 = {instancePath:instancePath+"/spec/nodeSelector",schemaPath:"#/properties/spec/properties/nodeSelector/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.nodeSelector.type,parentSchema:schema11.properties.spec.properties.nodeSelector,data:data51};
+const err109 = {instancePath:instancePath+"/spec/nodeSelector/matchLabels",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchLabels/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.nodeSelector.properties.matchLabels.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchLabels,data:data57};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1512,15 +1507,11 @@ vErrors.push(err109);
 errors++;
 }
 }
-if(data25.dependsOn !== undefined){
-let data64 = data25.dependsOn;
-if(Array.isArray(data64)){
-const len8 = data64.length;
-for(let i8=0; i8<len8; i8++){
-let data65 = data64[i8];
-if(typeof data65 === "string"){
-if(func3(data65) > 63){
-const err110 = {instancePath:instancePath+"/spec/dependsOn/" + i8,schemaPath:"#/properties/spec/properties/dependsOn/items/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters",schema:63,parentSchema:schema11.properties.spec.properties.dependsOn.items,data:data65};
+if(data56.matchExpressions !== undefined){
+let data59 = data56.matchExpressions;
+if(Array.isArray(data59)){
+if(data59.length > 32){
+const err110 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions,data:data59};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1529,8 +1520,15 @@ vErrors.push(err110);
 }
 errors++;
 }
-if(!pattern0.test(data65)){
-const err111 = {instancePath:instancePath+"/spec/dependsOn/" + i8,schemaPath:"#/properties/spec/properties/dependsOn/items/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\"",schema:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",parentSchema:schema11.properties.spec.properties.dependsOn.items,data:data65};
+const len6 = data59.length;
+for(let i6=0; i6<len6; i6++){
+let data60 = data59[i6];
+const _errs148 = errors;
+let valid36 = false;
+const _errs149 = errors;
+if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
+if(data60.values === undefined){
+const err111 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6,schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/anyOf/0/required",keyword:"required",params:{missingProperty: "values"},message:"must have required property '"+"values"+"'",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[0].required,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[0],data:data60};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1539,9 +1537,10 @@ vErrors.push(err111);
 }
 errors++;
 }
-}
-else {
-const err112 = {instancePath:instancePath+"/spec/dependsOn/" + i8,schemaPath:"#/properties/spec/properties/dependsOn/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.dependsOn.items.type,parentSchema:schema11.properties.spec.properties.dependsOn.items,data:data65};
+if(data60.operator !== undefined){
+let data61 = data60.operator;
+if(!((data61 === "In") || (data61 === "NotIn"))){
+const err112 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/operator",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/anyOf/0/properties/operator/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[0].properties.operator.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[0].properties.operator.enum,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[0].properties.operator,data:data61};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1551,9 +1550,11 @@ vErrors.push(err112);
 errors++;
 }
 }
-}
-else {
-const err113 = {instancePath:instancePath+"/spec/dependsOn",schemaPath:"#/properties/spec/properties/dependsOn/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.spec.properties.dependsOn.type,parentSchema:schema11.properties.spec.properties.dependsOn,data:data64};
+if(data60.values !== undefined){
+let data62 = data60.values;
+if(Array.isArray(data62)){
+if(data62.length < 1){
+const err113 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/values",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/anyOf/0/properties/values/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[0].properties.values,data:data62};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1563,10 +1564,8 @@ vErrors.push(err113);
 errors++;
 }
 }
-if(data25.suspend !== undefined){
-let data66 = data25.suspend;
-if(typeof data66 !== "boolean"){
-const err114 = {instancePath:instancePath+"/spec/suspend",schemaPath:"#/properties/spec/properties/suspend/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.spec.properties.suspend.type,parentSchema:schema11.properties.spec.properties.suspend,data:data66};
+else {
+const err114 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/values",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/anyOf/0/properties/values/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[0].properties.values.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[0].properties.values,data:data62};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1576,11 +1575,16 @@ vErrors.push(err114);
 errors++;
 }
 }
-if(data25.build !== undefined){
-let data67 = data25.build;
-if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
-if(data67.context === undefined){
-const err115 = {instancePath:instancePath+"/spec/build",schemaPath:"#/properties/spec/properties/build/required",keyword:"required",params:{missingProperty: "context"},message:"must have required property '"+"context"+"'",schema:schema11.properties.spec.properties.build.required,parentSchema:schema11.properties.spec.properties.build,data:data67};
+}
+var _valid2 = _errs149 === errors;
+valid36 = valid36 || _valid2;
+if(!valid36){
+const _errs153 = errors;
+if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
+if(data60.operator !== undefined){
+let data63 = data60.operator;
+if(!((data63 === "Exists") || (data63 === "DoesNotExist"))){
+const err115 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/operator",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/anyOf/1/properties/operator/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[1].properties.operator.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[1].properties.operator.enum,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[1].properties.operator,data:data63};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1589,9 +1593,12 @@ vErrors.push(err115);
 }
 errors++;
 }
-for(const key14 in data67){
-if(!(key14 === "context")){
-const err116 = {instancePath:instancePath+"/spec/build",schemaPath:"#/properties/spec/properties/build/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.build,data:data67};
+}
+if(data60.values !== undefined){
+let data64 = data60.values;
+if(Array.isArray(data64)){
+if(data64.length > 0){
+const err116 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/values",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/anyOf/1/properties/values/maxItems",keyword:"maxItems",params:{limit: 0},message:"must NOT have more than 0 items",schema:0,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[1].properties.values,data:data64};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1601,11 +1608,8 @@ vErrors.push(err116);
 errors++;
 }
 }
-if(data67.context !== undefined){
-let data68 = data67.context;
-if(typeof data68 === "string"){
-if(func3(data68) < 1){
-const err117 = {instancePath:instancePath+"/spec/build/context",schemaPath:"#/properties/spec/properties/build/properties/context/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.spec.properties.build.properties.context,data:data68};
+else {
+const err117 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/values",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/anyOf/1/properties/values/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[1].properties.values.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf[1].properties.values,data:data64};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1615,8 +1619,12 @@ vErrors.push(err117);
 errors++;
 }
 }
-else {
-const err118 = {instancePath:instancePath+"/spec/build/context",schemaPath:"#/properties/spec/properties/build/properties/context/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.build.properties.context.type,parentSchema:schema11.properties.spec.properties.build.properties.context,data:data68};
+}
+var _valid2 = _errs153 === errors;
+valid36 = valid36 || _valid2;
+}
+if(!valid36){
+const err118 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6,schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.anyOf,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items,data:data60};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1625,10 +1633,20 @@ vErrors.push(err118);
 }
 errors++;
 }
-}
+else {
+errors = _errs148;
+if(vErrors !== null){
+if(_errs148){
+vErrors.length = _errs148;
 }
 else {
-const err119 = {instancePath:instancePath+"/spec/build",schemaPath:"#/properties/spec/properties/build/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.build.type,parentSchema:schema11.properties.spec.properties.build,data:data67};
+vErrors = null;
+}
+}
+}
+if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
+if(data60.key === undefined){
+const err119 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6,schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/required",keyword:"required",params:{missingProperty: "key"},message:"must have required property '"+"key"+"'",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.required,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items,data:data60};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1637,13 +1655,8 @@ vErrors.push(err119);
 }
 errors++;
 }
-}
-if(data25.healthCheck !== undefined){
-let data69 = data25.healthCheck;
-if(data69 && typeof data69 == "object" && !Array.isArray(data69)){
-for(const key15 in data69){
-if(!((((key15 === "enabled") || (key15 === "periodSeconds")) || (key15 === "timeoutSeconds")) || (key15 === "failureThreshold"))){
-const err120 = {instancePath:instancePath+"/spec/healthCheck",schemaPath:"#/properties/spec/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.healthCheck,data:data69};
+if(data60.operator === undefined){
+const err120 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6,schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/required",keyword:"required",params:{missingProperty: "operator"},message:"must have required property '"+"operator"+"'",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.required,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items,data:data60};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1652,11 +1665,9 @@ vErrors.push(err120);
 }
 errors++;
 }
-}
-if(data69.enabled !== undefined){
-let data70 = data69.enabled;
-if(typeof data70 !== "boolean"){
-const err121 = {instancePath:instancePath+"/spec/healthCheck/enabled",schemaPath:"#/properties/spec/properties/healthCheck/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.spec.properties.healthCheck.properties.enabled.type,parentSchema:schema11.properties.spec.properties.healthCheck.properties.enabled,data:data70};
+for(const key16 in data60){
+if(!(((key16 === "key") || (key16 === "operator")) || (key16 === "values"))){
+const err121 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6,schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items,data:data60};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1666,10 +1677,11 @@ vErrors.push(err121);
 errors++;
 }
 }
-if(data69.periodSeconds !== undefined){
-let data71 = data69.periodSeconds;
-if(!(((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71))) && (isFinite(data71)))){
-const err122 = {instancePath:instancePath+"/spec/healthCheck/periodSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/periodSeconds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.spec.properties.healthCheck.properties.periodSeconds.type,parentSchema:schema11.properties.spec.properties.healthCheck.properties.periodSeconds,data:data71};
+if(data60.key !== undefined){
+let data65 = data60.key;
+if(typeof data65 === "string"){
+if(func3(data65) < 1){
+const err122 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/key",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.key,data:data65};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1678,9 +1690,9 @@ vErrors.push(err122);
 }
 errors++;
 }
-if((typeof data71 == "number") && (isFinite(data71))){
-if(data71 > 3600 || isNaN(data71)){
-const err123 = {instancePath:instancePath+"/spec/healthCheck/periodSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/periodSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600",schema:3600,parentSchema:schema11.properties.spec.properties.healthCheck.properties.periodSeconds,data:data71};
+}
+else {
+const err123 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/key",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.key.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.key,data:data65};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1689,8 +1701,11 @@ vErrors.push(err123);
 }
 errors++;
 }
-if(data71 < 1 || isNaN(data71)){
-const err124 = {instancePath:instancePath+"/spec/healthCheck/periodSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/periodSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.spec.properties.healthCheck.properties.periodSeconds,data:data71};
+}
+if(data60.operator !== undefined){
+let data66 = data60.operator;
+if(!((((data66 === "In") || (data66 === "NotIn")) || (data66 === "Exists")) || (data66 === "DoesNotExist"))){
+const err124 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/operator",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/properties/operator/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.operator.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.operator.enum,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.operator,data:data66};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1699,12 +1714,9 @@ vErrors.push(err124);
 }
 errors++;
 }
-}
-}
-if(data69.timeoutSeconds !== undefined){
-let data72 = data69.timeoutSeconds;
-if(!(((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72))) && (isFinite(data72)))){
-const err125 = {instancePath:instancePath+"/spec/healthCheck/timeoutSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/timeoutSeconds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.spec.properties.healthCheck.properties.timeoutSeconds.type,parentSchema:schema11.properties.spec.properties.healthCheck.properties.timeoutSeconds,data:data72};
+if(typeof data66 === "string"){
+if(func3(data66) > 12){
+const err125 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/operator",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/properties/operator/maxLength",keyword:"maxLength",params:{limit: 12},message:"must NOT have more than 12 characters",schema:12,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.operator,data:data66};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1713,9 +1725,9 @@ vErrors.push(err125);
 }
 errors++;
 }
-if((typeof data72 == "number") && (isFinite(data72))){
-if(data72 > 60 || isNaN(data72)){
-const err126 = {instancePath:instancePath+"/spec/healthCheck/timeoutSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/timeoutSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60},message:"must be <= 60",schema:60,parentSchema:schema11.properties.spec.properties.healthCheck.properties.timeoutSeconds,data:data72};
+}
+else {
+const err126 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/operator",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/properties/operator/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.operator.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.operator,data:data66};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1724,8 +1736,15 @@ vErrors.push(err126);
 }
 errors++;
 }
-if(data72 < 1 || isNaN(data72)){
-const err127 = {instancePath:instancePath+"/spec/healthCheck/timeoutSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/timeoutSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.spec.properties.healthCheck.properties.timeoutSeconds,data:data72};
+}
+if(data60.values !== undefined){
+let data67 = data60.values;
+if(Array.isArray(data67)){
+const len7 = data67.length;
+for(let i7=0; i7<len7; i7++){
+let data68 = data67[i7];
+if(typeof data68 !== "string"){
+const err127 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/values/" + i7,schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/properties/values/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.values.items.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.values.items,data:data68};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1736,10 +1755,8 @@ errors++;
 }
 }
 }
-if(data69.failureThreshold !== undefined){
-let data73 = data69.failureThreshold;
-if(!(((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73))) && (isFinite(data73)))){
-const err128 = {instancePath:instancePath+"/spec/healthCheck/failureThreshold",schemaPath:"#/properties/spec/properties/healthCheck/properties/failureThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.spec.properties.healthCheck.properties.failureThreshold.type,parentSchema:schema11.properties.spec.properties.healthCheck.properties.failureThreshold,data:data73};
+else {
+const err128 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6+"/values",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/properties/values/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.values.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.properties.values,data:data67};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1748,9 +1765,10 @@ vErrors.push(err128);
 }
 errors++;
 }
-if((typeof data73 == "number") && (isFinite(data73))){
-if(data73 > 100 || isNaN(data73)){
-const err129 = {instancePath:instancePath+"/spec/healthCheck/failureThreshold",schemaPath:"#/properties/spec/properties/healthCheck/properties/failureThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.spec.properties.healthCheck.properties.failureThreshold,data:data73};
+}
+}
+else {
+const err129 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions/" + i6,schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.items,data:data60};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1759,8 +1777,10 @@ vErrors.push(err129);
 }
 errors++;
 }
-if(data73 < 1 || isNaN(data73)){
-const err130 = {instancePath:instancePath+"/spec/healthCheck/failureThreshold",schemaPath:"#/properties/spec/properties/healthCheck/properties/failureThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.spec.properties.healthCheck.properties.failureThreshold,data:data73};
+}
+}
+else {
+const err130 = {instancePath:instancePath+"/spec/nodeSelector/matchExpressions",schemaPath:"#/properties/spec/properties/nodeSelector/properties/matchExpressions/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions.type,parentSchema:schema11.properties.spec.properties.nodeSelector.properties.matchExpressions,data:data59};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1771,9 +1791,8 @@ errors++;
 }
 }
 }
-}
 else {
-const err131 = {instancePath:instancePath+"/spec/healthCheck",schemaPath:"#/properties/spec/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.healthCheck.type,parentSchema:schema11.properties.spec.properties.healthCheck,data:data69};
+const err131 = {instancePath:instancePath+"/spec/nodeSelector",schemaPath:"#/properties/spec/properties/nodeSelector/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.nodeSelector.type,parentSchema:schema11.properties.spec.properties.nodeSelector,data:data56};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1783,12 +1802,15 @@ vErrors.push(err131);
 errors++;
 }
 }
-if(data25.rollout !== undefined){
-let data74 = data25.rollout;
-if(data74 && typeof data74 == "object" && !Array.isArray(data74)){
-for(const key16 in data74){
-if(!(key16 === "maxUnavailable")){
-const err132 = {instancePath:instancePath+"/spec/rollout",schemaPath:"#/properties/spec/properties/rollout/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.rollout,data:data74};
+if(data25.dependsOn !== undefined){
+let data69 = data25.dependsOn;
+if(Array.isArray(data69)){
+const len8 = data69.length;
+for(let i8=0; i8<len8; i8++){
+let data70 = data69[i8];
+if(typeof data70 === "string"){
+if(func3(data70) > 63){
+const err132 = {instancePath:instancePath+"/spec/dependsOn/" + i8,schemaPath:"#/properties/spec/properties/dependsOn/items/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters",schema:63,parentSchema:schema11.properties.spec.properties.dependsOn.items,data:data70};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1797,14 +1819,8 @@ vErrors.push(err132);
 }
 errors++;
 }
-}
-if(data74.maxUnavailable !== undefined){
-let data75 = data74.maxUnavailable;
-const _errs176 = errors;
-let valid43 = false;
-const _errs177 = errors;
-if(!(((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75))) && (isFinite(data75)))){
-const err133 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[0].type,parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[0],data:data75};
+if(!pattern0.test(data70)){
+const err133 = {instancePath:instancePath+"/spec/dependsOn/" + i8,schemaPath:"#/properties/spec/properties/dependsOn/items/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\"",schema:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",parentSchema:schema11.properties.spec.properties.dependsOn.items,data:data70};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1813,9 +1829,9 @@ vErrors.push(err133);
 }
 errors++;
 }
-if((typeof data75 == "number") && (isFinite(data75))){
-if(data75 < 1 || isNaN(data75)){
-const err134 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[0],data:data75};
+}
+else {
+const err134 = {instancePath:instancePath+"/spec/dependsOn/" + i8,schemaPath:"#/properties/spec/properties/dependsOn/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.dependsOn.items.type,parentSchema:schema11.properties.spec.properties.dependsOn.items,data:data70};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1825,13 +1841,9 @@ vErrors.push(err134);
 errors++;
 }
 }
-var _valid2 = _errs177 === errors;
-valid43 = valid43 || _valid2;
-if(!valid43){
-const _errs179 = errors;
-if(typeof data75 === "string"){
-if(!pattern5.test(data75)){
-const err135 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(100|[1-9][0-9]?)%$"},message:"must match pattern \""+"^(100|[1-9][0-9]?)%$"+"\"",schema:"^(100|[1-9][0-9]?)%$",parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[1],data:data75};
+}
+else {
+const err135 = {instancePath:instancePath+"/spec/dependsOn",schemaPath:"#/properties/spec/properties/dependsOn/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.spec.properties.dependsOn.type,parentSchema:schema11.properties.spec.properties.dependsOn,data:data69};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1841,8 +1853,10 @@ vErrors.push(err135);
 errors++;
 }
 }
-else {
-const err136 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[1].type,parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[1],data:data75};
+if(data25.suspend !== undefined){
+let data71 = data25.suspend;
+if(typeof data71 !== "boolean"){
+const err136 = {instancePath:instancePath+"/spec/suspend",schemaPath:"#/properties/spec/properties/suspend/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.spec.properties.suspend.type,parentSchema:schema11.properties.spec.properties.suspend,data:data71};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -1851,11 +1865,12 @@ vErrors.push(err136);
 }
 errors++;
 }
-var _valid2 = _errs179 === errors;
-valid43 = valid43 || _valid2;
 }
-if(!valid43){
-const err137 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf,parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable,data:data75};
+if(data25.build !== undefined){
+let data72 = data25.build;
+if(data72 && typeof data72 == "object" && !Array.isArray(data72)){
+if(data72.context === undefined){
+const err137 = {instancePath:instancePath+"/spec/build",schemaPath:"#/properties/spec/properties/build/required",keyword:"required",params:{missingProperty: "context"},message:"must have required property '"+"context"+"'",schema:schema11.properties.spec.properties.build.required,parentSchema:schema11.properties.spec.properties.build,data:data72};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -1864,21 +1879,9 @@ vErrors.push(err137);
 }
 errors++;
 }
-else {
-errors = _errs176;
-if(vErrors !== null){
-if(_errs176){
-vErrors.length = _errs176;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-}
-else {
-const err138 = {instancePath:instancePath+"/spec/rollout",schemaPath:"#/properties/spec/properties/rollout/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.rollout.type,parentSchema:schema11.properties.spec.properties.rollout,data:data74};
+for(const key17 in data72){
+if(!(key17 === "context")){
+const err138 = {instancePath:instancePath+"/spec/build",schemaPath:"#/properties/spec/properties/build/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.build,data:data72};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -1888,11 +1891,11 @@ vErrors.push(err138);
 errors++;
 }
 }
-if(data25.pullSecretName !== undefined){
-let data76 = data25.pullSecretName;
-if(typeof data76 === "string"){
-if(func3(data76) > 253){
-const err139 = {instancePath:instancePath+"/spec/pullSecretName",schemaPath:"#/properties/spec/properties/pullSecretName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.spec.properties.pullSecretName,data:data76};
+if(data72.context !== undefined){
+let data73 = data72.context;
+if(typeof data73 === "string"){
+if(func3(data73) < 1){
+const err139 = {instancePath:instancePath+"/spec/build/context",schemaPath:"#/properties/spec/properties/build/properties/context/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.spec.properties.build.properties.context,data:data73};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -1901,8 +1904,9 @@ vErrors.push(err139);
 }
 errors++;
 }
-if(func3(data76) < 1){
-const err140 = {instancePath:instancePath+"/spec/pullSecretName",schemaPath:"#/properties/spec/properties/pullSecretName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.spec.properties.pullSecretName,data:data76};
+}
+else {
+const err140 = {instancePath:instancePath+"/spec/build/context",schemaPath:"#/properties/spec/properties/build/properties/context/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.build.properties.context.type,parentSchema:schema11.properties.spec.properties.build.properties.context,data:data73};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -1911,8 +1915,10 @@ vErrors.push(err140);
 }
 errors++;
 }
-if(!pattern6.test(data76)){
-const err141 = {instancePath:instancePath+"/spec/pullSecretName",schemaPath:"#/properties/spec/properties/pullSecretName/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"+"\"",schema:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",parentSchema:schema11.properties.spec.properties.pullSecretName,data:data76};
+}
+}
+else {
+const err141 = {instancePath:instancePath+"/spec/build",schemaPath:"#/properties/spec/properties/build/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.build.type,parentSchema:schema11.properties.spec.properties.build,data:data72};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -1922,8 +1928,12 @@ vErrors.push(err141);
 errors++;
 }
 }
-else {
-const err142 = {instancePath:instancePath+"/spec/pullSecretName",schemaPath:"#/properties/spec/properties/pullSecretName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.pullSecretName.type,parentSchema:schema11.properties.spec.properties.pullSecretName,data:data76};
+if(data25.healthCheck !== undefined){
+let data74 = data25.healthCheck;
+if(data74 && typeof data74 == "object" && !Array.isArray(data74)){
+for(const key18 in data74){
+if(!((((key18 === "enabled") || (key18 === "periodSeconds")) || (key18 === "timeoutSeconds")) || (key18 === "failureThreshold"))){
+const err142 = {instancePath:instancePath+"/spec/healthCheck",schemaPath:"#/properties/spec/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.healthCheck,data:data74};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -1933,9 +1943,10 @@ vErrors.push(err142);
 errors++;
 }
 }
-}
-else {
-const err143 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.type,parentSchema:schema11.properties.spec,data:data25};
+if(data74.enabled !== undefined){
+let data75 = data74.enabled;
+if(typeof data75 !== "boolean"){
+const err143 = {instancePath:instancePath+"/spec/healthCheck/enabled",schemaPath:"#/properties/spec/properties/healthCheck/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.spec.properties.healthCheck.properties.enabled.type,parentSchema:schema11.properties.spec.properties.healthCheck.properties.enabled,data:data75};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -1945,10 +1956,10 @@ vErrors.push(err143);
 errors++;
 }
 }
-if(data.status !== undefined){
-let data77 = data.status;
-if(!(data77 && typeof data77 == "object" && !Array.isArray(data77))){
-const err144 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.status.type,parentSchema:schema11.properties.status,data:data77};
+if(data74.periodSeconds !== undefined){
+let data76 = data74.periodSeconds;
+if(!(((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76))) && (isFinite(data76)))){
+const err144 = {instancePath:instancePath+"/spec/healthCheck/periodSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/periodSeconds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.spec.properties.healthCheck.properties.periodSeconds.type,parentSchema:schema11.properties.spec.properties.healthCheck.properties.periodSeconds,data:data76};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -1957,15 +1968,294 @@ vErrors.push(err144);
 }
 errors++;
 }
-}
-}
-else {
-const err145 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.type,parentSchema:schema11,data};
+if((typeof data76 == "number") && (isFinite(data76))){
+if(data76 > 3600 || isNaN(data76)){
+const err145 = {instancePath:instancePath+"/spec/healthCheck/periodSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/periodSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600",schema:3600,parentSchema:schema11.properties.spec.properties.healthCheck.properties.periodSeconds,data:data76};
 if(vErrors === null){
 vErrors = [err145];
 }
 else {
 vErrors.push(err145);
+}
+errors++;
+}
+if(data76 < 1 || isNaN(data76)){
+const err146 = {instancePath:instancePath+"/spec/healthCheck/periodSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/periodSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.spec.properties.healthCheck.properties.periodSeconds,data:data76};
+if(vErrors === null){
+vErrors = [err146];
+}
+else {
+vErrors.push(err146);
+}
+errors++;
+}
+}
+}
+if(data74.timeoutSeconds !== undefined){
+let data77 = data74.timeoutSeconds;
+if(!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))){
+const err147 = {instancePath:instancePath+"/spec/healthCheck/timeoutSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/timeoutSeconds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.spec.properties.healthCheck.properties.timeoutSeconds.type,parentSchema:schema11.properties.spec.properties.healthCheck.properties.timeoutSeconds,data:data77};
+if(vErrors === null){
+vErrors = [err147];
+}
+else {
+vErrors.push(err147);
+}
+errors++;
+}
+if((typeof data77 == "number") && (isFinite(data77))){
+if(data77 > 60 || isNaN(data77)){
+const err148 = {instancePath:instancePath+"/spec/healthCheck/timeoutSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/timeoutSeconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60},message:"must be <= 60",schema:60,parentSchema:schema11.properties.spec.properties.healthCheck.properties.timeoutSeconds,data:data77};
+if(vErrors === null){
+vErrors = [err148];
+}
+else {
+vErrors.push(err148);
+}
+errors++;
+}
+if(data77 < 1 || isNaN(data77)){
+const err149 = {instancePath:instancePath+"/spec/healthCheck/timeoutSeconds",schemaPath:"#/properties/spec/properties/healthCheck/properties/timeoutSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.spec.properties.healthCheck.properties.timeoutSeconds,data:data77};
+if(vErrors === null){
+vErrors = [err149];
+}
+else {
+vErrors.push(err149);
+}
+errors++;
+}
+}
+}
+if(data74.failureThreshold !== undefined){
+let data78 = data74.failureThreshold;
+if(!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))){
+const err150 = {instancePath:instancePath+"/spec/healthCheck/failureThreshold",schemaPath:"#/properties/spec/properties/healthCheck/properties/failureThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.spec.properties.healthCheck.properties.failureThreshold.type,parentSchema:schema11.properties.spec.properties.healthCheck.properties.failureThreshold,data:data78};
+if(vErrors === null){
+vErrors = [err150];
+}
+else {
+vErrors.push(err150);
+}
+errors++;
+}
+if((typeof data78 == "number") && (isFinite(data78))){
+if(data78 > 100 || isNaN(data78)){
+const err151 = {instancePath:instancePath+"/spec/healthCheck/failureThreshold",schemaPath:"#/properties/spec/properties/healthCheck/properties/failureThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.spec.properties.healthCheck.properties.failureThreshold,data:data78};
+if(vErrors === null){
+vErrors = [err151];
+}
+else {
+vErrors.push(err151);
+}
+errors++;
+}
+if(data78 < 1 || isNaN(data78)){
+const err152 = {instancePath:instancePath+"/spec/healthCheck/failureThreshold",schemaPath:"#/properties/spec/properties/healthCheck/properties/failureThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.spec.properties.healthCheck.properties.failureThreshold,data:data78};
+if(vErrors === null){
+vErrors = [err152];
+}
+else {
+vErrors.push(err152);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err153 = {instancePath:instancePath+"/spec/healthCheck",schemaPath:"#/properties/spec/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.healthCheck.type,parentSchema:schema11.properties.spec.properties.healthCheck,data:data74};
+if(vErrors === null){
+vErrors = [err153];
+}
+else {
+vErrors.push(err153);
+}
+errors++;
+}
+}
+if(data25.rollout !== undefined){
+let data79 = data25.rollout;
+if(data79 && typeof data79 == "object" && !Array.isArray(data79)){
+for(const key19 in data79){
+if(!(key19 === "maxUnavailable")){
+const err154 = {instancePath:instancePath+"/spec/rollout",schemaPath:"#/properties/spec/properties/rollout/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.spec.properties.rollout,data:data79};
+if(vErrors === null){
+vErrors = [err154];
+}
+else {
+vErrors.push(err154);
+}
+errors++;
+}
+}
+if(data79.maxUnavailable !== undefined){
+let data80 = data79.maxUnavailable;
+const _errs192 = errors;
+let valid47 = false;
+const _errs193 = errors;
+if(!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))){
+const err155 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[0].type,parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[0],data:data80};
+if(vErrors === null){
+vErrors = [err155];
+}
+else {
+vErrors.push(err155);
+}
+errors++;
+}
+if((typeof data80 == "number") && (isFinite(data80))){
+if(data80 < 1 || isNaN(data80)){
+const err156 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[0],data:data80};
+if(vErrors === null){
+vErrors = [err156];
+}
+else {
+vErrors.push(err156);
+}
+errors++;
+}
+}
+var _valid3 = _errs193 === errors;
+valid47 = valid47 || _valid3;
+if(!valid47){
+const _errs195 = errors;
+if(typeof data80 === "string"){
+if(!pattern8.test(data80)){
+const err157 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^(100|[1-9][0-9]?)%$"},message:"must match pattern \""+"^(100|[1-9][0-9]?)%$"+"\"",schema:"^(100|[1-9][0-9]?)%$",parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[1],data:data80};
+if(vErrors === null){
+vErrors = [err157];
+}
+else {
+vErrors.push(err157);
+}
+errors++;
+}
+}
+else {
+const err158 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[1].type,parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf[1],data:data80};
+if(vErrors === null){
+vErrors = [err158];
+}
+else {
+vErrors.push(err158);
+}
+errors++;
+}
+var _valid3 = _errs195 === errors;
+valid47 = valid47 || _valid3;
+}
+if(!valid47){
+const err159 = {instancePath:instancePath+"/spec/rollout/maxUnavailable",schemaPath:"#/properties/spec/properties/rollout/properties/maxUnavailable/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.spec.properties.rollout.properties.maxUnavailable.anyOf,parentSchema:schema11.properties.spec.properties.rollout.properties.maxUnavailable,data:data80};
+if(vErrors === null){
+vErrors = [err159];
+}
+else {
+vErrors.push(err159);
+}
+errors++;
+}
+else {
+errors = _errs192;
+if(vErrors !== null){
+if(_errs192){
+vErrors.length = _errs192;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err160 = {instancePath:instancePath+"/spec/rollout",schemaPath:"#/properties/spec/properties/rollout/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.properties.rollout.type,parentSchema:schema11.properties.spec.properties.rollout,data:data79};
+if(vErrors === null){
+vErrors = [err160];
+}
+else {
+vErrors.push(err160);
+}
+errors++;
+}
+}
+if(data25.pullSecretName !== undefined){
+let data81 = data25.pullSecretName;
+if(typeof data81 === "string"){
+if(func3(data81) > 253){
+const err161 = {instancePath:instancePath+"/spec/pullSecretName",schemaPath:"#/properties/spec/properties/pullSecretName/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.spec.properties.pullSecretName,data:data81};
+if(vErrors === null){
+vErrors = [err161];
+}
+else {
+vErrors.push(err161);
+}
+errors++;
+}
+if(func3(data81) < 1){
+const err162 = {instancePath:instancePath+"/spec/pullSecretName",schemaPath:"#/properties/spec/properties/pullSecretName/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.spec.properties.pullSecretName,data:data81};
+if(vErrors === null){
+vErrors = [err162];
+}
+else {
+vErrors.push(err162);
+}
+errors++;
+}
+if(!pattern3.test(data81)){
+const err163 = {instancePath:instancePath+"/spec/pullSecretName",schemaPath:"#/properties/spec/properties/pullSecretName/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"+"\"",schema:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",parentSchema:schema11.properties.spec.properties.pullSecretName,data:data81};
+if(vErrors === null){
+vErrors = [err163];
+}
+else {
+vErrors.push(err163);
+}
+errors++;
+}
+}
+else {
+const err164 = {instancePath:instancePath+"/spec/pullSecretName",schemaPath:"#/properties/spec/properties/pullSecretName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.spec.properties.pullSecretName.type,parentSchema:schema11.properties.spec.properties.pullSecretName,data:data81};
+if(vErrors === null){
+vErrors = [err164];
+}
+else {
+vErrors.push(err164);
+}
+errors++;
+}
+}
+}
+else {
+const err165 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.spec.type,parentSchema:schema11.properties.spec,data:data25};
+if(vErrors === null){
+vErrors = [err165];
+}
+else {
+vErrors.push(err165);
+}
+errors++;
+}
+}
+if(data.status !== undefined){
+let data82 = data.status;
+if(!(data82 && typeof data82 == "object" && !Array.isArray(data82))){
+const err166 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.status.type,parentSchema:schema11.properties.status,data:data82};
+if(vErrors === null){
+vErrors = [err166];
+}
+else {
+vErrors.push(err166);
+}
+errors++;
+}
+}
+}
+else {
+const err167 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.type,parentSchema:schema11,data};
+if(vErrors === null){
+vErrors = [err167];
+}
+else {
+vErrors.push(err167);
 }
 errors++;
 }

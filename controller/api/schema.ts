@@ -54,6 +54,64 @@ const pathMap = (description: string, valueDescription: string) =>
     },
   }) as const;
 
+/**
+ * One env value: a string, or a reference to a secret. In the CRD a node may not be either a string or
+ * an object (structural schemas), so it becomes an opaque value there (`x-plugctl-crd-opaque`) and is
+ * checked by this schema when the agent loads the object.
+ */
+const envValueSchema = {
+  type: ['string', 'object'],
+  description: 'Value of the environment variable, or a reference to a secret holding it.',
+  'x-kubernetes-preserve-unknown-fields': true,
+  'x-plugctl-crd-opaque': true,
+  // these apply to the object form only; a string passes them
+  additionalProperties: false,
+  required: ['valueFrom'],
+  properties: {
+    valueFrom: {
+      type: 'object',
+      description: 'Where the secret is read: exactly one of file and secretKeyRef.',
+      additionalProperties: false,
+      properties: {
+        file: {
+          type: 'string',
+          description:
+            'File mode: absolute path of a file on the host holding the value (one trailing newline is dropped).',
+          pattern: ABSOLUTE_PATH.pattern,
+          maxLength: 4096,
+        },
+        secretKeyRef: {
+          type: 'object',
+          description: "Kubernetes mode: a key of a Secret in the agent's own namespace.",
+          additionalProperties: false,
+          required: ['name', 'key'],
+          properties: {
+            name: {
+              type: 'string',
+              description: 'Name of the Secret.',
+              minLength: 1,
+              maxLength: 253,
+              pattern: DNS_SUBDOMAIN.pattern,
+            },
+            key: {
+              type: 'string',
+              description: 'Key inside the Secret.',
+              minLength: 1,
+              maxLength: 253,
+              pattern: '^[-._a-zA-Z0-9]+$',
+            },
+          },
+        },
+      },
+      oneOf: [
+        { required: ['file'], properties: { file: {} } },
+        { required: ['secretKeyRef'], properties: { secretKeyRef: {} } },
+      ],
+      'x-plugctl-message': 'valueFrom needs exactly one of file and secretKeyRef',
+    },
+  },
+} as const;
+
 const serverSet = 'Set by the Kubernetes API server; accepted so that `kubectl get -o yaml` output loads.';
 
 /** The metadata schema: what users write plus the server-set fields plugctl tolerates and ignores. */
@@ -208,10 +266,12 @@ const specSchema = {
         'Values set on the plugin (`docker plugin set`). Maps are compared as maps, args as an ordered list; a change is applied by disabling the plugin, setting the values and enabling it again.',
       additionalProperties: false,
       properties: {
-        env: stringMap(
-          'Environment variables the plugin declares as settable, by name. Values must be strings: quote numbers and booleans.',
-          'Value of the environment variable.',
-        ),
+        env: {
+          type: 'object',
+          description:
+            'Environment variables the plugin declares as settable, by name. Values must be strings (quote numbers and booleans), or `{valueFrom: {file: /path}}` (file mode) / `{valueFrom: {secretKeyRef: {name, key}}}` (Kubernetes mode) for a secret, which plugctl never shows, logs or stores: status and inventory keep a salted hash of it.',
+          additionalProperties: envValueSchema,
+        },
         args: {
           type: 'array',
           description: 'Arguments passed to the plugin entrypoint, replacing the settable args it declares.',

@@ -45,6 +45,13 @@ export interface PluginStatus {
   observedHash?: string;
   /** the document's metadata.labels, so `plugctl get -l` selects without the documents at hand */
   labels?: Record<string, string>;
+  /** env name -> salted hash of each declared secret (`hmac-sha256:…`); never the secret itself */
+  secrets?: Record<string, string>;
+  /**
+   * where the content came from when a registry mirror served it, and what it was verified against,
+   * e.g. `mirror 127.0.0.1:5001 (verified against the pinned digest sha256:…)`
+   */
+  source?: string;
   /** the actions of the last reconcile that changed something, e.g. `pull, set, enable` */
   lastAction?: string;
   lastError?: { code: string; kind: FailureKind; message: string };
@@ -118,6 +125,10 @@ export interface NodePluginStatus {
   conditions?: StatusCondition[];
   /** actions of the last reconcile that changed something, e.g. `pull, set, enable` */
   lastAction?: string;
+  /** env name -> salted hash of each declared secret; never the secret itself */
+  secrets?: Record<string, string>;
+  /** where the content came from when a registry mirror served it, and what it was verified against */
+  source?: string;
 }
 
 /** status of a DockerPluginNode. */
@@ -244,6 +255,17 @@ const nodePluginSchema = {
     lastAction: {
       type: 'string',
       description: 'Actions of the last reconcile that changed something, e.g. `pull, set, enable`.',
+    },
+    secrets: {
+      type: 'object',
+      description:
+        'Salted hash (`hmac-sha256:…`, salt of the agent) of each secret env value, by env name; the value itself is never recorded.',
+      additionalProperties: { type: 'string', description: 'The salted hash.' },
+    },
+    source: {
+      type: 'string',
+      description:
+        'Where the content came from when a registry mirror served it, and what it was verified against.',
     },
   },
 } as const;

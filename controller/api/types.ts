@@ -14,9 +14,30 @@ import type { DockerPluginStatus } from './status.ts';
 /** One privilege: the grant a document consents to (the plugin model's type). */
 export type { PluginPrivilege };
 
+/** A Kubernetes Secret's key, in the agent's own namespace (Kubernetes mode only). */
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+}
+
+/**
+ * Where a secret env value comes from: exactly one of a file on the host (file mode) or a key of a
+ * Secret (Kubernetes mode). The value itself never appears in a document, log, status or inventory.
+ */
+export type SecretSource =
+  { file: string; secretKeyRef?: never } | { secretKeyRef: SecretKeyRef; file?: never };
+
+/** An env value given by reference instead of inline. */
+export interface EnvValueFrom {
+  valueFrom: SecretSource;
+}
+
+/** One declared env value: a literal string, or a reference to a secret. */
+export type EnvValue = string | EnvValueFrom;
+
 /** Settable values. Maps are compared as maps; args as an ordered list. */
 export interface PluginSettings {
-  env?: Record<string, string>;
+  env?: Record<string, EnvValue>;
   args?: string[];
   /** mount name -> host source */
   mounts?: Record<string, string>;

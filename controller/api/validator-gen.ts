@@ -53,6 +53,8 @@ export function createAjv(): Ajv {
   const ajv = new Ajv({
     allErrors: true,
     strict: true,
+    // an env value is a string or a {valueFrom} mapping (schema.ts)
+    allowUnionTypes: true,
     verbose: true,
     useDefaults: false,
     // status times are written by plugctl and checked by the API server; files only carry them along
@@ -66,6 +68,7 @@ export function createAjv(): Ajv {
     'x-kubernetes-list-map-keys',
     'x-kubernetes-int-or-string',
     'x-plugctl-message',
+    'x-plugctl-crd-opaque',
   ]);
   return ajv.addSchema(dockerPluginSchema, SCHEMA_KEY);
 }

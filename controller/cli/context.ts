@@ -2,7 +2,11 @@
  * What every command shares: global options, the logger, and the store, built lazily so that a
  * command that never talks to the engine never loads undici.
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PlugctlError } from '../errors.ts';
+import type { Credentials } from '../registry/credentials.ts';
+import type { MirrorConfig } from '../registry/mirrors.ts';
 import type { Logger, LevelWithSilent } from 'pino';
 import { parseLabelPairs, type HostLabels } from '../api/labels.ts';
 import { createLogger } from '../observe/logger.ts';
@@ -21,6 +25,10 @@ export interface GlobalOptions {
   root: string;
   /** registries that may be reached over plain http besides loopback ones */
   insecureRegistry: string[];
+  /** the registry mirrors file, when named explicitly (default: <state-dir>/registries.yaml if present) */
+  registries?: string;
+  /** `REGISTRY=MIRROR[,MIRROR...]` values of --registry-mirror */
+  registryMirror: string[];
   stateDir: string;
   /** overall deadline of one plugin's registry lookup and of its pull, ms */
   pullTimeout: number;
@@ -79,6 +87,7 @@ export function createContext(
   });
   let store: Promise<Store> | undefined;
   let registry: Promise<RegistryClient> | undefined;
+  let mirrors: Promise<MirrorConfig> | undefined;
   return {
     options,
     logger,
@@ -92,6 +101,7 @@ export function createContext(
           env,
           logger,
           registry: registryClient,
+          credentials: async (host: string) => (await credentialLookup())(host),
           pullTimeoutMs: options.pullTimeout,
           ...hooks,
         }),
@@ -105,7 +115,7 @@ export function createContext(
       return createRemoteInspector(
         client,
         { acceptsDigests: opened.acceptsDigestReferences(), description: opened.describe() },
-        { timeoutMs: options.pullTimeout },
+        { timeoutMs: options.pullTimeout, mirrors: await mirrorConfig() },
       );
     },
     labelSources(reader) {
@@ -128,14 +138,49 @@ export function createContext(
 
   /** One registry client per command, shared by the store and the inspector. */
   function registryClient(): Promise<RegistryClient> {
-    registry ??= import('../registry/client.ts').then(
-      ({ RegistryClient }) =>
-        new RegistryClient({
-          insecureRegistries: options.insecureRegistry,
-          credentials: async (host) =>
-            (await import('../registry/credentials.ts')).resolveCredentials(host, { env }),
-        }),
+    registry ??= Promise.all([import('../registry/client.ts'), mirrorConfig(), credentialLookup()]).then(
+      async ([{ RegistryClient }, config, credentials]) => {
+        const { insecureMirrorHosts } = await import('../registry/mirrors.ts');
+        return new RegistryClient({
+          insecureRegistries: [...options.insecureRegistry, ...insecureMirrorHosts(config)],
+          credentials,
+        });
+      },
     );
     return registry;
+  }
+
+  /** The Docker credential files, with the mirrors' own credentials first. */
+  async function credentialLookup(): Promise<(host: string) => Promise<Credentials | undefined>> {
+    const [{ withMirrorCredentials }, config] = await Promise.all([
+      import('../registry/mirrors.ts'),
+      mirrorConfig(),
+    ]);
+    return withMirrorCredentials(config, async (host) =>
+      (await import('../registry/credentials.ts')).resolveCredentials(host, { env }),
+    );
+  }
+
+  /**
+   * registries.yaml (--registries, else the state directory's when it exists) with the
+   * --registry-mirror flags over it; read once per command.
+   */
+  function mirrorConfig(): Promise<MirrorConfig> {
+    mirrors ??= (async () => {
+      const { mergeMirrors, parseMirrorFlags, parseRegistriesYaml } = await import('../registry/mirrors.ts');
+      const file = options.registries ?? join(options.stateDir, 'registries.yaml');
+      let text: string | undefined;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (error) {
+        const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+        if (!missing || options.registries !== undefined) {
+          throw new PlugctlError('MIRROR_CONFIG_INVALID', `cannot read ${file}: ${(error as Error).message}`);
+        }
+      }
+      const fromFile = text === undefined ? new Map() : parseRegistriesYaml(text, file);
+      return mergeMirrors(fromFile, parseMirrorFlags(options.registryMirror));
+    })();
+    return mirrors;
   }
 }

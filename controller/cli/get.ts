@@ -14,6 +14,8 @@ import { matchesSelector } from '../api/selector.ts';
 import { describeError, PlugctlError } from '../errors.ts';
 import { readInventory, type OwnedPlugin } from '../reconcile/inventory.ts';
 import { phaseOf, type Condition, type PluginStatus } from '../reconcile/status.ts';
+import { SECRET_MASK } from '../api/secrets.ts';
+import { withDeclaredIdentity } from '../reconcile/identity.ts';
 import { readStatuses } from '../reconcile/status-file.ts';
 import { reconcilePass } from '../reconcile/once.ts';
 import type { PluginPlan } from '../reconcile/plan.ts';
@@ -196,11 +198,13 @@ async function collect(
   ctx: CommandContext,
 ): Promise<{ entries: GetEntry[]; failed: boolean }> {
   const store = await ctx.openStore({ readOnly: true });
-  const [plugins, inventory, statuses] = await Promise.all([
+  const [listed, inventory, statuses] = await Promise.all([
     store.list(),
     readInventory(ctx.options.stateDir),
     readStatuses(ctx.options.stateDir),
   ]);
+  // a plugin fetched from a registry mirror is shown by its declared remote (reconcile/identity.ts)
+  const plugins = withDeclaredIdentity(listed, inventory);
   // One lookup for every plugin: a few listings, whatever the number of plugins.
   const usage = await store.usage(plugins);
   const entries = new Map<string, GetEntry>();
@@ -213,7 +217,7 @@ async function collect(
   for (const p of plugins) {
     const owned = inventory.plugins[p.name];
     const entry = entryOf(p.name, owned?.key ?? '');
-    entry.installed = p;
+    entry.installed = { ...p, settings: maskSecrets(p.settings, Object.keys(owned?.secrets ?? {})) };
     const used = usage.get(p.name);
     if (used !== undefined) entry.usage = used;
     if (owned !== undefined) entry.owned = owned;
@@ -241,6 +245,14 @@ async function collect(
       entry.sync = syncState(plan);
       const doc = docs.get(plan.key);
       if (doc !== undefined) entry.doc = doc;
+      // the engine reports secret env values in plain text: get never shows them
+      const secretNames = Object.keys(plan.desired?.secrets ?? {});
+      if (entry.installed !== undefined && secretNames.length > 0) {
+        entry.installed = {
+          ...entry.installed,
+          settings: maskSecrets(entry.installed.settings, secretNames),
+        };
+      }
     }
   }
   for (const status of Object.values(statuses)) {
@@ -264,6 +276,17 @@ function matchesName(entry: GetEntry, name: string): boolean {
   if (!name.includes(':') && `${name}:latest` === entry.plugin) return true;
   const id = entry.installed?.id ?? entry.status?.pluginID;
   return name.length >= 6 && id !== undefined && /^[0-9a-f]+$/.test(name) && id.startsWith(name);
+}
+
+/**
+ * The installed settings with the env values of declared secrets masked: the engine reports them in
+ * plain text, and `get` never shows a secret.
+ */
+function maskSecrets(settings: EffectiveSettings, names: readonly string[]): EffectiveSettings {
+  if (names.length === 0) return settings;
+  const env = { ...settings.env };
+  for (const name of names) if (Object.hasOwn(env, name)) env[name] = SECRET_MASK;
+  return { ...settings, env };
 }
 
 /** How `get` shows the set of plugins owned before apply sets existed (no set prunes them). */

@@ -8,6 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Logger } from 'pino';
 import type { RegistryClient } from '../registry/client.ts';
+import type { Credentials } from '../registry/credentials.ts';
 import type { Store } from '../store/store.ts';
 
 /** Which store; `auto` picks docker when an engine is configured or present, else embedded. */
@@ -36,6 +37,8 @@ export interface OpenStoreOptions {
   env: NodeJS.ProcessEnv;
   logger: Logger;
   registry: () => Promise<RegistryClient>;
+  /** credentials by registry host for the engine's pulls (default: the Docker credential files) */
+  credentials?: (host: string) => Promise<Credentials | undefined>;
   /** overall deadline of one pull of the embedded store, ms (default DEFAULT_PULL_TIMEOUT_MS) */
   pullTimeoutMs?: number;
   onRequest?: (method: string, path: string, outcome: number | string) => void;
@@ -51,7 +54,12 @@ export interface OpenStoreOptions {
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   if (options.kind === 'docker') {
     const { connectDockerStore } = await import('../store/docker/store.ts');
-    return connectDockerStore({ host: options.dockerHost, env: options.env, onRequest: options.onRequest });
+    return connectDockerStore({
+      host: options.dockerHost,
+      env: options.env,
+      onRequest: options.onRequest,
+      ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
+    });
   }
   const [{ openEmbeddedStore }, { RuncRuntime }] = await Promise.all([
     import('../store/embedded/store.ts'),

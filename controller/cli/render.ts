@@ -31,7 +31,9 @@ export function describeAction(action: Action): string {
   switch (action.type) {
     case 'pull':
     case 'upgrade':
-      return `${action.type} ${action.remote}  (${action.reason})`;
+      return `${action.type} ${action.remote}${
+        action.from !== undefined ? ` from ${action.from} [${action.source ?? 'mirror'}]` : ''
+      }  (${action.reason})`;
     case 'build':
       return `build ${action.context}  (${action.reason})`;
     case 'set':

@@ -5,14 +5,15 @@
 import type { Logger } from 'pino';
 import { describeError, PlugctlError, type ErrorCode, type FailureKind } from '../errors.ts';
 import { RegistryError } from '../registry/errors.ts';
-import type { PluginReader, PluginUsageReader, PluginWriter } from '../store/store.ts';
+import type { PluginReader, PluginUsageReader, PluginWriter, PullOptions } from '../store/store.ts';
 import { describeUsage, usageCount } from '../store/usage.ts';
 
 /** What applying needs of a store: every change, and inspect to read a plugin back between steps. */
 export type ApplyStore = PluginWriter & Pick<PluginReader, 'inspect'>;
 import type { InventoryLedger } from './ledger.ts';
 import type { Action, Outcome, PluginPlan, Rollback } from './plan.ts';
-import { diffSettings } from './settings.ts';
+import { diffSettings, type SettingString } from './settings.ts';
+import { revealSetting, SECRET_MASK, SecretValue } from '../api/secrets.ts';
 
 /** What happened to one action. */
 export interface StepResult {
@@ -103,6 +104,9 @@ async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginRes
       if (action.type === 'upgrade') upgraded = action;
       if (action.type === 'pull' || action.type === 'upgrade' || action.type === 'build')
         await deps.ledger.setDigest(plan.name, action.digest);
+      // the docker store keeps the mirror's reference: remembered, it stands for the declared remote
+      if (action.type === 'pull' || action.type === 'upgrade')
+        await deps.ledger.setMirrorReference(plan.name, action.from);
       // A new plugin's ID is what later tells it apart from one someone installs under its name.
       if (action.type === 'pull' || action.type === 'build') await recordId(plan.name, deps);
     }
@@ -131,6 +135,14 @@ async function applyPlugin(plan: PluginPlan, deps: ApplyDeps): Promise<PluginRes
   return result;
 }
 
+function pullOptions(action: Extract<Action, { type: 'pull' | 'upgrade' }>): PullOptions {
+  return {
+    remote: action.remote,
+    privileges: action.privileges,
+    ...(action.from !== undefined ? { from: action.from } : {}),
+  };
+}
+
 async function recordId(name: string, deps: ApplyDeps): Promise<void> {
   const plugin = await deps.store.inspect(name);
   if (plugin !== undefined) await deps.ledger.setId(name, plugin.id);
@@ -140,9 +152,9 @@ async function execute(plan: PluginPlan, action: Action, deps: ApplyDeps, log: (
   const store = deps.store;
   switch (action.type) {
     case 'pull':
-      return store.pull(plan.name, { remote: action.remote, privileges: action.privileges });
+      return store.pull(plan.name, pullOptions(action));
     case 'upgrade':
-      return store.upgrade(plan.name, { remote: action.remote, privileges: action.privileges });
+      return store.upgrade(plan.name, pullOptions(action));
     case 'build':
       return store.create(plan.name, action.context);
     case 'set':
@@ -230,7 +242,37 @@ async function applySettings(
     }
     changes = diff.changes;
   }
-  if (changes.length > 0) await store.set(name, changes);
+  if (changes.length > 0) await setRedacted(store, name, changes);
+}
+
+/**
+ * `store.set` with secrets revealed only for the call. An engine may quote a value it refuses, so an
+ * error that contains a secret's text is replaced by one with the text masked and no cause.
+ */
+async function setRedacted(
+  store: ApplyStore,
+  name: string,
+  settings: readonly SettingString[],
+): Promise<void> {
+  try {
+    await store.set(name, settings.map(revealSetting));
+  } catch (error) {
+    const secrets = settings.filter((s): s is SecretValue => s instanceof SecretValue).map(plainOfSetting);
+    if (secrets.length === 0) throw error;
+    const text = `${describeError(error)}`;
+    if (!secrets.some((secret) => secret !== '' && text.includes(secret))) throw error;
+    let masked = text;
+    for (const secret of secrets) if (secret !== '') masked = masked.split(secret).join(SECRET_MASK);
+    throw new PlugctlError(error instanceof PlugctlError ? error.code : 'UNEXPECTED', masked, {
+      kind: error instanceof PlugctlError ? error.kind : 'transient',
+    });
+  }
+}
+
+/** The value part of `NAME=value` (what an engine might quote back). */
+function plainOfSetting(setting: SecretValue): string {
+  const text = setting.reveal();
+  return text.slice(text.indexOf('=') + 1);
 }
 
 /**
@@ -283,7 +325,7 @@ async function rollBack(
   try {
     await store.disable(plan.name, true);
     await store.upgrade(plan.name, { remote: rollback.remote, privileges: rollback.privileges });
-    if (rollback.settings.length > 0) await store.set(plan.name, rollback.settings);
+    if (rollback.settings.length > 0) await setRedacted(store, plan.name, rollback.settings);
     await store.enable(plan.name, timeout);
   } catch (failure) {
     throw new PlugctlError(

@@ -33,6 +33,9 @@ import { gatherFacts, needsFacts } from './facts.ts';
 import type { Inventory } from './inventory.ts';
 import type { InventoryLedger } from './ledger.ts';
 import { plan, type PluginPlan, type SkippedDocument } from './plan.ts';
+import { SecretKeeper, secretHashes } from './secrets.ts';
+import { withDeclaredIdentity } from './identity.ts';
+import { fileSecretResolver } from '../sources/secret-files.ts';
 import { WorkQueue } from '../runtime/queue.ts';
 import {
   conditionsFor,
@@ -78,6 +81,8 @@ export interface ControllerParts {
   takeOwnership?: boolean;
   /** keys reconciled in parallel */
   workers: number;
+  /** resolves secret env values on every reconcile; default: file mode's (files on the host) */
+  secrets?: SecretKeeper;
   clock?: Clock;
   /**
    * probes enabled plugins (spec.healthCheck): Ready only while they answer, restarted when they
@@ -103,6 +108,7 @@ export class Controller {
   readonly #clock: Clock;
   readonly #queue: WorkQueue;
   readonly #actual: ActualState;
+  readonly #secrets: SecretKeeper;
   readonly #status: StatusBook;
   readonly #ledger: InventoryLedger;
   readonly #health: HealthMonitor | undefined;
@@ -138,6 +144,7 @@ export class Controller {
     this.#clock = parts.clock ?? systemClock;
     this.#queue = new WorkQueue({ clock: this.#clock });
     this.#actual = new ActualState(parts.store);
+    this.#secrets = parts.secrets ?? new SecretKeeper(parts.ledger.stateDir, fileSecretResolver());
     this.#status = new StatusBook(parts.status);
     this.#ledger = parts.ledger;
     this.#health =
@@ -236,7 +243,9 @@ export class Controller {
     const held = doc === undefined || forced ? undefined : this.#heldStall(key, doc);
     if (held !== undefined) return held;
     const desired =
-      doc === undefined || selection?.selected !== true ? [] : [this.#desiredOf(doc, selection.by)];
+      doc === undefined || selection?.selected !== true
+        ? []
+        : [await this.#secrets.resolve(this.#desiredOf(doc, selection.by))];
     const skipped: SkippedDocument[] =
       declaredDoc !== undefined && selection?.selected === false
         ? [
@@ -256,7 +265,10 @@ export class Controller {
     ];
     const inventory = inventoryFor(key, desired[0], ledger.view(), declaredNames, candidates);
     // Only the plugins this key can touch: the planner's work per key does not grow with the host.
-    const actual = this.#actual.someCached(candidates) ?? (await this.#actual.some(candidates));
+    const actual = withDeclaredIdentity(
+      this.#actual.someCached(candidates) ?? (await this.#actual.some(candidates)),
+      ledger.view(),
+    );
     const facts = needsFacts(desired, actual)
       ? await gatherFacts(this.#options.inspector, desired, actual)
       : { remotes: new Map(), builds: new Map() };
@@ -498,7 +510,8 @@ export class Controller {
     const now = new Date(this.#clock.now()).toISOString();
     const previous = this.#status.get(key);
     const name = desired?.name ?? plans[0]?.name ?? key;
-    const plugin = this.#actual.peek(name);
+    const peeked = this.#actual.peek(name);
+    const plugin = peeked === undefined ? undefined : withDeclaredIdentity([peeked], this.#ledger.view())[0];
     const done: string[] = [];
     for (const r of results)
       for (const s of r.steps) if (s.ok && s.action.type !== 'noop') done.push(s.action.type);
@@ -508,6 +521,16 @@ export class Controller {
       unresponsive = this.#unresponsive(key, desired, health);
       observation = { phase: 'reconciling', reason: 'Unresponsive', message: unresponsive.message };
     }
+    const secrets = secretHashes(desired);
+    // which mirror the content came from is said until content is fetched again
+    const fetched = results
+      .flatMap((r) => r.steps)
+      .filter((step) => step.ok && (step.action.type === 'pull' || step.action.type === 'upgrade'))
+      .at(-1)?.action;
+    const source =
+      fetched !== undefined && (fetched.type === 'pull' || fetched.type === 'upgrade')
+        ? fetched.source
+        : previous?.source;
     const status: PluginStatus = {
       key,
       plugin: name,
@@ -516,6 +539,8 @@ export class Controller {
         : {}),
       ...(doc !== undefined ? { observedHash: this.#hashOf(doc) } : {}),
       ...(doc?.doc.metadata.labels !== undefined ? { labels: doc.doc.metadata.labels } : {}),
+      ...(secrets !== undefined ? { secrets } : {}),
+      ...(source !== undefined && plugin !== undefined ? { source } : {}),
       ...(done.length > 0
         ? { lastAction: done.join(', ') }
         : previous?.lastAction !== undefined

@@ -5,15 +5,26 @@
 import { dirname, resolve } from 'node:path';
 import type { LoadedDocument } from '../api/load.ts';
 import { formatReference } from '../api/reference.ts';
+import type { SecretValue } from '../api/secrets.ts';
 import type {
   HealthCheckSpec,
   InUsePolicy,
   Origin,
   PluginPrivilege,
   PluginSettings,
+  SecretSource,
   UpgradePolicy,
 } from '../api/types.ts';
 import { withDefaults } from '../api/validate.ts';
+import type { ErrorCode } from '../errors.ts';
+
+/**
+ * Declared settings as the planner compares them: an env value is a literal, or a resolved secret
+ * (SecretValue, which never shows its plain text).
+ */
+export interface DesiredSettings extends Omit<PluginSettings, 'env'> {
+  env?: Record<string, string | SecretValue>;
+}
 
 /** One declared plugin, fully defaulted. */
 export interface DesiredPlugin {
@@ -31,7 +42,15 @@ export interface DesiredPlugin {
   enabled: boolean;
   /** the exact grants consented to, or 'all' for grantAllPrivileges */
   privileges: PluginPrivilege[] | 'all';
-  settings: PluginSettings;
+  /** literal settings, and the secrets once resolved (reconcile/secrets.ts) */
+  settings: DesiredSettings;
+  /**
+   * env names whose value is a secret, with where it is read from; until resolved they are absent
+   * from settings.env and the planner installs or changes nothing
+   */
+  secrets?: Record<string, SecretSource>;
+  /** why the secrets could not be resolved; the planner reports it as the plugin's blocked reason */
+  secretError?: { code: ErrorCode; message: string };
   upgradePolicy: UpgradePolicy;
   inUse: InUsePolicy;
   enableTimeoutSeconds: number;
@@ -65,7 +84,7 @@ export function toDesired(loaded: LoadedDocument): DesiredPlugin {
       : {}),
     enabled: spec.enabled,
     privileges: spec.grantAllPrivileges ? 'all' : spec.privileges,
-    settings: structuredClone(loaded.doc.spec.settings ?? {}),
+    ...splitSecrets(loaded.doc.spec.settings ?? {}),
     upgradePolicy: spec.upgrade.policy,
     inUse: spec.inUse,
     enableTimeoutSeconds: spec.enableTimeoutSeconds,
@@ -73,5 +92,21 @@ export function toDesired(loaded: LoadedDocument): DesiredPlugin {
     dependsOn: spec.dependsOn,
     healthCheck: spec.healthCheck,
     origin: loaded.origin,
+  };
+}
+
+/** Literal settings apart from the env values given by reference (valueFrom). */
+function splitSecrets(settings: PluginSettings): Pick<DesiredPlugin, 'settings' | 'secrets'> {
+  const { env, ...rest } = structuredClone(settings);
+  if (env === undefined) return { settings: rest };
+  const literal: Record<string, string> = {};
+  const secrets: Record<string, SecretSource> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (typeof value === 'string') literal[name] = value;
+    else secrets[name] = value.valueFrom;
+  }
+  return {
+    settings: { ...rest, env: literal },
+    ...(Object.keys(secrets).length > 0 ? { secrets } : {}),
   };
 }

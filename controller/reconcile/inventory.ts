@@ -39,6 +39,16 @@ export interface OwnedPlugin {
    * plugin installed that way is never removed because the host stopped matching
    */
   selectedBy?: 'labels' | 'override';
+  /**
+   * env name -> salted hash (`hmac-sha256:…`, salt of the state directory) of each secret the
+   * declaration sets; never the secret itself
+   */
+  secrets?: Record<string, string>;
+  /**
+   * the reference the store recorded when the content came from a registry mirror (the docker store
+   * keeps the reference it pulled): it stands for `remote`, so it is neither drift nor a changed remote
+   */
+  mirrorReference?: string;
 }
 
 /** The whole inventory. */

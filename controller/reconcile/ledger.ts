@@ -3,6 +3,7 @@
  * concurrently: changes are made in memory and persisted one at a time, in order, so two plugins
  * finishing together can never lose each other's entry.
  */
+import { secretHashes } from './secrets.ts';
 import type { DesiredPlugin } from './desired.ts';
 import { type Inventory, type OwnedPlugin, writeInventory } from './inventory.ts';
 
@@ -58,6 +59,11 @@ export class InventoryLedger {
     if (names?.size === 0) this.#byKey.delete(key);
   }
 
+  /** The state directory the inventory is persisted in (its salt hashes secrets, reconcile/secrets.ts). */
+  get stateDir(): string {
+    return this.#stateDir;
+  }
+
   /** The local name of the owned plugin with ID `id`, if plugctl owns one. */
   nameOfId(id: string): string | undefined {
     for (const [name, owned] of Object.entries(this.#inventory.plugins)) if (owned.id === id) return name;
@@ -80,6 +86,9 @@ export class InventoryLedger {
       selectedBy: claim.selectedBy,
       ...(claim.id !== undefined ? { id: claim.id } : {}),
     };
+    const secrets = secretHashes(desired);
+    if (secrets !== undefined) next.secrets = secrets;
+    else delete next.secrets;
     if (current !== undefined && sameEntry(current, next)) return this.#writes;
     if (current !== undefined) this.#unindex(current.key, name);
     this.#index(desired.key, name);
@@ -102,6 +111,18 @@ export class InventoryLedger {
       return this.#writes;
     }
     current.digest = digest;
+    return this.#persist();
+  }
+
+  /**
+   * Records the reference the store keeps for content fetched from a registry mirror (undefined:
+   * fetched from the declared remote itself); resolves once persisted.
+   */
+  setMirrorReference(name: string, reference: string | undefined): Promise<void> {
+    const current = Object.hasOwn(this.#inventory.plugins, name) ? this.#inventory.plugins[name] : undefined;
+    if (current === undefined || current.mirrorReference === reference) return this.#writes;
+    if (reference === undefined) delete current.mirrorReference;
+    else current.mirrorReference = reference;
     return this.#persist();
   }
 
@@ -138,6 +159,8 @@ function sameEntry(a: OwnedPlugin, b: OwnedPlugin): boolean {
     a.set === b.set &&
     a.selectedBy === b.selectedBy &&
     a.id === b.id &&
-    a.digest === b.digest
+    a.digest === b.digest &&
+    JSON.stringify(a.secrets) === JSON.stringify(b.secrets) &&
+    a.mirrorReference === b.mirrorReference
   );
 }

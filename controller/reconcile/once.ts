@@ -19,6 +19,9 @@ import { gatherFacts, needsFacts } from './facts.ts';
 import type { Inventory } from './inventory.ts';
 import { readInventory } from './inventory.ts';
 import { InventoryLedger } from './ledger.ts';
+import { SecretKeeper } from './secrets.ts';
+import { withDeclaredIdentity } from './identity.ts';
+import { fileSecretResolver } from '../sources/secret-files.ts';
 import {
   planOne,
   planPrunes,
@@ -52,6 +55,8 @@ export interface PassDeps {
   concurrency?: number;
   /** what uses each plugin, for spec.inUse Wait (and shown by diff); without it the engine's refusal decides */
   usage?: PluginUsageReader;
+  /** resolves secret env values; default: file mode's (files on the host, no secretKeyRef) */
+  secrets?: SecretKeeper;
 }
 
 /** The plans of the first pass and, unless dry-run, what applying did (merged over all passes). */
@@ -75,9 +80,16 @@ export async function reconcilePass(input: PassInput, deps: PassDeps): Promise<P
     concurrency: 1,
     ...(deps.usage !== undefined ? { usage: deps.usage } : {}),
   };
+  const secrets = deps.secrets ?? new SecretKeeper(deps.stateDir, fileSecretResolver());
   for (let pass = 0; pass < MAX_PASSES; pass++) {
-    const actual = await deps.store.list();
-    const { plans, results } = await planAndApply(input, deps, actual, ledger.snapshot(), applyDeps);
+    const actual = withDeclaredIdentity(await deps.store.list(), ledger.snapshot());
+    const { plans, results } = await planAndApply(
+      input,
+      { ...deps, secrets },
+      actual,
+      ledger.snapshot(),
+      applyDeps,
+    );
     first ??= plans;
     if (input.dryRun) return { plans };
     for (const result of results) merge(merged, result);
@@ -94,7 +106,7 @@ export async function reconcilePass(input: PassInput, deps: PassDeps): Promise<P
  */
 async function planAndApply(
   input: PassInput,
-  deps: PassDeps,
+  deps: PassDeps & { secrets: SecretKeeper },
   actual: readonly InstalledPlugin[],
   inventory: Inventory,
   applyDeps: ApplyDeps,
@@ -122,7 +134,8 @@ async function planAndApply(
   const worker = async (): Promise<void> => {
     while (next < declared.length) {
       const index = next++;
-      const d = declared[index] as DesiredPlugin;
+      // secrets are read on every pass: the file may have changed while the document did not
+      const d = await deps.secrets.resolve(declared[index] as DesiredPlugin);
       const own = [d];
       const facts = needsFacts(own, actual)
         ? await gatherFacts(inspector, own, actual, 1)

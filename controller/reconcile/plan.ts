@@ -5,36 +5,51 @@
  */
 import { PlugctlError, type ErrorCode, type FailureKind } from '../errors.ts';
 import { formatReference, parseReference } from '../api/reference.ts';
-import type { PluginPrivilege, PluginSettings } from '../api/types.ts';
+import type { PluginPrivilege } from '../api/types.ts';
+import { SecretValue } from '../api/secrets.ts';
 import type { RemoteInfo } from '../registry/inspect.ts';
 import type { ContextInfo } from '../store/context.ts';
 import type { InstalledPlugin } from '../store/store.ts';
-import type { DesiredPlugin } from './desired.ts';
+import type { DesiredPlugin, DesiredSettings } from './desired.ts';
 import type { Inventory, OwnedPlugin } from './inventory.ts';
 import type { OwnershipClaim } from './ledger.ts';
 import { RegistryError } from '../registry/errors.ts';
 import { formatPrivileges, privilegesEqual } from '../plugin/privileges.ts';
-import { declaresSettings, diffSettings, restoreSettingStrings } from './settings.ts';
+import { declaresSettings, diffSettings, restoreSettingStrings, type SettingString } from './settings.ts';
 import { describeUsage, usageCount } from '../store/usage.ts';
 
 /** What to restore when an upgraded plugin fails to start: the content and settings it had before. */
 export interface Rollback {
   remote: string;
   privileges: PluginPrivilege[];
-  /** every settable value it had, in the engine's syntax */
-  settings: string[];
+  /** every settable value it had, in the engine's syntax (secrets wrapped) */
+  settings: SettingString[];
 }
 
 /** One step of a plugin's plan. Every action carries the human reason it is needed. */
 export type Action =
-  /** `remote` is what the store receives (a pin's tag, a platform digest); `digest` the manifest it resolves to */
-  | { type: 'pull'; remote: string; digest: string; privileges: PluginPrivilege[]; reason: string }
+  /**
+   * `remote` is what the store receives (a pin's tag, a platform digest); `digest` the manifest it
+   * resolves to; `from` the registry mirror's reference to fetch it from instead, with `source`
+   * saying which mirror and what the content was verified against
+   */
+  | {
+      type: 'pull';
+      remote: string;
+      digest: string;
+      privileges: PluginPrivilege[];
+      reason: string;
+      from?: string;
+      source?: string;
+    }
   | {
       type: 'upgrade';
       remote: string;
       digest: string;
       privileges: PluginPrivilege[];
       reason: string;
+      from?: string;
+      source?: string;
       /** present when a failure to enable the new version must roll back to the old one */
       rollback?: Rollback;
     }
@@ -42,7 +57,7 @@ export type Action =
    * `changes` are the engine-syntax settings when known now; when absent (right after a pull or an
    * upgrade, before the new config is known) apply compares `declared` with the fresh plugin.
    */
-  | { type: 'set'; changes?: string[]; declared: PluginSettings; reason: string }
+  | { type: 'set'; changes?: SettingString[]; declared: DesiredSettings; reason: string }
   | { type: 'enable'; timeoutSeconds: number; reason: string }
   /**
    * `forceIfUnused`: the usage lookup found nothing using the plugin, so when the engine still refuses
@@ -296,6 +311,10 @@ function planDeclared(
       actions: [noop('spec.suspend is true')],
     };
   }
+  const secrets = secretsProblem(d);
+  if (secrets !== undefined) {
+    return { ...base, ownership: owned ? 'keep' : 'none', outcome: 'blocked', actions: [secrets] };
+  }
   if (d.build !== undefined) {
     return {
       ...base,
@@ -326,6 +345,28 @@ function planDeclared(
   const actions = [...adopt, ...rest.actions];
   const outcome = rest.outcome === 'unchanged' && adopt.length > 0 ? 'configure' : rest.outcome;
   return { ...base, ownership: owned ? 'keep' : 'add', outcome, actions };
+}
+
+/**
+ * Nothing is installed or changed while a declared secret is not resolved: a plugin configured
+ * without it, or with an empty value, would be wrong and might not even say so.
+ */
+function secretsProblem(d: DesiredPlugin): Action | undefined {
+  if (d.secretError !== undefined) {
+    const kind = d.secretError.code === 'SECRET_SOURCE_UNSUPPORTED' ? 'stalled' : 'transient';
+    return blocked(kind, d.secretError.code, d.secretError.message);
+  }
+  const unresolved = Object.keys(d.secrets ?? {}).filter(
+    (name) => !(d.settings.env?.[name] instanceof SecretValue),
+  );
+  if (unresolved.length === 0) return undefined;
+  return blocked(
+    'transient',
+    'SECRET_UNAVAILABLE',
+    `the secret${unresolved.length > 1 ? 's' : ''} of spec.settings.env ${unresolved.join(', ')} ha${
+      unresolved.length > 1 ? 've' : 's'
+    } not been read yet`,
+  );
 }
 
 function nameConflict(d: DesiredPlugin, plugin: InstalledPlugin): Action {
@@ -486,6 +527,7 @@ function planInstall(
       digest: grants.info.digest,
       privileges: grants.privileges,
       reason: 'not installed',
+      ...mirrorFields(grants.info),
     },
   ];
   actions.push(...verifyPin(d, grants.info));
@@ -524,12 +566,13 @@ function planUpgrade(
     digest: grants.info.digest,
     privileges: grants.privileges,
     reason: why,
+    ...mirrorFields(grants.info),
     ...(d.enabled
       ? {
           rollback: {
             remote: plugin.reference,
             privileges: plugin.privileges,
-            settings: restoreSettingStrings(plugin.settings, plugin.defaults),
+            settings: restoreSettingStrings(plugin.settings, plugin.defaults, d.settings.env),
           },
         }
       : {}),
@@ -545,8 +588,26 @@ function planUpgrade(
   return { outcome: 'configure', actions };
 }
 
-/** For a digest pin installed by tag, a check that the tag delivered the pinned content. */
+/** Where the store fetches from when a registry mirror serves the content. */
+function mirrorFields(info: RemoteInfo): { from?: string; source?: string } {
+  return info.mirror === undefined ? {} : { from: info.mirror.reference, source: info.mirror.description };
+}
+
+/**
+ * For a digest pin installed by tag, a check that the tag delivered the pinned content; the same for
+ * content fetched from a mirror by tag (the mirror's tag may move between the lookup and the pull).
+ */
 function verifyPin(d: DesiredPlugin, info: RemoteInfo): Action[] {
+  if (info.mirror !== undefined && !info.mirror.reference.includes('@')) {
+    return [
+      {
+        type: 'verify',
+        diffIds: info.diffIds,
+        pin: `${d.remote} (${info.digest})`,
+        reason: `fetched by tag from ${info.mirror.reference}: check it is the content looked up`,
+      },
+    ];
+  }
   if (!d.remote.includes('@') || sameRemote(info.pullRemote, d.remote)) return [];
   return [
     {

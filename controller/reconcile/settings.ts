@@ -3,14 +3,21 @@
  * mention is expected at the plugin config's default, so removing a line from the document reverts
  * it on the host (what users of kubectl and terraform expect).
  */
-import type { PluginSettings } from '../api/types.ts';
+import { SECRET_MASK, SecretValue } from '../api/secrets.ts';
 import type { EffectiveSettings, SettableDefaults } from '../store/store.ts';
+import type { DesiredSettings } from './desired.ts';
+
+/**
+ * One setting in the engine's syntax (`KEY=value`): plain text, or a SecretValue for a secret env
+ * value, which prints as `KEY=<secret>` and is revealed only when handed to the store.
+ */
+export type SettingString = string | SecretValue;
 
 /** The result of comparing declared settings with an installed plugin. */
 export interface SettingsDiff {
   /** the settings to send with `set`, already in the engine's syntax */
-  changes: string[];
-  /** human descriptions of what differs, e.g. `env DEBUG "0" -> "1"` */
+  changes: SettingString[];
+  /** human descriptions of what differs, e.g. `env DEBUG "0" -> "1"`, `env TOKEN <secret, changed>` */
   differences: string[];
   /** declarations the plugin cannot accept (unknown or not settable): these need a human */
   problems: string[];
@@ -21,7 +28,7 @@ export interface SettingsDiff {
  * defaults and settability. Pure.
  */
 export function diffSettings(
-  declared: PluginSettings,
+  declared: DesiredSettings,
   actual: EffectiveSettings,
   defaults: SettableDefaults,
 ): SettingsDiff {
@@ -79,9 +86,9 @@ export function diffSettings(
  * The settings to send right after a fresh pull, when only the declaration is known: every declared
  * value. `argsName` comes from the pulled plugin's config.
  */
-export function declaredSettingStrings(declared: PluginSettings, argsName: string): string[] {
-  const out: string[] = [];
-  for (const [name, value] of Object.entries(declared.env ?? {})) out.push(`${name}=${value}`);
+export function declaredSettingStrings(declared: DesiredSettings, argsName: string): SettingString[] {
+  const out: SettingString[] = [];
+  for (const [name, value] of Object.entries(declared.env ?? {})) out.push(envSetting(name, value));
   for (const [name, value] of Object.entries(declared.mounts ?? {})) out.push(`${name}.source=${value}`);
   for (const [name, value] of Object.entries(declared.devices ?? {})) out.push(`${name}.path=${value}`);
   if (declared.args !== undefined) out.push(`${argsName}=${declared.args.join(' ')}`);
@@ -89,7 +96,7 @@ export function declaredSettingStrings(declared: PluginSettings, argsName: strin
 }
 
 /** True when the declaration sets anything at all. */
-export function declaresSettings(declared: PluginSettings): boolean {
+export function declaresSettings(declared: DesiredSettings): boolean {
   return (
     declared.args !== undefined ||
     Object.keys(declared.env ?? {}).length > 0 ||
@@ -101,7 +108,7 @@ export function declaresSettings(declared: PluginSettings): boolean {
 function compareNamed<D extends { settable: boolean }>(
   diff: SettingsDiff,
   kind: string,
-  declared: Record<string, string> | undefined,
+  declared: Record<string, string | SecretValue> | undefined,
   actual: Record<string, string>,
   defaults: Record<string, D>,
   defaultValue: (d: D) => string,
@@ -119,16 +126,28 @@ function compareNamed<D extends { settable: boolean }>(
   for (const [name, def] of Object.entries(defaults)) {
     const want = declared?.[name] ?? defaultValue(def);
     const have = actual[name] ?? defaultValue(def);
-    if (want === have) continue;
+    // A secret is compared by its salted hash; neither side's text goes into a message.
+    if (want instanceof SecretValue ? want.matches(have) : want === have) continue;
+    const shown = want instanceof SecretValue ? SECRET_MASK : JSON.stringify(want);
     if (!def.settable) {
-      diff.problems.push(
-        `${kind} ${name} is not settable in the plugin's config (wanted ${JSON.stringify(want)})`,
-      );
+      diff.problems.push(`${kind} ${name} is not settable in the plugin's config (wanted ${shown})`);
+      continue;
+    }
+    if (want instanceof SecretValue) {
+      diff.changes.push(want.derive((plain) => render(name, plain), render(name, SECRET_MASK)));
+      diff.differences.push(`${kind} ${name} <secret, changed>`);
       continue;
     }
     diff.changes.push(render(name, want));
-    diff.differences.push(`${kind} ${name} ${JSON.stringify(have)} -> ${JSON.stringify(want)}`);
+    diff.differences.push(`${kind} ${name} ${JSON.stringify(have)} -> ${shown}`);
   }
+}
+
+/** `NAME=value` for the engine, a SecretValue showing `NAME=<secret>` for a secret. */
+function envSetting(name: string, value: string | SecretValue): SettingString {
+  return value instanceof SecretValue
+    ? value.derive((plain) => `${name}=${plain}`, `${name}=${SECRET_MASK}`)
+    : `${name}=${value}`;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -137,12 +156,23 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 
 /**
  * Every settable value an installed plugin has now, in the engine's syntax: what a rollback sends
- * to put the old version back exactly as it was.
+ * to put the old version back exactly as it was. Env values named in `secrets` (the declared
+ * secrets) are wrapped, so the old secret is sent but never shown.
  */
-export function restoreSettingStrings(settings: EffectiveSettings, defaults: SettableDefaults): string[] {
-  const out: string[] = [];
+export function restoreSettingStrings(
+  settings: EffectiveSettings,
+  defaults: SettableDefaults,
+  secrets: DesiredSettings['env'] = {},
+): SettingString[] {
+  const out: SettingString[] = [];
   for (const [name, value] of Object.entries(settings.env)) {
-    if (defaults.env[name]?.settable === true) out.push(`${name}=${value}`);
+    if (defaults.env[name]?.settable !== true) continue;
+    const secret = Object.hasOwn(secrets, name) ? secrets[name] : undefined;
+    out.push(
+      secret instanceof SecretValue
+        ? secret.derive(() => `${name}=${value}`, `${name}=${SECRET_MASK}`)
+        : `${name}=${value}`,
+    );
   }
   for (const [name, value] of Object.entries(settings.mounts)) {
     if (defaults.mounts[name]?.settable === true) out.push(`${name}.source=${value}`);

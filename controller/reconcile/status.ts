@@ -71,6 +71,8 @@ export function sameExceptTime(a: PluginStatus, b: PluginStatus): boolean {
     a.enabled === b.enabled &&
     a.observedHash === b.observedHash &&
     JSON.stringify(a.labels) === JSON.stringify(b.labels) &&
+    JSON.stringify(a.secrets) === JSON.stringify(b.secrets) &&
+    a.source === b.source &&
     a.lastAction === b.lastAction &&
     a.lastError?.code === b.lastError?.code &&
     a.lastError?.message === b.lastError?.message &&

@@ -105,6 +105,12 @@ export interface PullOptions {
   remote: string;
   /** exact grants to send; the caller has already checked them */
   privileges: PluginPrivilege[];
+  /**
+   * a registry mirror's reference to fetch the same content from (the caller has checked it is the
+   * content `remote` stands for). A store that can keep `remote` as the plugin's reference does (the
+   * embedded store); the docker store records what it pulled, and the caller maps it back.
+   */
+  from?: string;
 }
 
 /** Something happened to a plugin on the host (from the engine's event stream). */

@@ -268,7 +268,8 @@ export class DockerStore implements Store {
     return toPrivileges(raw);
   }
 
-  async pull(name: string, options: PullOptions): Promise<void> {
+  async pull(name: string, requested: PullOptions): Promise<void> {
+    const options = engineTarget(requested);
     this.#guardDigest(options.remote, 'pull');
     this.#guardName(name);
     const headers = await this.#authHeaders(options.remote);
@@ -316,7 +317,8 @@ export class DockerStore implements Store {
     }
   }
 
-  async upgrade(name: string, options: PullOptions): Promise<void> {
+  async upgrade(name: string, requested: PullOptions): Promise<void> {
+    const options = engineTarget(requested);
     this.#guardDigest(options.remote, 'upgrade to');
     const headers = await this.#authHeaders(options.remote);
     await this.#checkGrants(options, headers, `upgrading ${name} to ${options.remote}`);
@@ -620,3 +622,11 @@ export async function connectDockerStore(options: DockerStoreOptions = {}): Prom
 }
 
 export { capabilityOf, toInstalledPlugin };
+
+/**
+ * What the engine is asked to pull: the mirror's reference when there is one. The engine records it
+ * as the plugin's reference (it has no other), and the caller maps it back to the declared remote.
+ */
+function engineTarget(options: PullOptions): PullOptions {
+  return options.from === undefined ? options : { remote: options.from, privileges: options.privileges };
+}

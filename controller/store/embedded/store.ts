@@ -33,7 +33,7 @@ import { withDeadline } from '../../registry/deadline.ts';
 import { DEFAULT_PULL_TIMEOUT_MS } from '../../limits.ts';
 import { parsePluginConfig } from '../../plugin/config.ts';
 import type { PluginConfig } from '../../plugin/config.ts';
-import { familiarString, parseReference } from '../../api/reference.ts';
+import { familiarString, formatReference, parseReference } from '../../api/reference.ts';
 import type { PluginPrivilege } from '../../plugin/privileges.ts';
 import type {
   InstalledPlugin,
@@ -365,7 +365,7 @@ export class EmbeddedStore implements Store {
         options.remote,
         `pulling ${options.remote} as ${localName}`,
         async (signal) => {
-          const remote = await readRemote(this.#registry, options.remote, signal);
+          const remote = await readFrom(this.#registry, options, signal);
           this.#checkPrivileges(remote, options.privileges, `pulling ${remote.remote} as ${localName}`);
           const layers = applicableLayers(remote, this.#logger);
           return this.#gcLock.shared(async () => {
@@ -488,7 +488,7 @@ export class EmbeddedStore implements Store {
         options.remote,
         `upgrading ${plugin.name} to ${options.remote}`,
         async (signal) => {
-          const remote = await readRemote(this.#registry, options.remote, signal);
+          const remote = await readFrom(this.#registry, options, signal);
           const what = `upgrading ${plugin.name} to ${remote.remote}`;
           this.#checkPrivileges(remote, options.privileges, what);
           const layers = applicableLayers(remote, this.#logger);
@@ -1220,4 +1220,18 @@ export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<
     await store.close();
     throw ioError(`loading the plugin store at ${layout.root}`, error);
   }
+}
+
+/**
+ * The remote of a pull or upgrade, read from the registry mirror when the caller named one: the
+ * layers come from the mirror (`ref`), and the plugin keeps the declared remote as its reference.
+ */
+async function readFrom(
+  registry: RegistryClient,
+  options: PullOptions,
+  signal: AbortSignal,
+): Promise<RemotePlugin> {
+  if (options.from === undefined) return readRemote(registry, options.remote, signal);
+  const fetched = await readRemote(registry, options.from, signal);
+  return { ...fetched, remote: formatReference(parseReference(options.remote)) };
 }

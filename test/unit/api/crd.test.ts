@@ -168,6 +168,8 @@ describe('CRD', () => {
       'observedGeneration',
       'pluginID',
       'reference',
+      'secrets',
+      'source',
     ]);
   });
 
@@ -304,7 +306,7 @@ function assertStructural(root: Obj): void {
         if ('type' in node) problems.push(`${path}: int-or-string with a type`);
         if (JSON.stringify(node['anyOf']) !== JSON.stringify([{ type: 'integer' }, { type: 'string' }]))
           problems.push(`${path}: int-or-string anyOf is not exactly [integer, string]`);
-      } else if (typeof node['type'] !== 'string') {
+      } else if (typeof node['type'] !== 'string' && node['x-kubernetes-preserve-unknown-fields'] !== true) {
         problems.push(`${path}: missing type`);
       }
     });

@@ -238,7 +238,7 @@ ${plugin('a', 'remote: busybox # trailing comment')}---
     assert.equal(e.code, 'INVALID_TYPE');
     assert.equal(
       formatLoadError(e),
-      'plugins.yaml:9:14: spec.settings.env.DEBUG: must be a string (got 1); quote the value to make it a string',
+      'plugins.yaml:9:14: spec.settings.env.DEBUG: must be a string or a mapping (got 1); quote the value to make it a string',
     );
   });
 

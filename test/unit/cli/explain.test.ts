@@ -20,7 +20,7 @@ test('explain dockerplugin.spec.settings: kind, version, the field, its descript
   assert.match(out, /DESCRIPTION:\n {4}Values set on the plugin \(`docker plugin set`\)/);
   for (const name of ['env', 'args', 'mounts', 'devices'])
     assert.match(out, new RegExp(`^  ${name}\\t<`, 'm'));
-  assert.match(out, /^ {2}env\t<map\[string\]string>\n {4}Environment variables/m);
+  assert.match(out, /^ {2}env\t<map\[string\]string\|Object>\n {4}Environment variables/m);
   assert.ok(
     out.split('\n').every((line) => line.length <= 80),
     'wrapped at 80 columns',

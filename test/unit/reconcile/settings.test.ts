@@ -6,7 +6,7 @@ import {
   diffSettings,
 } from '../../../controller/reconcile/settings.ts';
 import type { SettingsDiff } from '../../../controller/reconcile/settings.ts';
-import type { PluginSettings } from '../../../controller/api/types.ts';
+import type { DesiredSettings as PluginSettings } from '../../../controller/reconcile/desired.ts';
 import type { EffectiveSettings, SettableDefaults } from '../../../controller/store/store.ts';
 import { defaults, effective } from './fixtures.ts';
 

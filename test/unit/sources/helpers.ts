@@ -29,7 +29,8 @@ export function pluginYaml(name: string, version = '1', remote = `example/${name
 
 /** The env VERSION of a document in the snapshot, or undefined when the key is absent. */
 export function versionOf(snapshot: FileSourceSnapshot, key: string): string | undefined {
-  return snapshot.documents.get(key)?.doc.spec.settings?.env?.VERSION;
+  const value = snapshot.documents.get(key)?.doc.spec.settings?.env?.VERSION;
+  return typeof value === 'string' ? value : undefined;
 }
 
 /** A fresh temp directory and its removal. */
