@@ -43,6 +43,10 @@ export interface PluginStatus {
   enabled?: boolean;
   /** hash of the document's spec this status was computed from */
   observedHash?: string;
+  /** metadata.generation of the document this status was computed from (cluster documents only) */
+  observedGeneration?: number;
+  /** content digest plugctl installed (manifest digest, or a build context's), when it installed it */
+  digest?: string;
   /** the actions of the last reconcile that changed something, e.g. `pull, set, enable` */
   lastAction?: string;
   lastError?: { code: string; kind: FailureKind; message: string };

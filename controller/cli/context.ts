@@ -8,6 +8,7 @@ import { parseLabelPairs, type HostLabels } from '../api/labels.ts';
 import { createLogger } from '../observe/logger.ts';
 import type { HostLabelSources } from '../sources/host-labels.ts';
 import type { RegistryClient } from '../registry/client.ts';
+import type { Credentials } from '../registry/credentials.ts';
 import type { StoreKind } from './open-store.ts';
 import type { RemoteInspector } from '../registry/inspect.ts';
 import type { PluginReader, Store } from '../store/store.ts';
@@ -44,6 +45,11 @@ export interface StoreHooks {
   onRequest?: (method: string, path: string, outcome: number | string) => void;
   /** the command only reads: the embedded store is opened read-only (starts nothing, takes no lock) */
   readOnly?: boolean;
+  /**
+   * registry credentials per registry host, for the store and the registry client (default: the
+   * Docker client configuration); `plugctl run --kube` puts pull Secrets in front of it
+   */
+  credentials?: (registryHost: string) => Promise<Credentials | undefined>;
 }
 
 /** A command's environment. `openStore` connects on first use and is closed by `close`. */
@@ -79,7 +85,7 @@ export function createContext(options: GlobalOptions, io: Output, env: NodeJS.Pr
           root: options.root,
           env,
           logger,
-          registry: registryClient,
+          registry: () => registryClient(hooks.credentials),
           pullTimeoutMs: options.pullTimeout,
           ...hooks,
         }),
@@ -88,7 +94,7 @@ export function createContext(options: GlobalOptions, io: Output, env: NodeJS.Pr
     },
     async openInspector() {
       const opened = await this.openStore();
-      const client = await registryClient();
+      const client = await registryClient(undefined);
       const { createRemoteInspector } = await import('../registry/inspect.ts');
       return createRemoteInspector(
         client,
@@ -114,14 +120,18 @@ export function createContext(options: GlobalOptions, io: Output, env: NodeJS.Pr
     },
   };
 
-  /** One registry client per command, shared by the store and the inspector. */
-  function registryClient(): Promise<RegistryClient> {
+  /**
+   * One registry client per command, shared by the store and the inspector; the first caller's
+   * `credentials` (the store's, which is opened first) is the one it keeps.
+   */
+  function registryClient(credentials: StoreHooks['credentials'] | undefined): Promise<RegistryClient> {
     registry ??= import('../registry/client.ts').then(
       ({ RegistryClient }) =>
         new RegistryClient({
           insecureRegistries: options.insecureRegistry,
-          credentials: async (host) =>
-            (await import('../registry/credentials.ts')).resolveCredentials(host, { env }),
+          credentials:
+            credentials ??
+            (async (host) => (await import('../registry/credentials.ts')).resolveCredentials(host, { env })),
         }),
     );
     return registry;

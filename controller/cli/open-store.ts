@@ -8,6 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Logger } from 'pino';
 import type { RegistryClient } from '../registry/client.ts';
+import type { Credentials } from '../registry/credentials.ts';
 import type { Store } from '../store/store.ts';
 
 /** Which store; `auto` picks docker when an engine is configured or present, else embedded. */
@@ -39,6 +40,8 @@ export interface OpenStoreOptions {
   /** overall deadline of one pull of the embedded store, ms (default DEFAULT_PULL_TIMEOUT_MS) */
   pullTimeoutMs?: number;
   onRequest?: (method: string, path: string, outcome: number | string) => void;
+  /** registry credentials per host for the docker store's pulls (default: the Docker client configuration) */
+  credentials?: (registryHost: string) => Promise<Credentials | undefined>;
   /**
    * Only reads (get, diff): the embedded store is opened read-only, so it starts none of the
    * enabled plugins it finds (a plugins directory of a stopped dockerd stays dockerd's) and works
@@ -51,7 +54,12 @@ export interface OpenStoreOptions {
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   if (options.kind === 'docker') {
     const { connectDockerStore } = await import('../store/docker/store.ts');
-    return connectDockerStore({ host: options.dockerHost, env: options.env, onRequest: options.onRequest });
+    return connectDockerStore({
+      host: options.dockerHost,
+      env: options.env,
+      onRequest: options.onRequest,
+      ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
+    });
   }
   const [{ openEmbeddedStore }, { RuncRuntime }] = await Promise.all([
     import('../store/embedded/store.ts'),

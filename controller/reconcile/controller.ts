@@ -328,6 +328,8 @@ export class Controller {
     const previous = this.#status.get(key);
     const name = desired?.name ?? plans[0]?.name ?? key;
     const plugin = this.#actual.peek(name);
+    const owned = this.#ledger.view().plugins;
+    const digest = plugin !== undefined && Object.hasOwn(owned, name) ? owned[name]?.digest : undefined;
     const done: string[] = [];
     for (const r of results)
       for (const s of r.steps) if (s.ok && s.action.type !== 'noop') done.push(s.action.type);
@@ -339,6 +341,10 @@ export class Controller {
         ? { pluginID: plugin.id, reference: plugin.reference, enabled: plugin.enabled }
         : {}),
       ...(doc !== undefined ? { observedHash: this.#hashOf(doc) } : {}),
+      ...(doc?.doc.metadata.generation !== undefined
+        ? { observedGeneration: doc.doc.metadata.generation }
+        : {}),
+      ...(digest !== undefined ? { digest } : {}),
       ...(done.length > 0
         ? { lastAction: done.join(', ') }
         : previous?.lastAction !== undefined

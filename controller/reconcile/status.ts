@@ -70,6 +70,8 @@ export function sameExceptTime(a: PluginStatus, b: PluginStatus): boolean {
     a.reference === b.reference &&
     a.enabled === b.enabled &&
     a.observedHash === b.observedHash &&
+    a.observedGeneration === b.observedGeneration &&
+    a.digest === b.digest &&
     a.lastAction === b.lastAction &&
     a.lastError?.code === b.lastError?.code &&
     a.lastError?.message === b.lastError?.message &&
