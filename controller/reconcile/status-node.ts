@@ -303,6 +303,10 @@ export class NodeStatusSink implements StatusSink {
     }
     this.#lastBody = body;
     this.writes++;
+    this.#o.logger.debug(
+      { declared: status.declared, ready: status.ready, plugins: status.plugins.length },
+      'DockerPluginNode status written',
+    );
   }
 
   async #create(): Promise<void> {
