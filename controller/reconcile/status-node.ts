@@ -329,10 +329,13 @@ export class NodeStatusSink implements StatusSink {
   }
 
   async #applyStatus(status: ReturnType<typeof composeNodeStatus>): Promise<void> {
+    // Server-side apply on 1.20 turns an empty list into null, which the schema refuses: an empty list
+    // is left out instead, which removes the field this manager owned.
+    const { plugins, ...counts } = status;
     await serverSideApply(
       this.#o.client,
       DOCKER_PLUGIN_NODES,
-      { metadata: { name: this.#o.nodeName }, status },
+      { metadata: { name: this.#o.nodeName }, status: plugins.length > 0 ? status : counts },
       { fieldManager: this.#fieldManager, force: true, subresource: 'status' },
     );
   }
