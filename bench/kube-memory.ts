@@ -12,7 +12,7 @@
  * (test/env/kube-env.sh), cache 200 DockerPlugins and the agent's own Node with a list+watch informer,
  * idle, and are measured idle. Needs root and the kube environment; run under the integration lock:
  *
- *   flock /tmp/plugctl-itest.lock node bench/kube-memory.ts [--bundle-esbuild /path/to/esbuild]
+ *   flock /tmp/plugctl-itest.lock node bench/kube-memory.ts [--bundle-esbuild /path/to/esbuild] [--only-agent]
  *
  * The esbuild variant (client-node's KubeConfig + informer bundled and tree-shaken) runs only when an
  * esbuild binary is given: plugctl does not ship a bundler.
@@ -106,6 +106,86 @@ interface Result {
   loadMs: number;
 }
 
+/** VmRSS of a process, in MB. */
+async function rssOf(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const line = (await readFile(`/proc/${pid}/status`, 'utf8'))
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
+  return Number(line?.split(/\s+/)[1] ?? 0) / 1024;
+}
+
+/**
+ * The real agent: `plugctl run --kube` through bin/plugctl.js (the launcher's long-running set-up),
+ * the embedded store on a temp root, the DockerPlugins and the Node of the benchmark. Measured as the
+ * process's VmRSS once it has reconciled every key and gone quiet (its idle trim has run): nothing can
+ * force a GC from outside, so this is what a node would see. Started twice, the second time with a warm
+ * compile cache; the median of 5 samples a second apart.
+ */
+async function agentProcess(dir: string, kubeconfig: string): Promise<Result> {
+  const { spawn } = await import('node:child_process');
+  let last: Result | undefined;
+  for (let i = 0; i < 2; i++) {
+    const root = await mkdtemp(join(dir, 'agent-'));
+    const started = performance.now();
+    const child = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'bin/plugctl.js'),
+        '--store',
+        'embedded',
+        '--root',
+        join(root, 'plugins'),
+        '--state-dir',
+        join(root, 'state'),
+        '--log-level',
+        'info',
+        'run',
+        '--kube',
+        '--kubeconfig',
+        kubeconfig,
+        '--node-name',
+        NODE_NAME,
+        '--namespace',
+        'default',
+        '--listen',
+        '127.0.0.1:0',
+      ],
+      {
+        cwd: ROOT,
+        env: { ...process.env, NODE_COMPILE_CACHE: join(dir, 'cache') },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    try {
+      let log = '';
+      const synced = new Promise<number>((resolve, reject) => {
+        child.stderr.on('data', (chunk: Buffer) => {
+          log += chunk.toString();
+          if (log.includes('first full sync complete')) resolve(performance.now() - started);
+        });
+        child.once('exit', (code) =>
+          reject(new Error(`plugctl run --kube exited ${code}: ${log.slice(-2000)}`)),
+        );
+      });
+      const syncMs = await synced;
+      await new Promise((r) => setTimeout(r, 10_000));
+      const samples: number[] = [];
+      for (let s = 0; s < 5; s++) {
+        samples.push(await rssOf(child.pid!));
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      samples.sort((a, b) => a - b);
+      last = { rssMB: +samples[2]!.toFixed(1), heapMB: NaN, loadMs: Math.round(syncMs) };
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      await rm(root, { recursive: true, force: true });
+    }
+  }
+  return last!;
+}
+
 async function child(
   dir: string,
   name: string,
@@ -159,6 +239,7 @@ async function main(args: string[]): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'plugctl-bench-kube-'));
   const esbuildAt = args.indexOf('--bundle-esbuild');
   const esbuild = esbuildAt === -1 ? undefined : args[esbuildAt + 1];
+  const onlyAgent = args.includes('--only-agent');
   const rows: [string, Result][] = [];
   const { stdout } = await run('bash', [KUBE_ENV, 'up']);
   const started = /KE_STARTED=1/.test(stdout);
@@ -207,61 +288,67 @@ async function main(args: string[]): Promise<void> {
       })
       .catch(() => undefined);
     const env = { BENCH_KUBECONFIG: kubeconfig };
-    rows.push([
-      'bare node',
-      await child(
-        dir,
-        'bare',
-        `${PRELUDE}console.log(JSON.stringify({ ...(await settle()), loadMs: 0 }));`,
-        env,
-      ),
-    ]);
-    rows.push([
-      'plugctl base (pino, yaml, undici Pool+request)',
-      await child(dir, 'base', loadOnly(''), env),
-    ]);
-    rows.push([
-      'base + client-node index, as installed',
-      await child(dir, 'index', loadOnly("await import('@kubernetes/client-node');"), env),
-    ]);
-    rows.push([
-      'base + client-node config.js (KubeConfig) + watch.js',
-      await child(
-        dir,
-        'config',
-        loadOnly(
-          "await import('@kubernetes/client-node/dist/config.js'); await import('@kubernetes/client-node/dist/watch.js');",
-        ),
-        env,
-      ),
-    ]);
-    rows.push([
-      'base + plugctl kube/ (client-node config_types + exec_auth)',
-      await child(
-        dir,
-        'own',
-        loadOnly(
-          ['config', 'client', 'informer', 'apply', 'leader', 'slots', 'events']
-            .map((m) => `await import(${JSON.stringify(`${ROOT}/controller/kube/${m}.ts`)});`)
-            .join('\n') + "\nawait import('@kubernetes/client-node/dist/exec_auth.js');",
-        ),
-        env,
-      ),
-    ]);
-    rows.push([
-      `agent, client-node KubeConfig + makeInformer, as installed (${PLUGINS} cached)`,
-      await child(dir, 'cn-agent', clientNodeAgent('@kubernetes/client-node'), env),
-    ]);
-    if (esbuild !== undefined) {
-      const bundled = await bundle(esbuild, dir);
+    if (!onlyAgent) {
       rows.push([
-        `agent, client-node KubeConfig + makeInformer, esbuild bundle (${PLUGINS} cached)`,
-        await child(dir, 'cn-bundle', clientNodeAgent(bundled), env),
+        'bare node',
+        await child(
+          dir,
+          'bare',
+          `${PRELUDE}console.log(JSON.stringify({ ...(await settle()), loadMs: 0 }));`,
+          env,
+        ),
+      ]);
+      rows.push([
+        'plugctl base (pino, yaml, undici Pool+request)',
+        await child(dir, 'base', loadOnly(''), env),
+      ]);
+      rows.push([
+        'base + client-node index, as installed',
+        await child(dir, 'index', loadOnly("await import('@kubernetes/client-node');"), env),
+      ]);
+      rows.push([
+        'base + client-node config.js (KubeConfig) + watch.js',
+        await child(
+          dir,
+          'config',
+          loadOnly(
+            "await import('@kubernetes/client-node/dist/config.js'); await import('@kubernetes/client-node/dist/watch.js');",
+          ),
+          env,
+        ),
+      ]);
+      rows.push([
+        'base + plugctl kube/ (client-node config_types + exec_auth)',
+        await child(
+          dir,
+          'own',
+          loadOnly(
+            ['config', 'client', 'informer', 'apply', 'leader', 'slots', 'events']
+              .map((m) => `await import(${JSON.stringify(`${ROOT}/controller/kube/${m}.ts`)});`)
+              .join('\n') + "\nawait import('@kubernetes/client-node/dist/exec_auth.js');",
+          ),
+          env,
+        ),
+      ]);
+      rows.push([
+        `agent, client-node KubeConfig + makeInformer, as installed (${PLUGINS} cached)`,
+        await child(dir, 'cn-agent', clientNodeAgent('@kubernetes/client-node'), env),
+      ]);
+      if (esbuild !== undefined) {
+        const bundled = await bundle(esbuild, dir);
+        rows.push([
+          `agent, client-node KubeConfig + makeInformer, esbuild bundle (${PLUGINS} cached)`,
+          await child(dir, 'cn-bundle', clientNodeAgent(bundled), env),
+        ]);
+      }
+      rows.push([
+        `agent, plugctl kube/ over undici (${PLUGINS} cached)`,
+        await child(dir, 'own-agent', OWN_AGENT, env),
       ]);
     }
     rows.push([
-      `agent, plugctl kube/ over undici (${PLUGINS} cached)`,
-      await child(dir, 'own-agent', OWN_AGENT, env),
+      `plugctl run --kube (embedded store), ${PLUGINS} DockerPlugins cached, idle (VmRSS; load ms = until first sync)`,
+      await agentProcess(dir, kubeconfig),
     ]);
   } finally {
     await client.request({ method: 'DELETE', path: collectionPath(DOCKER_PLUGINS) }).catch(() => undefined);

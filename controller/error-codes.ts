@@ -645,6 +645,21 @@ export const ERROR_CODES = {
     kind: 'transient',
     hint: 'The answer was not Kubernetes API JSON: check that the address is an API server.',
   },
+  KUBE_NODE_NOT_FOUND: {
+    area: 'kube',
+    kind: 'waiting',
+    hint: "The agent's Node object does not exist: check --node-name or NODE_NAME (the pod's spec.nodeName); nothing is decided until it appears.",
+  },
+  PULL_SECRET_NOT_FOUND: {
+    area: 'kube',
+    kind: 'waiting',
+    hint: "spec.pullSecretName names a Secret that is not in the agent's namespace (or RBAC hides it): create it there.",
+  },
+  PULL_SECRET_INVALID: {
+    area: 'kube',
+    kind: 'stalled',
+    hint: 'The pull Secret is not of type kubernetes.io/dockerconfigjson or its .dockerconfigjson is not a Docker config: recreate it with kubectl create secret docker-registry.',
+  },
 } as const satisfies Record<string, ErrorCodeEntry>;
 
 /** A code of the catalogue. */

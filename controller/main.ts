@@ -13,6 +13,9 @@ import type { GetOptions } from './cli/get.ts';
 import type { WaitOptions } from './cli/wait.ts';
 import { parseWaitFor } from './cli/wait-for.ts';
 import type { LogsOptions } from './cli/plugin-verbs.ts';
+// Types only: the modules load when their command runs (run-kube.ts pulls in the cluster side).
+import type { RunOptions } from './cli/run.ts';
+import type { RunKubeOptions } from './cli/run-kube.ts';
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
@@ -197,7 +200,36 @@ export async function main(
         .argParser((v) => parseDuration(v, '--shutdown-timeout'))
         .default(30_000, formatDuration(30_000)),
     )
-    .action(run(async (o, ctx) => (await import('./cli/run.ts')).runCommand(o, ctx), 'info'));
+    .option('--kube', "Kubernetes mode: the cluster's DockerPlugins selecting this node, instead of -f")
+    .option('--node-name <name>', 'with --kube: this node (default $NODE_NAME, else the hostname)')
+    .option('--kubeconfig <path>', 'with --kube: the cluster (default $KUBECONFIG, else in-cluster)')
+    .option(
+      '--namespace <ns>',
+      "with --kube: the agent's namespace, where pull Secrets are read (default $POD_NAMESPACE, else the service account's)",
+    )
+    .addOption(
+      new Option(
+        '--watch-silence <duration>',
+        'with --kube: restart a watch that delivered nothing, not even a bookmark, for this long',
+      )
+        .argParser((v) => parseDuration(v, '--watch-silence', 1000))
+        .default(90_000, formatDuration(90_000)),
+    )
+    .addOption(
+      new Option('--relist <duration>', 'with --kube: list every resource again this often')
+        .argParser((v) => parseDuration(v, '--relist', 1000))
+        .default(30 * 60_000, formatDuration(30 * 60_000)),
+    )
+    .action(
+      run(async (o: RunOptions & RunKubeOptions & { kube?: boolean }, ctx) => {
+        if (o.kube !== true) return (await import('./cli/run.ts')).runCommand(o, ctx);
+        if (o.filename !== undefined) {
+          ctx.io.err('error: plugctl run takes either -f or --kube, not both\n');
+          return 2;
+        }
+        return (await import('./cli/run-kube.ts')).runKubeCommand(o, ctx);
+      }, 'info'),
+    );
 
   program
     .command('prune')

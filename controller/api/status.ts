@@ -52,6 +52,10 @@ export interface PluginStatus {
    * e.g. `mirror 127.0.0.1:5001 (verified against the pinned digest sha256:…)`
    */
   source?: string;
+  /** metadata.generation of the document this status was computed from (cluster documents only) */
+  observedGeneration?: number;
+  /** content digest plugctl installed (manifest digest, or a build context's), when it installed it */
+  digest?: string;
   /** the actions of the last reconcile that changed something, e.g. `pull, set, enable` */
   lastAction?: string;
   lastError?: { code: string; kind: FailureKind; message: string };

@@ -5,13 +5,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PlugctlError } from '../errors.ts';
-import type { Credentials } from '../registry/credentials.ts';
 import type { MirrorConfig } from '../registry/mirrors.ts';
 import type { Logger, LevelWithSilent } from 'pino';
 import { parseLabelPairs, type HostLabels } from '../api/labels.ts';
 import { createLogger } from '../observe/logger.ts';
 import type { HostLabelSources } from '../sources/host-labels.ts';
 import type { RegistryClient } from '../registry/client.ts';
+import type { Credentials } from '../registry/credentials.ts';
 import type { StoreKind } from './open-store.ts';
 import type { RemoteInspector } from '../registry/inspect.ts';
 import type { PluginReader, Store } from '../store/store.ts';
@@ -53,6 +53,11 @@ export interface StoreHooks {
   onRequest?: (method: string, path: string, outcome: number | string) => void;
   /** the command only reads: the embedded store is opened read-only (starts nothing, takes no lock) */
   readOnly?: boolean;
+  /**
+   * registry credentials per registry host, for the store and the registry client (default: the
+   * Docker client configuration); `plugctl run --kube` puts pull Secrets in front of it
+   */
+  credentials?: (registryHost: string) => Promise<Credentials | undefined>;
 }
 
 /** A command's environment. `openStore` connects on first use and is closed by `close`. */
@@ -93,6 +98,7 @@ export function createContext(
     logger,
     io,
     openStore(hooks: StoreHooks = {}) {
+      const { credentials: hookCredentials, ...otherHooks } = hooks;
       store ??= import('./open-store.ts').then(({ chooseStore, openStore }) =>
         openStore({
           kind: chooseStore(options.store, options.dockerHost, env),
@@ -100,17 +106,17 @@ export function createContext(
           root: options.root,
           env,
           logger,
-          registry: registryClient,
-          credentials: async (host: string) => (await credentialLookup())(host),
+          registry: () => registryClient(hookCredentials),
+          credentials: async (host: string) => (await credentialLookup(hookCredentials))(host),
           pullTimeoutMs: options.pullTimeout,
-          ...hooks,
+          ...otherHooks,
         }),
       );
       return store;
     },
     async openInspector() {
       const opened = await this.openStore();
-      const client = await registryClient();
+      const client = await registryClient(undefined);
       const { createRemoteInspector } = await import('../registry/inspect.ts');
       return createRemoteInspector(
         client,
@@ -136,9 +142,12 @@ export function createContext(
     },
   };
 
-  /** One registry client per command, shared by the store and the inspector. */
-  function registryClient(): Promise<RegistryClient> {
-    registry ??= Promise.all([import('../registry/client.ts'), mirrorConfig(), credentialLookup()]).then(
+  /**
+   * One registry client per command, shared by the store and the inspector; the first caller's
+   * `base` credentials (the store's, which is opened first) are the ones it keeps.
+   */
+  function registryClient(base: StoreHooks['credentials'] | undefined): Promise<RegistryClient> {
+    registry ??= Promise.all([import('../registry/client.ts'), mirrorConfig(), credentialLookup(base)]).then(
       async ([{ RegistryClient }, config, credentials]) => {
         const { insecureMirrorHosts } = await import('../registry/mirrors.ts');
         return new RegistryClient({
@@ -150,14 +159,21 @@ export function createContext(
     return registry;
   }
 
-  /** The Docker credential files, with the mirrors' own credentials first. */
-  async function credentialLookup(): Promise<(host: string) => Promise<Credentials | undefined>> {
+  /**
+   * The mirrors' own credentials first, then `base` (pull Secrets in Kubernetes mode), else the
+   * Docker credential files.
+   */
+  async function credentialLookup(
+    base: StoreHooks['credentials'] | undefined,
+  ): Promise<(host: string) => Promise<Credentials | undefined>> {
     const [{ withMirrorCredentials }, config] = await Promise.all([
       import('../registry/mirrors.ts'),
       mirrorConfig(),
     ]);
-    return withMirrorCredentials(config, async (host) =>
-      (await import('../registry/credentials.ts')).resolveCredentials(host, { env }),
+    return withMirrorCredentials(
+      config,
+      base ??
+        (async (host) => (await import('../registry/credentials.ts')).resolveCredentials(host, { env })),
     );
   }
 

@@ -512,6 +512,8 @@ export class Controller {
     const name = desired?.name ?? plans[0]?.name ?? key;
     const peeked = this.#actual.peek(name);
     const plugin = peeked === undefined ? undefined : withDeclaredIdentity([peeked], this.#ledger.view())[0];
+    const owned = this.#ledger.view().plugins;
+    const digest = plugin !== undefined && Object.hasOwn(owned, name) ? owned[name]?.digest : undefined;
     const done: string[] = [];
     for (const r of results)
       for (const s of r.steps) if (s.ok && s.action.type !== 'noop') done.push(s.action.type);
@@ -541,6 +543,10 @@ export class Controller {
       ...(doc?.doc.metadata.labels !== undefined ? { labels: doc.doc.metadata.labels } : {}),
       ...(secrets !== undefined ? { secrets } : {}),
       ...(source !== undefined && plugin !== undefined ? { source } : {}),
+      ...(doc?.doc.metadata.generation !== undefined
+        ? { observedGeneration: doc.doc.metadata.generation }
+        : {}),
+      ...(digest !== undefined ? { digest } : {}),
       ...(done.length > 0
         ? { lastAction: done.join(', ') }
         : previous?.lastAction !== undefined

@@ -73,6 +73,8 @@ export function sameExceptTime(a: PluginStatus, b: PluginStatus): boolean {
     JSON.stringify(a.labels) === JSON.stringify(b.labels) &&
     JSON.stringify(a.secrets) === JSON.stringify(b.secrets) &&
     a.source === b.source &&
+    a.observedGeneration === b.observedGeneration &&
+    a.digest === b.digest &&
     a.lastAction === b.lastAction &&
     a.lastError?.code === b.lastError?.code &&
     a.lastError?.message === b.lastError?.message &&

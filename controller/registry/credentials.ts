@@ -164,6 +164,22 @@ export async function resolveCredentials(
   return fromAuthEntry(entry.value, key, entry.key, file);
 }
 
+/**
+ * The credentials an `auths` map (of a Docker config, or of a Kubernetes dockerconfigjson Secret)
+ * holds for `registryHost`, looked up as Docker looks them up; undefined when it has none. `source`
+ * names where the map came from in errors, which never quote a secret.
+ */
+export function credentialsFromAuths(
+  auths: unknown,
+  registryHost: string,
+  source: string,
+): Credentials | undefined {
+  if (!isRecord(auths)) return undefined;
+  const key = authKeyFor(registryHost);
+  const entry = findAuthEntry(auths, key);
+  return entry === undefined ? undefined : fromAuthEntry(entry.value, key, entry.key, source);
+}
+
 /** Docker's lookup: the exact key, then any key whose host part is the same host. */
 function findAuthEntry(
   auths: Record<string, unknown>,

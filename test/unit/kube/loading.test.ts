@@ -53,3 +53,12 @@ test('controller/kube loads only client-node config_types and exec_auth, never i
     .sort();
   assert.deepEqual(fromClientNode, ['dist/config_types.js', 'dist/exec_auth.js']);
 });
+
+test('plugctl run --kube loads client-node config_types only (exec_auth when a kubeconfig asks for it)', async () => {
+  const loaded = await loadedBy(['controller/cli/run-kube.ts']);
+  const fromClientNode = loaded
+    .filter((url) => url.includes('/@kubernetes/client-node/'))
+    .map((url) => url.replace(/^.*\/@kubernetes\/client-node\//, ''))
+    .sort();
+  assert.deepEqual(fromClientNode, ['dist/config_types.js']);
+});

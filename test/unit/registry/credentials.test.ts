@@ -12,6 +12,7 @@ import {
   authKeyFor,
   convertToHostname,
   Credentials,
+  credentialsFromAuths,
   encodeRegistryAuth,
   resolveCredentials,
 } from '../../../controller/registry/credentials.ts';
@@ -237,5 +238,32 @@ describe('registry credentials', () => {
       serveraddress: 'https://index.docker.io/v1/',
     });
     assert.equal(Buffer.from(encodeRegistryAuth(undefined, 'x'), 'base64url').toString('utf8'), '{}');
+  });
+});
+
+describe('credentialsFromAuths (a dockerconfigjson Secret)', () => {
+  it('finds the host as Docker does, by exact key or by the host part of a URL key', () => {
+    const auths = {
+      'https://127.0.0.1:5443/v2/': { auth: b64('bob:s3cret') },
+      'https://index.docker.io/v1/': { username: 'hub', password: 'hub-pw' },
+    };
+    const local = credentialsFromAuths(auths, '127.0.0.1:5443', 'Secret ns/pull');
+    assert.equal(local?.username, 'bob');
+    assert.equal(local?.password, 's3cret');
+    assert.equal(credentialsFromAuths(auths, 'docker.io', 'Secret ns/pull')?.username, 'hub');
+    assert.equal(credentialsFromAuths(auths, 'ghcr.io', 'Secret ns/pull'), undefined);
+    assert.equal(credentialsFromAuths(undefined, 'ghcr.io', 'Secret ns/pull'), undefined);
+  });
+
+  it('a broken entry names the Secret and never quotes it', () => {
+    assert.throws(
+      () =>
+        credentialsFromAuths(
+          { 'r.example': { auth: b64('no-colon-t0psecret') } },
+          'r.example',
+          'Secret ns/pull',
+        ),
+      (error: Error) => /Secret ns\/pull/.test(error.message) && !error.message.includes('t0psecret'),
+    );
   });
 });

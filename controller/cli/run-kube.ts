@@ -1,0 +1,208 @@
+/**
+ * `plugctl run --kube`: the node agent of Kubernetes mode. The same controller as `plugctl run -f`
+ * (workqueue, plan, apply, the store, the ownership inventory in --state-dir), fed by the cluster:
+ * the DockerPlugins selecting this node's labels (sources/kube.ts), with status published to the
+ * node's DockerPluginNode (reconcile/status-node.ts) and registry credentials from pull Secrets in the
+ * agent's namespace (sources/pull-secrets.ts).
+ *
+ * main.ts imports this module only for `run --kube`, so no other command loads the cluster side.
+ */
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { KubeClient } from '../kube/client.ts';
+import { loadClusterConnection } from '../kube/config.ts';
+import { createMetrics, recordDockerRequest } from '../observe/metrics.ts';
+import type { Metrics } from '../observe/metrics.ts';
+import { startHealthServer } from '../observe/health.ts';
+import { Controller } from '../reconcile/controller.ts';
+import { readInventory } from '../reconcile/inventory.ts';
+import { InventoryLedger } from '../reconcile/ledger.ts';
+import { NodeStatusSink } from '../reconcile/status-node.ts';
+import type { RemoteInspector } from '../registry/inspect.ts';
+import { systemClock } from '../runtime/clock.ts';
+import type { Clock } from '../runtime/clock.ts';
+import { EngineEventsTrigger } from '../sources/engine-events.ts';
+import { BuildContextTrigger } from '../sources/contexts.ts';
+import { KubeSource } from '../sources/kube.ts';
+import { PullSecretCredentials } from '../sources/pull-secrets.ts';
+import { ResyncTrigger } from '../sources/resync.ts';
+import type { Store } from '../store/store.ts';
+import type { CommandContext } from './context.ts';
+
+/** The apply set of everything the cluster declares: ownership on a node is recorded under it. */
+export const KUBE_SET = 'kube';
+
+/** Options of `run --kube`. */
+export interface RunKubeOptions {
+  nodeName?: string;
+  kubeconfig?: string;
+  namespace?: string;
+  resync: number;
+  listen: string;
+  workers: number;
+  shutdownTimeout: number;
+  /** restart a watch that delivered nothing, not even a bookmark, for this long (ms) */
+  watchSilence: number;
+  /** list everything again this often (ms) */
+  relist: number;
+}
+
+/** The node name: --node-name, else $NODE_NAME (the downward API's spec.nodeName), else the hostname. */
+export function resolveNodeName(flag: string | undefined, env: NodeJS.ProcessEnv, host = hostname()): string {
+  if (flag !== undefined && flag !== '') return flag;
+  const fromEnv = env['NODE_NAME'];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  // Kubernetes lower-cases a hostname when it names the Node after it.
+  return host.toLowerCase();
+}
+
+/** What an agent is assembled from; the source is built by the caller, as the store's credentials need it. */
+export interface AgentParts {
+  client: KubeClient;
+  source: KubeSource;
+  nodeName: string;
+  store: Store;
+  inspector: RemoteInspector;
+  stateDir: string;
+  logger: Logger;
+  metrics: Metrics;
+  resyncMs: number;
+  workers: number;
+  /** coalescing delay of the DockerPluginNode's writes (default 500 ms) */
+  statusDelayMs?: number;
+  clock?: Clock;
+}
+
+/** A node agent: its controller, source and status sink, started and stopped together. */
+export interface Agent {
+  controller: Controller;
+  source: KubeSource;
+  status: NodeStatusSink;
+  /** the source is synced and every key of the first full sync was reconciled once */
+  ready(): boolean;
+  /** Waits for the cluster source's first sync, then reconciles; resolves once started. */
+  start(): Promise<void>;
+  /** Stops taking work, lets reconciles finish (at most `timeoutMs`), writes the last status. */
+  stop(timeoutMs: number): Promise<void>;
+}
+
+/** Assembles a node agent from its parts; nothing runs until start(). */
+export async function createAgent(parts: AgentParts): Promise<Agent> {
+  const clock = parts.clock ?? systemClock;
+  const ledger = new InventoryLedger(parts.stateDir, await readInventory(parts.stateDir));
+  const status = new NodeStatusSink({
+    client: parts.client,
+    nodeName: parts.nodeName,
+    cluster: parts.source,
+    owns: (key) => ledger.namesOwnedBy(key).length > 0,
+    clock,
+    logger: parts.logger.child({ sink: 'dockerpluginnode' }),
+    ...(parts.statusDelayMs !== undefined ? { delayMs: parts.statusDelayMs } : {}),
+  });
+  const controller = new Controller({
+    store: parts.store,
+    inspector: parts.inspector,
+    source: parts.source,
+    status,
+    ledger,
+    triggers: [
+      new EngineEventsTrigger(parts.store, parts.logger),
+      new BuildContextTrigger(parts.logger),
+      new ResyncTrigger(parts.resyncMs, clock),
+    ],
+    logger: parts.logger,
+    metrics: parts.metrics,
+    labels: parts.source,
+    set: KUBE_SET,
+    workers: parts.workers,
+    clock,
+  });
+  return {
+    controller,
+    source: parts.source,
+    status,
+    ready: () => parts.source.synced && controller.ready(),
+    start: () => controller.start(),
+    stop: (timeoutMs) => controller.stop(timeoutMs),
+  };
+}
+
+/** Runs the agent until SIGTERM or SIGINT; returns the exit code. */
+export async function runKubeCommand(options: RunKubeOptions, ctx: CommandContext): Promise<number> {
+  const log = ctx.logger;
+  const env = process.env;
+  const nodeName = resolveNodeName(options.nodeName, env);
+  const connection = await loadClusterConnection({
+    ...(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {}),
+    env,
+    clock: systemClock,
+  });
+  const namespace = options.namespace ?? (env['POD_NAMESPACE'] || undefined) ?? connection.namespace;
+  const client = await KubeClient.open(connection);
+  const source = new KubeSource({
+    client,
+    nodeName,
+    clock: systemClock,
+    logger: log.child({ source: 'kube' }),
+    silenceMs: options.watchSilence,
+    relistMs: options.relist,
+  });
+  const { resolveCredentials } = await import('../registry/credentials.ts');
+  const secrets = new PullSecretCredentials({
+    client,
+    namespace,
+    secretsFor: (host) => source.pullSecretsFor(host),
+    fallback: (host) => resolveCredentials(host, { env }),
+    logger: log.child({ source: 'pull-secrets' }),
+  });
+  const metrics = createMetrics();
+  const stopped = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  let agent: Agent | undefined;
+  let server: Awaited<ReturnType<typeof startHealthServer>> | undefined;
+  try {
+    const store = await ctx.openStore({
+      onRequest: (method, path, outcome) => recordDockerRequest(metrics, method, path, outcome),
+      credentials: secrets.lookup,
+    });
+    agent = await createAgent({
+      client,
+      source,
+      nodeName,
+      store,
+      inspector: await ctx.openInspector(),
+      stateDir: ctx.options.stateDir,
+      logger: log,
+      metrics,
+      resyncMs: options.resync,
+      workers: options.workers,
+    });
+    const running = agent;
+    server = await startHealthServer(options.listen, {
+      ready: () => running.ready(),
+      registry: metrics.registry,
+    });
+    log.info(
+      {
+        listen: server.address,
+        store: store.describe(),
+        node: nodeName,
+        namespace,
+        cluster: connection.origin,
+      },
+      'plugctl run --kube starting',
+    );
+    // The first sync waits for the Node and the lists; a signal meanwhile must still stop the agent.
+    const first = await Promise.race([running.start().then(() => undefined), stopped]);
+    const signal = first ?? (await stopped);
+    log.info({ signal }, 'shutting down');
+  } finally {
+    await agent?.stop(options.shutdownTimeout);
+    await server?.close();
+    await source.close();
+    await client.close();
+  }
+  return 0;
+}

@@ -1,0 +1,536 @@
+// The node agent of `plugctl run --kube`, assembled in-process from real parts (cli/run-kube.ts's
+// createAgent): a real kube-apiserver (test/env/kube-env.sh) with the CRDs, the embedded store on
+// temp roots running plugins with runc, and real registries (one anonymous, one with htpasswd behind
+// a pull Secret) holding a fixture plugin that plugctl itself built and pushed. Every check reads the
+// world: what the store has installed, and the node's DockerPluginNode on the API server.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, it } from 'node:test';
+import { pino } from 'pino';
+import type { NodePluginStatus } from '../../../controller/api/status.ts';
+import { createAgent } from '../../../controller/cli/run-kube.ts';
+import type { Agent } from '../../../controller/cli/run-kube.ts';
+import { KubeClient } from '../../../controller/kube/client.ts';
+import { loadClusterConnection } from '../../../controller/kube/config.ts';
+import {
+  DOCKER_PLUGIN_NODES,
+  NODES,
+  collectionPath,
+  objectPath,
+} from '../../../controller/kube/resources.ts';
+import type { KubeObject } from '../../../controller/kube/resources.ts';
+import { createMetrics } from '../../../controller/observe/metrics.ts';
+import { RegistryClient } from '../../../controller/registry/client.ts';
+import { Credentials, resolveCredentials } from '../../../controller/registry/credentials.ts';
+import { createRemoteInspector } from '../../../controller/registry/inspect.ts';
+import { systemClock } from '../../../controller/runtime/clock.ts';
+import { KubeSource } from '../../../controller/sources/kube.ts';
+import { PullSecretCredentials } from '../../../controller/sources/pull-secrets.ts';
+import { RuncRuntime } from '../../../controller/store/embedded/runc.ts';
+import { openEmbeddedStore } from '../../../controller/store/embedded/store.ts';
+import type { EmbeddedStore } from '../../../controller/store/embedded/store.ts';
+import type { InstalledPlugin } from '../../../controller/store/store.ts';
+import { buildPlugind, makeVolContext } from '../../conformance/fixtures.ts';
+import { idleRuntime } from '../../idle-runtime.ts';
+import {
+  eventually,
+  killApiserver,
+  kubectl,
+  startApiserver,
+  useKube,
+  writeKubeconfig,
+} from '../../kube/harness.ts';
+import { startTcpProxy } from '../../kube/proxy.ts';
+import type { TcpProxy } from '../../kube/proxy.ts';
+import { KUBE, REGISTRY, RUNC, describeWith } from '../../prerequisites.ts';
+import { startRegistry } from '../registry-harness.ts';
+import type { RunningRegistry } from '../registry-harness.ts';
+
+const OPEN_PORT = 5286;
+const PRIVATE_PORT = 5287;
+const NODE = 'node-a';
+/** a second agent, on its own embedded store root, talking to the API server directly */
+const NODE_B = 'node-b';
+const NAMESPACE = 'default';
+const USER = 'puller';
+const PASSWORD = 'pr1vate-pa55word';
+/** the agent's watchdog restarts a watch silent for this long */
+const SILENCE_MS = 4000;
+const PULL_MS = 90_000;
+
+const logLines: string[] = [];
+const logger = pino(
+  { level: process.env['PLUGCTL_TEST_LOG'] ?? 'debug' },
+  {
+    write(line: string) {
+      logLines.push(line);
+      if (process.env['PLUGCTL_TEST_LOG'] !== undefined) process.stderr.write(line);
+    },
+  },
+);
+
+/** One agent: its embedded store on temp dirs, its clients, and the agent itself. */
+interface RunningAgent {
+  agent: Agent;
+  store: EmbeddedStore;
+  stop(): Promise<void>;
+}
+
+function dockerPlugin(name: string, spec: Record<string, unknown>): string {
+  return JSON.stringify({
+    apiVersion: 'plugctl.dev/v1alpha1',
+    kind: 'DockerPlugin',
+    metadata: { name },
+    spec,
+  });
+}
+
+describeWith(
+  'node agent against a real API server',
+  { needs: [...KUBE, ...REGISTRY, ...RUNC], concurrency: false },
+  () => {
+    const kube = useKube({ crds: true });
+    let work: string;
+    let open: RunningRegistry;
+    let privateRegistry: RunningRegistry;
+    let proxy: TcpProxy;
+    let agentA: RunningAgent;
+    let agentB: RunningAgent;
+    let remote: string;
+
+    async function startAgent(nodeName: string, kubeconfig: string): Promise<RunningAgent> {
+      const short = await mkdtemp('/run/pct-');
+      const dir = await mkdtemp(join(work, `agent-${nodeName}-`));
+      const connection = await loadClusterConnection({ kubeconfig, env: {}, clock: systemClock });
+      // A short deadline: a request stuck on a black-holed connection must not hold the test for 30 s.
+      const client = await KubeClient.open(connection, { timeoutMs: 5000 });
+      const source = new KubeSource({
+        client,
+        nodeName,
+        clock: systemClock,
+        logger: logger.child({ node: nodeName }),
+        silenceMs: SILENCE_MS,
+      });
+      const secrets = new PullSecretCredentials({
+        client,
+        namespace: NAMESPACE,
+        secretsFor: (host) => source.pullSecretsFor(host),
+        fallback: (host) => resolveCredentials(host, { env: { HOME: dir } }),
+        logger,
+      });
+      const registryClient = new RegistryClient({ credentials: secrets.lookup });
+      const runtime = new RuncRuntime({
+        logger,
+        runcRoot: join(short, 'runc'),
+        socketsRoot: join(short, 's'),
+        discoveryDir: join(short, 'd'),
+        pollMs: 100,
+      });
+      const store = await openEmbeddedStore({
+        root: join(dir, 'root'),
+        runtime,
+        registry: registryClient,
+        logger,
+        runDir: join(short, 'r'),
+        stopGraceMs: 5000,
+      });
+      const agent = await createAgent({
+        client,
+        source,
+        nodeName,
+        store,
+        inspector: createRemoteInspector(registryClient, {
+          acceptsDigests: store.acceptsDigestReferences(),
+          description: store.describe(),
+        }),
+        stateDir: join(dir, 'state'),
+        logger: logger.child({ node: nodeName }),
+        metrics: createMetrics(),
+        resyncMs: 600_000,
+        workers: 2,
+        statusDelayMs: 100,
+      });
+      await agent.start();
+      return {
+        agent,
+        store,
+        async stop() {
+          try {
+            await agent.stop(10_000);
+            for (const plugin of await store.list().catch(() => [])) await store.remove(plugin.id, true);
+          } finally {
+            await store.close();
+            await runtime.close();
+            await registryClient.close();
+            await client.close();
+            await rm(short, { recursive: true, force: true });
+          }
+        },
+      };
+    }
+
+    async function nodeStatus(
+      node = NODE,
+    ): Promise<{ declared?: number; ready?: number; plugins: NodePluginStatus[] }> {
+      const object = await kube()
+        .client.request<
+          KubeObject & { status?: { declared?: number; ready?: number; plugins?: NodePluginStatus[] } }
+        >({
+          method: 'GET',
+          path: objectPath(DOCKER_PLUGIN_NODES, node),
+        })
+        .catch(() => undefined);
+      return { ...object?.status, plugins: object?.status?.plugins ?? [] };
+    }
+
+    /** eventually() for the DockerPluginNode: on a timeout, says what it held and what the sink logged. */
+    async function statusEventually(
+      what: string,
+      check: () => Promise<boolean>,
+      timeoutMs = 60_000,
+    ): Promise<void> {
+      try {
+        await eventually(what, check, timeoutMs);
+      } catch (error) {
+        const held = JSON.stringify(await nodeStatus());
+        const sink = logLines
+          .filter((l) => l.includes('dockerpluginnode'))
+          .slice(-5)
+          .join('');
+        throw new Error(`${(error as Error).message}\nDockerPluginNode status: ${held}\nsink log: ${sink}`, {
+          cause: error,
+        });
+      }
+    }
+
+    async function entry(name: string, node = NODE): Promise<NodePluginStatus | undefined> {
+      return (await nodeStatus(node)).plugins.find((p) => p.name === name);
+    }
+
+    function condition(
+      e: NodePluginStatus | undefined,
+      type: string,
+    ): { status: string; reason: string } | undefined {
+      return e?.conditions?.find((c) => c.type === type);
+    }
+
+    async function installed(name: string, store = agentA.store): Promise<InstalledPlugin | undefined> {
+      return (await store.list()).find((p) => p.name === name);
+    }
+
+    async function generation(name: string): Promise<number> {
+      const got = await kubectl(['get', 'dockerplugin', name, '-o', 'jsonpath={.metadata.generation}']);
+      return Number(got.stdout);
+    }
+
+    before(async () => {
+      work = await mkdtemp(join(tmpdir(), 'plugctl-kube-agent-'));
+      open = await startRegistry(OPEN_PORT);
+      privateRegistry = await startRegistry(PRIVATE_PORT, { kind: 'htpasswd', users: { [USER]: PASSWORD } });
+      remote = `${open.host}/test/vol:1.0`;
+      // The fixture is built by plugctl itself and pushed to both registries.
+      const plugind = await buildPlugind(join(work, 'plugind'));
+      const context = await makeVolContext(join(work, 'ctx'), plugind, '1.0');
+      const pusher = new RegistryClient({
+        credentials: async (host) =>
+          host === privateRegistry.host
+            ? new Credentials({ serverAddress: host, username: USER, password: PASSWORD })
+            : undefined,
+      });
+      let builder: EmbeddedStore | undefined;
+      try {
+        builder = await openEmbeddedStore({
+          root: join(work, 'builder'),
+          runtime: idleRuntime,
+          registry: pusher,
+          logger,
+          runDir: join(work, 'builder-run'),
+        });
+        await builder.createPlugin(remote, context);
+        await builder.pushPlugin(remote);
+        const privateRemote = `${privateRegistry.host}/test/vol:1.0`;
+        await builder.createPlugin(privateRemote, context);
+        await builder.pushPlugin(privateRemote);
+      } finally {
+        await builder?.close();
+        await pusher.close();
+      }
+      await kube().client.request({
+        method: 'POST',
+        path: collectionPath(NODES),
+        body: { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE, labels: { role: 'storage' } } },
+      });
+      await kube().client.request({
+        method: 'POST',
+        path: collectionPath(NODES),
+        body: { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE_B, labels: { role: 'storage' } } },
+      });
+      // The agent talks to the API server through a proxy that can black-hole its connections.
+      proxy = await startTcpProxy(Number(new URL(kube().server).port));
+      const kubeconfig = await writeKubeconfig(work, { server: `https://127.0.0.1:${proxy.port}` });
+      agentA = await startAgent(NODE, kubeconfig);
+      agentB = await startAgent(NODE_B, kube().kubeconfig);
+    });
+
+    after(async () => {
+      await agentA?.stop();
+      await agentB?.stop();
+      await proxy?.close();
+      await open?.stop();
+      await privateRegistry?.stop();
+      if (work !== undefined) await rm(work, { recursive: true, force: true });
+    });
+
+    it('kubectl apply: the plugin is installed and enabled on the node, and its DockerPluginNode says Ready', async () => {
+      assert.equal(agentA.agent.ready(), true, 'ready once synced and the first keys are reconciled');
+      await kubectl(['apply', '-f', '-'], {
+        input: dockerPlugin('vol', {
+          remote,
+          privileges: [{ name: 'network', value: ['host'] }],
+          settings: { env: { GREETING: 'hello' } },
+          nodeSelector: { matchLabels: { role: 'storage' } },
+        }),
+      });
+      await eventually(
+        'vol enabled on the node',
+        async () => (await installed(remote))?.enabled === true,
+        PULL_MS,
+      );
+      const plugin = (await installed(remote))!;
+      assert.equal(plugin.settings.env['GREETING'], 'hello');
+      await statusEventually(
+        'vol Ready in the DockerPluginNode',
+        async () => condition(await entry('vol'), 'Ready')?.status === 'True',
+      );
+      const reported = (await entry('vol'))!;
+      assert.equal(reported.pluginID, plugin.id);
+      assert.equal(reported.reference, remote);
+      assert.match(reported.digest ?? '', /^sha256:[0-9a-f]{64}$/);
+      assert.equal(reported.enabled, true);
+      assert.equal(reported.observedGeneration, await generation('vol'));
+      assert.match(reported.lastAction ?? '', /pull/);
+      const status = await nodeStatus();
+      assert.equal(status.declared, 1);
+      assert.equal(status.ready, 1);
+      // owned by the Node, so the cluster deletes it with the node
+      const object = await kube().client.request<KubeObject>({
+        method: 'GET',
+        path: objectPath(DOCKER_PLUGIN_NODES, NODE),
+      });
+      assert.deepEqual(
+        object.metadata.ownerReferences?.map((o) => [o['kind'], o['name']]),
+        [['Node', NODE]],
+      );
+      // the second agent converged its own node and reports it in its own object
+      await eventually(
+        'vol enabled on node-b',
+        async () => (await installed(remote, agentB.store))?.enabled === true,
+        PULL_MS,
+      );
+      await statusEventually(
+        'vol Ready on node-b',
+        async () => condition(await entry('vol', NODE_B), 'Ready')?.status === 'True',
+      );
+      assert.equal((await entry('vol', NODE_B))?.pluginID, (await installed(remote, agentB.store))?.id);
+      const table = await kubectl(['get', 'dockerpluginnodes']);
+      assert.match(table.stdout, new RegExp(`${NODE}\\s+1\\s+1\\s`));
+      assert.match(table.stdout, new RegExp(`${NODE_B}\\s+1\\s+1\\s`));
+    });
+
+    it('settings edited: the plugin is reconfigured and observedGeneration follows', async () => {
+      const before = await generation('vol');
+      await kubectl([
+        'patch',
+        'dockerplugin',
+        'vol',
+        '--type=merge',
+        '-p',
+        '{"spec":{"settings":{"env":{"GREETING":"bonjour"}}}}',
+      ]);
+      const after = await generation('vol');
+      assert.equal(after, before + 1);
+      await eventually(
+        'GREETING=bonjour on the node, enabled again',
+        async () => {
+          const plugin = await installed(remote);
+          return plugin?.settings.env['GREETING'] === 'bonjour' && plugin.enabled;
+        },
+        30_000,
+      );
+      await statusEventually('the entry at the new generation', async () => {
+        const e = await entry('vol');
+        return e?.observedGeneration === after && condition(e, 'Ready')?.status === 'True';
+      });
+    });
+
+    it('the node relabelled out of the selector: the plugin is removed, and back in: installed again', async () => {
+      await kubectl(['label', 'node', NODE, 'role=compute', '--overwrite']);
+      await eventually(
+        'vol removed from the node',
+        async () => (await installed(remote)) === undefined,
+        30_000,
+      );
+      await statusEventually('vol no longer declared for the node', async () => {
+        const status = await nodeStatus();
+        return status.declared === 0 && status.plugins.every((p) => p.name !== 'vol');
+      });
+      assert.equal((await installed(remote, agentB.store))?.enabled, true, 'node-b keeps it');
+      await kubectl(['label', 'node', NODE, 'role=storage', '--overwrite']);
+      await eventually(
+        'vol installed again',
+        async () => (await installed(remote))?.enabled === true,
+        PULL_MS,
+      );
+      assert.equal((await installed(remote))?.settings.env['GREETING'], 'bonjour');
+    });
+
+    it('API server restarted: nothing is pruned meanwhile, and the agent follows changes afterwards', async () => {
+      const id = (await installed(remote))?.id;
+      assert.ok(id !== undefined);
+      await killApiserver();
+      try {
+        // the watches fail and reconnect with backoff; the cache, and so the plugin, must stay
+        for (let i = 0; i < 10; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          const plugin = await installed(remote);
+          assert.equal(plugin?.id, id, 'the plugin stays installed while the API server is down');
+          assert.equal(plugin?.enabled, true);
+        }
+      } finally {
+        await startApiserver();
+      }
+      await kubectl([
+        'patch',
+        'dockerplugin',
+        'vol',
+        '--type=merge',
+        '-p',
+        '{"spec":{"settings":{"env":{"GREETING":"again"}}}}',
+      ]);
+      await eventually(
+        'GREETING=again after the restart',
+        async () => (await installed(remote))?.settings.env['GREETING'] === 'again',
+        60_000,
+      );
+      assert.equal((await installed(remote))?.id, id, 'never removed and installed again');
+      const generationNow = await generation('vol');
+      await statusEventually(
+        'status written again after the restart',
+        async () => (await entry('vol'))?.observedGeneration === generationNow,
+        30_000,
+      );
+    });
+
+    it('a watch that silently stops delivering is detected and restarted; the change it missed is applied', async () => {
+      const informer = agentA.agent.source.informers.plugins;
+      const restartsBefore = informer.stats.silenceRestarts;
+      proxy.blackhole();
+      await kubectl([
+        'patch',
+        'dockerplugin',
+        'vol',
+        '--type=merge',
+        '-p',
+        '{"spec":{"settings":{"env":{"GREETING":"silence"}}}}',
+      ]);
+      await eventually(
+        'GREETING=silence through a new watch',
+        async () => (await installed(remote))?.settings.env['GREETING'] === 'silence',
+        SILENCE_MS * 3 + 20_000,
+      );
+      assert.ok(
+        informer.stats.silenceRestarts > restartsBefore || informer.stats.failures > 0,
+        `the watchdog restarted the silent watch (stats ${JSON.stringify(informer.stats)})`,
+      );
+    });
+
+    it('a private registry through a pull Secret in the agent namespace; the password appears nowhere', async () => {
+      const privateRemote = `${privateRegistry.host}/test/vol:1.0`;
+      await kubectl([
+        'create',
+        'secret',
+        'docker-registry',
+        'regcred',
+        '-n',
+        NAMESPACE,
+        `--docker-server=${privateRegistry.host}`,
+        `--docker-username=${USER}`,
+        `--docker-password=${PASSWORD}`,
+      ]);
+      await kubectl(['apply', '-f', '-'], {
+        input: dockerPlugin('private', {
+          remote: privateRemote,
+          alias: 'private-vol:1.0',
+          pullSecretName: 'regcred',
+          privileges: [{ name: 'network', value: ['host'] }],
+        }),
+      });
+      await eventually(
+        'the private plugin enabled',
+        async () => (await installed('private-vol:1.0'))?.enabled === true,
+        PULL_MS,
+      );
+      await statusEventually(
+        'private Ready in the DockerPluginNode',
+        async () => condition(await entry('private'), 'Ready')?.status === 'True',
+      );
+      const object = await kubectl(['get', 'dockerpluginnode', NODE, '-o', 'json']);
+      assert.ok(!object.stdout.includes(PASSWORD), 'the status holds no secret');
+      assert.ok(!logLines.join('').includes(PASSWORD), 'the logs hold no secret');
+      const encoded = Buffer.from(`${USER}:${PASSWORD}`).toString('base64');
+      assert.ok(!logLines.join('').includes(encoded));
+    });
+
+    it('deletion: the node removes the plugin it owns and reports it until the finalizer is released', async () => {
+      // the leader adds and removes the finalizer; here the test plays the leader
+      await kubectl([
+        'patch',
+        'dockerplugin',
+        'vol',
+        '--type=merge',
+        '-p',
+        '{"metadata":{"finalizers":["plugctl.dev/test-hold"]}}',
+      ]);
+      await kubectl(['delete', 'dockerplugin', 'vol', '--wait=false']);
+      await eventually(
+        'vol removed from the node',
+        async () => (await installed(remote)) === undefined,
+        30_000,
+      );
+      await statusEventually(
+        'the removal reported',
+        async () => condition(await entry('vol'), 'Ready')?.reason === 'Removed',
+      );
+      await eventually(
+        'vol removed from node-b',
+        async () => (await installed(remote, agentB.store)) === undefined,
+        30_000,
+      );
+      await statusEventually(
+        'node-b reports the removal',
+        async () => condition(await entry('vol', NODE_B), 'Ready')?.reason === 'Removed',
+      );
+      const report = (await entry('vol'))!;
+      assert.equal(report.pluginID, undefined);
+      assert.equal(report.enabled, false);
+      assert.equal(report.observedGeneration, await generation('vol'));
+      // the private plugin, which is not being deleted, is untouched
+      assert.equal((await installed('private-vol:1.0'))?.enabled, true);
+      await kubectl([
+        'patch',
+        'dockerplugin',
+        'vol',
+        '--type=merge',
+        '-p',
+        '{"metadata":{"finalizers":null}}',
+      ]);
+      await statusEventually(
+        'the entry goes with the object',
+        async () => (await entry('vol')) === undefined,
+      );
+      assert.equal((await nodeStatus()).declared, 1);
+    });
+  },
+);
