@@ -1,7 +1,8 @@
 // A stand-alone fleet side (startFleetLeader) in its own process, for tests that kill a leader with
 // SIGKILL and for the fleet benchmark. Settings come as one JSON argument:
 //   node test/kube/fleet-driver.ts '{"kubeconfig":"...","identity":"node-a","namespace":"plugctl-system",...}'
-// Prints one JSON line per leadership change ({"leading":true|false}) and, on SIGUSR2, its stats;
+// Prints one JSON line per leadership change ({"leading":true|false}) and, on SIGUSR2, its stats,
+// client request counts and RSS;
 // SIGTERM stops it cleanly (the fleet Lease is released).
 import { pino } from 'pino';
 import { KubeClient } from '../../controller/kube/client.ts';
@@ -48,7 +49,17 @@ const say = (line: Record<string, unknown>): void => {
   process.stdout.write(`${JSON.stringify({ identity: settings.identity, ...line })}\n`);
 };
 fleet.onLeadingChange((leading) => say({ leading }));
-process.on('SIGUSR2', () => say({ stats: fleet.stats, requests: client.stats.requests }));
+process.on('SIGUSR2', () => {
+  // with --expose-gc (benchmarks): RSS after a full collection
+  (globalThis as { gc?: () => void }).gc?.();
+  say({
+    stats: fleet.stats,
+    leading: fleet.isLeader(),
+    requests: client.stats.requests,
+    streamBytes: client.stats.streamBytes,
+    rssMB: +(process.memoryUsage().rss / 2 ** 20).toFixed(1),
+  });
+});
 process.on('SIGTERM', () => {
   void fleet
     .stop()
