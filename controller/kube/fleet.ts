@@ -296,7 +296,7 @@ class FleetLeader {
       this.#plugins.onChange((keys) => this.#mark(keys)),
       this.#reports.onChange((keys) => this.#onReports(keys)),
       this.#nodes.onChange((keys) => this.#onNodes(keys)),
-      this.#heartbeats.onChange(() => this.#onHeartbeats()),
+      this.#heartbeats.onChange((keys) => this.#onHeartbeats(keys)),
     );
     this.#startup = Promise.all([
       this.#plugins.start(),
@@ -384,10 +384,16 @@ class FleetLeader {
     }
   }
 
-  #onHeartbeats(): void {
-    if (!this.#synced) return;
-    // a gone agent that is back should count at once; new staleness is found by the tick
-    if (this.#gone.size > 0) this.#evaluateLiveness();
+  #onHeartbeats(keys: ReadonlySet<string>): void {
+    if (!this.#synced || this.#gone.size === 0) return;
+    // a gone agent that is back counts at once; new staleness is found by the tick
+    for (const key of keys) {
+      const holder = this.#heartbeats.get(key)?.spec?.holderIdentity;
+      if (holder !== undefined && this.#gone.has(holder)) {
+        this.#evaluateLiveness();
+        return;
+      }
+    }
   }
 
   /** Re-judges which agents are gone; marks every plugin when that changed. */
