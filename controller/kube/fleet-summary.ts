@@ -15,6 +15,7 @@
  * fleet produces an identical status (and the writer then writes nothing).
  */
 import { matchesSelector } from '../api/selector.ts';
+import { REMOVED_REASON } from '../api/status.ts';
 import type { DockerPluginStatus, NodePluginStatus, StatusCondition } from '../api/status.ts';
 import type { LabelSelector } from '../api/types.ts';
 
@@ -90,14 +91,55 @@ function problemList(problems: readonly NodeProblem[]): string {
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
+/** The names of the nodes whose labels `selector` matches, sorted. */
+export function selectedNodes(selector: LabelSelector | undefined, nodes: Iterable<FleetNode>): string[] {
+  return [...nodes]
+    .filter((node) => matchesSelector(selector, node.labels))
+    .map((node) => node.name)
+    .sort();
+}
+
+/** Inputs of deletionHolders(). */
+export interface HoldersInput {
+  /** nodes the DockerPlugin selects */
+  selected: readonly string[];
+  /** its entry in each node's DockerPluginNode */
+  reports: ReadonlyMap<string, NodePluginStatus>;
+  /** nodes whose agent is gone */
+  gone: ReadonlyMap<string, string>;
+  /** whether a node has (or had) an agent: a heartbeat Lease exists for it */
+  hasAgent: (node: string) => boolean;
+}
+
+/**
+ * Which nodes hold a deleted DockerPlugin's finalizer: a node whose entry for it does not say
+ * REMOVED_REASON (its agent still has something of it, or has not reported yet), and a selected node
+ * with an agent but no entry at all (its agent has not reported the deletion yet). A node that never
+ * had an agent holds nothing. `live` are those whose agent is alive (the finalizer waits for them);
+ * `gone` those past the grace period (they are skipped).
+ */
+export function deletionHolders(input: HoldersInput): { live: string[]; gone: string[] } {
+  const candidates = new Set<string>([...input.reports.keys(), ...input.selected]);
+  const selected = new Set(input.selected);
+  const live: string[] = [];
+  const gone: string[] = [];
+  for (const node of [...candidates].sort()) {
+    const entry = input.reports.get(node);
+    const holds =
+      entry !== undefined
+        ? condition(entry.conditions, 'Ready')?.reason !== REMOVED_REASON
+        : selected.has(node) && input.hasAgent(node);
+    if (!holds) continue;
+    (input.gone.has(node) ? gone : live).push(node);
+  }
+  return { live, gone };
+}
+
 /** Computes the status of `input.plugin` (see the module comment for what each field means). */
 export function summarize(input: SummaryInput): DockerPluginStatus {
   const { plugin, reports, gone } = input;
   const generation = plugin.generation;
-  const selected = [...input.nodes]
-    .filter((node) => matchesSelector(plugin.nodeSelector, node.labels))
-    .map((node) => node.name)
-    .sort();
+  const selected = selectedNodes(plugin.nodeSelector, input.nodes);
   let ready = 0;
   let updated = 0;
   let available = 0;

@@ -10,10 +10,12 @@
  * the stored status. Nothing is written before every cache has completed its first list.
  *
  * Finalizer: the leader adds FINALIZER to every DockerPlugin that lacks it, and removes it from a
- * deleted one once no node's DockerPluginNode lists the plugin any more, counting only nodes whose
- * agent is alive (heartbeat.ts): a node gone longer than the grace period is skipped, and a Warning
- * Event on the DockerPlugin names it. Agents drop a plugin's entry from their DockerPluginNode once
- * they removed it (or had nothing of it installed); they never rely on the summary.
+ * deleted one once no live node holds it (fleet-summary.ts deletionHolders): an agent reports a
+ * deleted DockerPlugin's entry with the Ready reason REMOVED_REASON once nothing plugctl installed for
+ * it is left on its node; a node with any other entry, or selected with a running agent but no entry
+ * yet, holds it; a node that never had an agent holds nothing. A holder whose agent is gone longer than
+ * the grace period (heartbeat.ts) is skipped, and a Warning Event on the DockerPlugin names it. Agents
+ * never rely on the summary.
  */
 import type { Logger } from 'pino';
 import type { DockerPluginStatus, NodePluginStatus, StatusCondition } from '../api/status.ts';
@@ -25,7 +27,7 @@ import { serverSideApply } from './apply.ts';
 import type { KubeClient } from './client.ts';
 import { hasStatus } from './errors.ts';
 import { EventRecorder } from './events.ts';
-import { ReportIndex, sameStatus, summarize } from './fleet-summary.ts';
+import { ReportIndex, deletionHolders, sameStatus, selectedNodes, summarize } from './fleet-summary.ts';
 import type { FleetNode } from './fleet-summary.ts';
 import { HEARTBEAT_LABEL, LivenessTracker, NodeHeartbeat } from './heartbeat.ts';
 import { Informer } from './informer.ts';
@@ -482,14 +484,24 @@ class FleetLeader {
     const meta = plugin.metadata;
     const deleting = meta.deletionTimestamp !== undefined && meta.deletionTimestamp !== null;
     const finalizers = meta.finalizers ?? [];
-    const holders = this.#index.holders(key);
-    const live = holders.filter((node) => !this.#gone.has(node));
+    const nodes = this.#fleetNodes();
+    const reports = this.#index.reports(key);
+    const { live, gone } = deleting
+      ? deletionHolders({
+          selected: selectedNodes(plugin.spec?.nodeSelector, nodes),
+          reports,
+          gone: this.#gone,
+          hasAgent: (node) => this.#liveness.known(node),
+        })
+      : { live: [], gone: [] };
     if (!deleting && !finalizers.includes(FINALIZER)) {
       await this.#patchFinalizers(plugin, [...finalizers, FINALIZER]);
       this.#stats.finalizersAdded++;
     }
+    if (deleting)
+      this.#o.logger.debug({ plugin: key, live, gone, finalizers }, 'fleet leader: deleted plugin');
     if (deleting && finalizers.includes(FINALIZER) && live.length === 0) {
-      await this.#release(plugin, holders);
+      await this.#release(plugin, gone);
       return;
     }
     const status = summarize({
@@ -503,8 +515,8 @@ class FleetLeader {
           ? { previous: plugin.status.conditions as StatusCondition[] }
           : {}),
       },
-      nodes: this.#fleetNodes(),
-      reports: this.#index.reports(key),
+      nodes,
+      reports,
       gone: this.#gone,
       removing: live,
       now: new Date(this.#o.wallNow?.() ?? Date.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
@@ -555,7 +567,8 @@ class FleetLeader {
     }
   }
 
-  async #release(plugin: DockerPluginObject, holders: readonly string[]): Promise<void> {
+  /** Removes the finalizer; `skipped` are the gone nodes that still held it. */
+  async #release(plugin: DockerPluginObject, skipped: readonly string[]): Promise<void> {
     const name = plugin.metadata.name;
     const regarding = {
       apiVersion: apiVersionOf(DOCKER_PLUGINS),
@@ -568,7 +581,7 @@ class FleetLeader {
       (plugin.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
     );
     this.#stats.finalizersRemoved++;
-    for (const node of holders) {
+    for (const node of skipped) {
       this.#stats.nodesSkipped++;
       const why = this.#gone.get(node) ?? 'agent gone';
       this.#o.logger.warn({ plugin: name, node }, `finalizer released without node ${node}: ${why}`);
@@ -580,13 +593,13 @@ class FleetLeader {
         note: `node ${node} was skipped when the finalizer was released: ${why}; the plugin may still be installed there`,
       });
     }
-    if (holders.length === 0) {
+    if (skipped.length === 0) {
       this.#events.record({
         regarding,
         type: 'Normal',
         reason: 'Removed',
         action: 'ReleaseFinalizer',
-        note: 'no node lists the plugin any more: finalizer released',
+        note: 'every node has removed the plugin: finalizer released',
       });
     }
   }

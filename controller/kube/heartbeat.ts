@@ -134,6 +134,11 @@ export class LivenessTracker {
     for (const node of this.#seen.keys()) if (!present.has(node)) this.#seen.delete(node);
   }
 
+  /** Whether `node` has a heartbeat Lease (an agent runs there, or did). */
+  known(node: string): boolean {
+    return this.#seen.has(node);
+  }
+
   /**
    * The nodes among `nodes` whose agent is gone, with why. Also remembers since when a node has had
    * no heartbeat, so call it regularly with every node of interest.

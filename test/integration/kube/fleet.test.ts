@@ -10,6 +10,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { REMOVED_REASON } from '../../../controller/api/status.ts';
 import type { DockerPluginStatus, NodePluginStatus } from '../../../controller/api/status.ts';
 import { serverSideApply } from '../../../controller/kube/apply.ts';
 import type { KubeClient } from '../../../controller/kube/client.ts';
@@ -85,6 +86,25 @@ function entry(name: string, generation: number, ready: boolean): NodePluginStat
         reason: ready ? 'Converged' : 'Upgrading',
         lastTransitionTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
         observedGeneration: generation,
+      },
+    ],
+  };
+}
+
+/** An agent's entry for a DockerPlugin being deleted: still to remove it, or nothing of it left. */
+function removal(name: string, removed: boolean): NodePluginStatus {
+  return {
+    name,
+    enabled: false,
+    observedGeneration: 1,
+    lastAction: 'remove',
+    conditions: [
+      {
+        type: 'Ready',
+        status: 'False',
+        reason: removed ? REMOVED_REASON : 'Removing',
+        lastTransitionTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        observedGeneration: 1,
       },
     ],
   };
@@ -257,18 +277,16 @@ describeKube('fleet: summary, finalizer, leader failover', () => {
     const { client } = kube();
     await ensureNamespace(client);
     const GRACE = 3_000;
-    for (const node of ['f-live', 'f-dead']) await createNode(client, node, { role: 'fin' });
+    // f-none is selected but never had an agent (no heartbeat): it holds nothing
+    for (const node of ['f-live', 'f-dead', 'f-none']) await createNode(client, node, { role: 'fin' });
     const stopLive = heartbeats(client, ['f-live']);
     const fleet = leader(client, { leaseName: 'fleet-finalizer', identity: 'f-live', graceMs: GRACE });
     try {
-      await applyPlugin('fin-p', {
-        remote: 'vieux/sshfs:1.2',
-        nodeSelector: { matchLabels: { role: 'fin' } },
-      });
-      await applyPlugin('fin-q', {
-        remote: 'vieux/sshfs:1.2',
-        nodeSelector: { matchLabels: { role: 'fin' } },
-      });
+      for (const name of ['fin-p', 'fin-q'])
+        await applyPlugin(name, {
+          remote: 'vieux/sshfs:1.2',
+          nodeSelector: { matchLabels: { role: 'fin' } },
+        });
       await report(client, 'f-live', [entry('fin-p', 1, true), entry('fin-q', 1, true)]);
       await report(client, 'f-dead', [entry('fin-p', 1, true)]);
       await eventually('finalizers on both', async () =>
@@ -277,16 +295,24 @@ describeKube('fleet: summary, finalizer, leader failover', () => {
         ),
       );
 
-      // a plain deletion: released as soon as the one live node dropped its entry
+      // a plain deletion: held while the live node is removing the plugin, released once it is removed
       await kubectl(['delete', 'dockerplugin', 'fin-q', '--wait=false']);
+      await report(client, 'f-live', [entry('fin-p', 1, true), removal('fin-q', false)]);
       await eventually('Terminating shown', async () => {
         const p = await getPlugin(client, 'fin-q');
-        return p?.status?.conditions?.find((c) => c.type === 'Ready')?.reason === 'Terminating';
+        return (
+          p?.status?.conditions?.find((c) => c.type === 'Reconciling')?.message ===
+          'deleting: waiting for 1 node to remove the plugin: f-live'
+        );
       });
       await new Promise((resolve) => setTimeout(resolve, 500));
-      assert.ok((await getPlugin(client, 'fin-q')) !== undefined, 'held while f-live lists it');
+      assert.ok((await getPlugin(client, 'fin-q')) !== undefined, 'held while f-live is removing it');
+      await report(client, 'f-live', [entry('fin-p', 1, true), removal('fin-q', true)]);
+      const removedAt = Date.now();
+      await eventually('fin-q released', async () => (await getPlugin(client, 'fin-q')) === undefined, 5_000);
+      assert.ok(Date.now() - removedAt < 3_000, 'fin-q did not wait for anything else');
 
-      // f-dead's agent beats once, now, and never again
+      // f-dead's agent beats once, now, and never again; f-live removes fin-p at once
       await new NodeHeartbeat({
         client,
         namespace: NS,
@@ -296,11 +322,7 @@ describeKube('fleet: summary, finalizer, leader failover', () => {
       }).beat();
       const lastBeat = Date.now();
       await kubectl(['delete', 'dockerplugin', 'fin-p', '--wait=false']);
-      await report(client, 'f-live', []);
-      const dropped = Date.now();
-      await eventually('fin-q released', async () => (await getPlugin(client, 'fin-q')) === undefined, 5_000);
-      assert.ok(Date.now() - dropped < 3_000, 'fin-q did not wait for anything else');
-
+      await report(client, 'f-live', [removal('fin-p', true)]);
       await new Promise((resolve) =>
         setTimeout(resolve, Math.max(0, GRACE - 1_000 - (Date.now() - lastBeat))),
       );

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { REMOVED_REASON } from '../../../controller/api/status.ts';
 import { serverSideApply } from '../../../controller/kube/apply.ts';
 import { KubeClient } from '../../../controller/kube/client.ts';
 import { loadClusterConnection } from '../../../controller/kube/config.ts';
@@ -332,7 +333,23 @@ describeKube(
         await serverSideApply(
           sa,
           DOCKER_PLUGIN_NODES,
-          { metadata: { name: node }, status: { declared: 0, ready: 0, plugins: [] } },
+          {
+            metadata: { name: node },
+            status: {
+              declared: 0,
+              ready: 0,
+              plugins: [
+                {
+                  name: 'rbac-p',
+                  observedGeneration: 1,
+                  enabled: false,
+                  conditions: [
+                    { type: 'Ready', status: 'False', reason: REMOVED_REASON, lastTransitionTime: now },
+                  ],
+                },
+              ],
+            },
+          },
           { fieldManager, subresource: 'status', force: true },
         );
         await eventually(

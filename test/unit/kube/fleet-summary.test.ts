@@ -4,7 +4,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { NodePluginStatus, StatusCondition } from '../../../controller/api/status.ts';
-import { ReportIndex, sameStatus, summarize } from '../../../controller/kube/fleet-summary.ts';
+import {
+  ReportIndex,
+  deletionHolders,
+  sameStatus,
+  summarize,
+} from '../../../controller/kube/fleet-summary.ts';
 import type { FleetNode, SummaryInput } from '../../../controller/kube/fleet-summary.ts';
 
 const T0 = '2026-12-06T20:00:00Z';
@@ -226,4 +231,33 @@ test('ReportIndex: per-plugin reports, holders, and which plugins an update chan
   assert.deepEqual([...index.update('n2', undefined)], ['x'], 'the DockerPluginNode is gone');
   assert.deepEqual(index.holders('x'), ['n1']);
   assert.deepEqual(index.nodes(), ['n1']);
+});
+
+test('deletionHolders: who holds a deleted plugin, and which holders are gone', () => {
+  const removal = (reason: string): NodePluginStatus => ({
+    name: 'p',
+    conditions: [{ type: 'Ready', status: 'False', reason, lastTransitionTime: T0 }],
+  });
+  const holders = deletionHolders({
+    selected: ['removed', 'removing', 'silent', 'no-agent', 'dead'],
+    reports: new Map([
+      ['removed', removal('Removed')],
+      ['removing', removal('Removing')],
+      ['dead', entry(2, 'True')],
+      ['unselected', entry(2, 'True')], // relabelled out, still has it
+    ]),
+    gone: new Map([['dead', 'agent heartbeat not renewed within the grace period (5m)']]),
+    hasAgent: (node) => node !== 'no-agent',
+  });
+  // silent: its agent runs but has not reported the deletion yet; no-agent: nothing could be installed
+  assert.deepEqual(holders, { live: ['removing', 'silent', 'unselected'], gone: ['dead'] });
+  assert.deepEqual(
+    deletionHolders({
+      selected: ['a'],
+      reports: new Map([['a', removal('Removed')]]),
+      gone: new Map(),
+      hasAgent: () => true,
+    }),
+    { live: [], gone: [] },
+  );
 });
