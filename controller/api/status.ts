@@ -18,6 +18,12 @@ import { CONDITION_REASON, CONDITION_TYPE, DNS_LABEL, READY_RATIO } from './patt
 /** Kind of the per-node status object. */
 export const NODE_KIND = 'DockerPluginNode';
 
+/**
+ * Ready reason of a DockerPluginNode entry for a DockerPlugin being deleted when nothing plugctl
+ * installed for it is left on the node: that node no longer holds the DockerPlugin's finalizer.
+ */
+export const REMOVED_REASON = 'Removed';
+
 /** The three kstatus condition types plugctl maintains. */
 export type ConditionType = 'Ready' | 'Reconciling' | 'Stalled';
 

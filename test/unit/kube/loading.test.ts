@@ -43,7 +43,7 @@ test('the CLI and the file-mode commands load no Kubernetes code', async () => {
 });
 
 test('controller/kube loads only client-node config_types and exec_auth, never its KubeConfig or generated API', async () => {
-  const modules = ['config', 'client', 'informer', 'apply', 'leader', 'slots', 'events'].map(
+  const modules = ['config', 'client', 'informer', 'apply', 'leader', 'slots', 'events', 'fleet'].map(
     (m) => `controller/kube/${m}.ts`,
   );
   const loaded = await loadedBy([...modules, 'node_modules/@kubernetes/client-node/dist/exec_auth.js']);
