@@ -80,7 +80,7 @@ const MID_SHARE_REQUIRED = 0.8;
  * the operation); EVENT_SHARE a few ms after a file of the operation's commit appears (crash-aim.ts;
  * enable and disable have none); TAIL_SHARE uniformly over [TAIL_FROM, SPAN) x the operation's
  * measured duration after it started, where the commits are; the rest uniformly over [0, SPAN) x
- * that duration. The delays are scaled by a reach (per operation, one for delays after a commit
+ * that duration. Kills timed after `start` are delivered by the worker itself (Worker.go). The delays are scaled by a reach (per operation, one for delays after a commit
  * file appeared and one for delays after `start`), which shrinks by REACH_AFTER when a kill landed
  * after the operation (the machine was slower than measured, the test saw `start` late, or the
  * file was the last step) and grows back by REACH_DURING, up to 1, while kills land during it: it
@@ -327,9 +327,14 @@ class Worker {
     return this.lines.find((entry) => entry.line === line)?.at;
   }
 
-  go(): void {
+  /**
+   * Lets the worker open the store and run its operation. With `killAfterMs` the worker SIGKILLs
+   * itself that long after `start`: for operations of a few ms, a kill sent from here would arrive
+   * after the worker's `start` line crossed the pipe and this process was scheduled, too late.
+   */
+  go(killAfterMs?: number): void {
     this.goAt = performance.now();
-    this.child.stdin?.end('go\n');
+    this.child.stdin?.end(killAfterMs === undefined ? 'go\n' : `go ${killAfterMs}\n`);
   }
 
   /** the last protocol line printed */
@@ -643,10 +648,20 @@ describeWith(SUITE, { needs: ['linux', 'docker-registry'] }, () => {
         const steps = stepsOf(trial);
         const watching =
           mode === 'event' && aim !== undefined ? watchFor(aim, () => journalHas(steps, 'start')) : undefined;
-        worker.go();
+        // kills over a share of the operation's duration are timed by the worker itself (see go)
+        const selfKillMs =
+          mode === 'tail' || mode === 'uniform'
+            ? (mode === 'tail'
+                ? TAIL_FROM + fraction * (SPAN - TAIL_FROM)
+                : fraction * (core ? SPAN : FEW_SPAN)) *
+              scale *
+              (measured?.run ?? 0)
+            : undefined;
+        worker.go(selfKillMs);
         let finished: boolean;
-        if (mode === 'uncut' || measured === undefined) finished = await worker.exitsWithin(120_000);
-        else if (mode === 'open') finished = await worker.exitsWithin(fraction * measured.open);
+        if (mode === 'uncut' || measured === undefined || selfKillMs !== undefined) {
+          finished = await worker.exitsWithin(120_000);
+        } else if (mode === 'open') finished = await worker.exitsWithin(fraction * measured.open);
         else if (watching !== undefined && aim !== undefined) {
           // An operation that commits no such file (a pull whose blobs are all there already) is
           // cut at EVENT_FALLBACK of its measured duration instead of being left to finish.
@@ -667,12 +682,7 @@ describeWith(SUITE, { needs: ['linux', 'docker-registry'] }, () => {
               : seen === 'fallback'
                 ? false
                 : await worker.exitsWithin(fraction * scale * aim.spanMs);
-        } else {
-          const span =
-            mode === 'tail' ? TAIL_FROM + fraction * (SPAN - TAIL_FROM) : fraction * (core ? SPAN : FEW_SPAN);
-          finished =
-            !(await worker.until('start')) || (await worker.exitsWithin(span * scale * measured.run));
-        }
+        } else finished = await worker.exitsWithin(120_000);
         watching?.close();
         const killedAt = epochNow();
         if (!finished) worker.kill();
@@ -709,7 +719,7 @@ describeWith(SUITE, { needs: ['linux', 'docker-registry'] }, () => {
           );
         }
         if (!trial.calibrate && point === 'during' && started !== undefined) {
-          depths.set(trial.op, [...(depths.get(trial.op) ?? []), killedAt - started]);
+          depths.set(trial.op, [...(depths.get(trial.op) ?? []), selfKillMs ?? killedAt - started]);
         }
         if (!trial.calibrate && point === 'after') {
           const late = lateAims.get(trial.op) ?? new Map<string, number>();

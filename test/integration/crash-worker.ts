@@ -12,7 +12,7 @@
  *   node test/integration/crash-worker.ts ROOT open              (only opens the store: a restart)
  *
  * Output, one line each, in this order: `ready` (modules loaded; with CRASH_WAIT_GO=1 it then
- * waits for a line on stdin), `open` (the store is open, reload done), `journal` (set only: the
+ * waits for a line on stdin: `go`, or `go MS` to SIGKILL itself MS after `start`), `open` (the store is open, reload done), `journal` (set only: the
  * SetJournal is durable), `start` (the operation is called), `done`. Errors go to stderr with
  * exit code 2. Stdout is a pipe, which Node writes synchronously on Linux: a line is out before the
  * next step begins. The test reacts to these lines as they come; where a kill landed it reads from
@@ -35,10 +35,28 @@ function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
+/** ms after `start` at which this process SIGKILLs itself, when the test asked for it */
+let killAfterMs: number | undefined;
+
 /** Journals a step (when there is a journal), then announces it on stdout. */
 function step(steps: StepJournal | undefined, name: Step): void {
   steps?.record(name);
   if (name !== 'go') say(name);
+  if (name === 'start' && killAfterMs !== undefined) armSelfKill(killAfterMs);
+}
+
+/**
+ * SIGKILLs this process `ms` from now, between two steps of the operation: by a timer up to the
+ * last 2 ms, then by yielding to the event loop (timers have 1 ms granularity; a set takes a few).
+ */
+function armSelfKill(ms: number): void {
+  const due = performance.now() + ms;
+  const check = (): void => {
+    if (performance.now() >= due) process.kill(process.pid, 'SIGKILL');
+    else setImmediate(check);
+  };
+  if (ms > 2) setTimeout(check, ms - 2);
+  else setImmediate(check);
 }
 
 function usage(message: string): never {
@@ -46,7 +64,11 @@ function usage(message: string): never {
   process.exit(64);
 }
 
-function waitForGo(): Promise<void> {
+/**
+ * Waits for the test's `go` line; returns the delay after `start` at which to SIGKILL this process
+ * when the line carries one (`go 3.25`).
+ */
+function waitForGo(): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
     let seen = '';
     const onData = (chunk: Buffer): void => {
@@ -54,7 +76,8 @@ function waitForGo(): Promise<void> {
       if (seen.includes('\n')) {
         process.stdin.off('data', onData);
         process.stdin.pause();
-        resolve();
+        const delay = Number(seen.split('\n')[0]!.split(' ')[1]);
+        resolve(Number.isFinite(delay) ? delay : undefined);
       }
     };
     process.stdin.on('data', onData);
@@ -89,7 +112,7 @@ async function main(): Promise<void> {
   const stepsFile = process.env[ENV_STEPS];
   const steps = stepsFile !== undefined && stepsFile !== '' ? new StepJournal(stepsFile) : undefined;
   say('ready');
-  if (process.env[ENV_WAIT_GO] === '1') await waitForGo();
+  if (process.env[ENV_WAIT_GO] === '1') killAfterMs = await waitForGo();
   step(steps, 'go');
 
   const store = await openEmbeddedStore({
