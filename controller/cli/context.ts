@@ -128,9 +128,10 @@ export function createContext(options: GlobalOptions, io: Output, env: NodeJS.Pr
   function registryClient(): Promise<RegistryClient> {
     registry ??= Promise.all([import('../registry/client.ts'), mirrorConfig(), credentialLookup()]).then(
       async ([{ RegistryClient }, config, credentials]) => {
-        const { insecureMirrorHosts } = await import('../registry/mirrors.ts');
+        const { insecureMirrorHosts, mirrorCas } = await import('../registry/mirrors.ts');
         return new RegistryClient({
           insecureRegistries: [...options.insecureRegistry, ...insecureMirrorHosts(config)],
+          trustedCas: mirrorCas(config),
           credentials,
         });
       },
