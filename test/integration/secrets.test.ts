@@ -83,8 +83,7 @@ describeIntegration('secret-valued settings', () => {
         docs,
         '--listen',
         '127.0.0.1:0',
-        '--resync',
-        '1s',
+        // the default resync (5 min): only the watch on the secret file applies a change in time
       ],
       { env: { ...process.env, DOCKER_HOST: env().dockerHost }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -165,7 +164,8 @@ describeIntegration('secret-valued settings', () => {
     assert.match(diff.out, /env GREETING <secret, changed>/);
     assert.match(diff.out, /set GREETING=<secret>/);
 
-    // `plugctl run` applies it, and a later change of the file alone reconfigures again.
+    // `plugctl run` applies it, and a later change of the file alone reconfigures again at once
+    // (the file is watched; the resync is minutes away).
     const run = startRun(global, docs);
     await waitFor(async () => (await installedEnv('vol'))?.['GREETING'] === values[1], {
       what: 'run to apply the changed secret',
