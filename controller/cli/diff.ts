@@ -33,7 +33,13 @@ export async function diffCommand(options: DiffOptions, ctx: CommandContext): Pr
       takeOwnership: options.takeOwnership,
       dryRun: true,
     },
-    { store: shot.store, inspector: shot.inspector, stateDir: ctx.options.stateDir, logger: ctx.logger },
+    {
+      store: shot.store,
+      inspector: shot.inspector,
+      stateDir: ctx.options.stateDir,
+      secrets: ctx.secrets(),
+      logger: ctx.logger,
+    },
   );
   ctx.io.out(renderPlans(pass.plans, { showUnchanged: false, invalid: documents.errorCount }));
   if (documents.errorCount > 0 || pass.plans.some(isPlanError)) return 2;

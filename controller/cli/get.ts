@@ -76,7 +76,13 @@ export async function getCommand(options: GetOptions, ctx: CommandContext): Prom
         set: shot.set,
         dryRun: true,
       },
-      { store, inspector: shot.inspector, stateDir: ctx.options.stateDir, logger: ctx.logger },
+      {
+        store,
+        inspector: shot.inspector,
+        stateDir: ctx.options.stateDir,
+        secrets: ctx.secrets(),
+        logger: ctx.logger,
+      },
     );
     for (const plan of pass.plans) {
       const row = rows.get(plan.name) ?? {

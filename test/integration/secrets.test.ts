@@ -213,7 +213,7 @@ describeIntegration('secret-valued settings', () => {
   it('docker store: the secret reaches the plugin, changes reconfigure it, and it leaks nowhere', async () => {
     const state = join(dir, 'state');
     await scenario(
-      ['--state-dir', state],
+      ['--state-dir', state, '--secrets-dir', dir],
       async (name) => {
         const result = await docker(['plugin', 'inspect', name], { check: false });
         if (result.code !== 0) return undefined;
@@ -229,7 +229,7 @@ describeIntegration('secret-valued settings', () => {
   it('embedded store: the same, with the plugins run by plugctl itself', async () => {
     const state = join(dir, 'state');
     const root = join(dir, 'root');
-    const global = ['--store', 'embedded', '--root', root, '--state-dir', state];
+    const global = ['--store', 'embedded', '--root', root, '--state-dir', state, '--secrets-dir', dir];
     try {
       await scenario(
         global,
