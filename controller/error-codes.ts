@@ -219,6 +219,11 @@ export const ERROR_CODES = {
     kind: 'transient',
     hint: 'A secret in spec.settings.env (valueFrom) could not be read: create the file or Secret, or fix its permissions; only this plugin waits, and it is retried.',
   },
+  SECRET_PATH_FORBIDDEN: {
+    area: 'reconcile',
+    kind: 'stalled',
+    hint: 'A valueFrom.file secret is outside the allowed directories (--secrets-dir, default /etc/plugctl/secrets), symlinks resolved: move it there or allow its directory.',
+  },
   SECRET_SOURCE_UNSUPPORTED: {
     area: 'reconcile',
     kind: 'stalled',

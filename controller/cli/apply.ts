@@ -39,6 +39,7 @@ export async function applyCommand(options: ApplyOptions, ctx: CommandContext): 
       usage: shot.store,
       inspector: shot.inspector,
       stateDir: ctx.options.stateDir,
+      secrets: ctx.secrets(),
       logger: ctx.logger,
       concurrency: options.concurrency,
     },

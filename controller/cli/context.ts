@@ -6,6 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PlugctlError } from '../errors.ts';
 import type { MirrorConfig } from '../registry/mirrors.ts';
+import { SecretKeeper } from '../reconcile/secrets.ts';
+import { fileSecretResolver } from '../sources/secret-files.ts';
 import type { Logger, LevelWithSilent } from 'pino';
 import { parseLabelPairs, type HostLabels } from '../api/labels.ts';
 import { createLogger } from '../observe/logger.ts';
@@ -29,6 +31,8 @@ export interface GlobalOptions {
   registries?: string;
   /** `REGISTRY=MIRROR[,MIRROR...]` values of --registry-mirror */
   registryMirror: string[];
+  /** directories valueFrom.file secrets may be read from */
+  secretsDir: string[];
   stateDir: string;
   /** overall deadline of one plugin's registry lookup and of its pull, ms */
   pullTimeout: number;
@@ -67,6 +71,8 @@ export interface CommandContext {
   io: Output;
   /** Connects on first use; `onRequest` (first caller's) observes every engine request, for metrics. */
   openStore(options?: StoreHooks): Promise<Store>;
+  /** Resolves secret env values (file mode: files under --secrets-dir), with the state dir's salt. */
+  secrets(): SecretKeeper;
   /** The registry inspector for the opened store (it must know whether the store takes digests). */
   openInspector(): Promise<RemoteInspector>;
   /** Where this host's labels come from (the engine of `reader`, the labels file, --node-labels). */
@@ -93,10 +99,15 @@ export function createContext(
   let store: Promise<Store> | undefined;
   let registry: Promise<RegistryClient> | undefined;
   let mirrors: Promise<MirrorConfig> | undefined;
+  let keeper: SecretKeeper | undefined;
   return {
     options,
     logger,
     io,
+    secrets() {
+      keeper ??= new SecretKeeper(options.stateDir, fileSecretResolver({ allowedDirs: options.secretsDir }));
+      return keeper;
+    },
     openStore(hooks: StoreHooks = {}) {
       const { credentials: hookCredentials, ...otherHooks } = hooks;
       store ??= import('./open-store.ts').then(({ chooseStore, openStore }) =>
@@ -149,9 +160,10 @@ export function createContext(
   function registryClient(base: StoreHooks['credentials'] | undefined): Promise<RegistryClient> {
     registry ??= Promise.all([import('../registry/client.ts'), mirrorConfig(), credentialLookup(base)]).then(
       async ([{ RegistryClient }, config, credentials]) => {
-        const { insecureMirrorHosts } = await import('../registry/mirrors.ts');
+        const { insecureMirrorHosts, mirrorCas } = await import('../registry/mirrors.ts');
         return new RegistryClient({
           insecureRegistries: [...options.insecureRegistry, ...insecureMirrorHosts(config)],
+          trustedCas: mirrorCas(config),
           credentials,
         });
       },

@@ -38,6 +38,7 @@ export async function diffCommand(options: DiffOptions, ctx: CommandContext): Pr
       usage: shot.store,
       inspector: shot.inspector,
       stateDir: ctx.options.stateDir,
+      secrets: ctx.secrets(),
       logger: ctx.logger,
     },
   );

@@ -236,7 +236,14 @@ async function collect(
         set: shot.set,
         dryRun: true,
       },
-      { store, usage: store, inspector: shot.inspector, stateDir: ctx.options.stateDir, logger: ctx.logger },
+      {
+        store,
+        usage: store,
+        inspector: shot.inspector,
+        stateDir: ctx.options.stateDir,
+        secrets: ctx.secrets(),
+        logger: ctx.logger,
+      },
     );
     const docs = new Map(documents.loaded.map((d) => [d.doc.metadata.name, d]));
     for (const plan of pass.plans) {

@@ -64,6 +64,7 @@ export async function runCommand(options: RunOptions, ctx: CommandContext): Prom
   const controller = new Controller({
     store,
     inspector: await ctx.openInspector(),
+    secrets: ctx.secrets(),
     source: new FileSource({ paths, logger: log.child({ source: 'files' }) }),
     status: new FileStatusSink(stateDir),
     ledger: new InventoryLedger(stateDir, await readInventory(stateDir)),

@@ -53,7 +53,10 @@ interface SnapshotIndex {
   names: ReadonlyMap<string, string>;
   /** key -> keys whose spec.dependsOn names it */
   dependents: ReadonlyMap<string, readonly string[]>;
-  /** absolute build context -> keys of the documents selected here that build from it */
+  /**
+   * absolute path -> keys of the documents selected here that read it: the build contexts they build
+   * from and the secret files (valueFrom.file) of their settings
+   */
   contexts: ReadonlyMap<string, readonly string[]>;
 }
 
@@ -471,8 +474,15 @@ export class Controller {
       const selection = this.#selection(doc);
       if (selection.selected) {
         names.set(doc.localName, key);
-        const context = this.#desiredOf(doc, selection.by).build?.context;
-        if (context !== undefined) contexts.set(context, [...(contexts.get(context) ?? []), key]);
+        const desired = this.#desiredOf(doc, selection.by);
+        // secret files are watched like build contexts: a changed file reconfigures at once
+        const watched = [
+          ...(desired.build !== undefined ? [desired.build.context] : []),
+          ...Object.values(desired.secrets ?? {}).flatMap((source) =>
+            source.file !== undefined ? [source.file] : [],
+          ),
+        ];
+        for (const path of watched) contexts.set(path, [...(contexts.get(path) ?? []), key]);
       }
       for (const dependency of doc.doc.spec.dependsOn ?? []) {
         dependents.set(dependency, [...(dependents.get(dependency) ?? []), key]);

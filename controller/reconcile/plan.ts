@@ -353,7 +353,9 @@ function planDeclared(
  */
 function secretsProblem(d: DesiredPlugin): Action | undefined {
   if (d.secretError !== undefined) {
-    const kind = d.secretError.code === 'SECRET_SOURCE_UNSUPPORTED' ? 'stalled' : 'transient';
+    const stalled =
+      d.secretError.code === 'SECRET_SOURCE_UNSUPPORTED' || d.secretError.code === 'SECRET_PATH_FORBIDDEN';
+    const kind = stalled ? 'stalled' : 'transient';
     return blocked(kind, d.secretError.code, d.secretError.message);
   }
   const unresolved = Object.keys(d.secrets ?? {}).filter(

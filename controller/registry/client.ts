@@ -75,6 +75,11 @@ import type { Platform } from './platform.ts';
 export interface RegistryClientOptions {
   /** hosts (`host` or `host:port`) that may be spoken to over plain http, like --insecure-registry */
   insecureRegistries?: string[];
+  /**
+   * `host:port` -> PEM certificates that host's https certificate must chain to, instead of the
+   * system's (a registry mirror with its own CA); not applied to an injected dispatcher
+   */
+  trustedCas?: ReadonlyMap<string, string>;
   /** credentials for a registry (the reference's domain, e.g. `docker.io`); default: the Docker config */
   credentials?: (registry: string) => Promise<Credentials | undefined>;
   /**
@@ -229,6 +234,8 @@ interface Transport {
   request: RequestFn;
   secure: Dispatcher;
   insecure: Dispatcher;
+  /** per host (`host:port`, lower case): agents trusting that host's own CA */
+  byHost: ReadonlyMap<string, Dispatcher>;
   /** the agents this client made, closed by close() */
   owned: Dispatcher[];
 }
@@ -330,6 +337,7 @@ async function drain(response: Response): Promise<void> {
  */
 export class RegistryClient {
   readonly #insecure: string[];
+  readonly #trustedCas: ReadonlyMap<string, string>;
   readonly #credentials: (registry: string) => Promise<Credentials | undefined>;
   readonly #transferLimits: TransferLimits;
   readonly #retries: number;
@@ -350,6 +358,7 @@ export class RegistryClient {
 
   constructor(options: RegistryClientOptions = {}) {
     this.#insecure = [...(options.insecureRegistries ?? [])];
+    this.#trustedCas = options.trustedCas ?? new Map();
     this.#credentials = options.credentials ?? ((registry) => resolveCredentials(registry));
     this.#transferLimits = {
       ...DEFAULT_TRANSFER_LIMITS,
@@ -804,18 +813,26 @@ export class RegistryClient {
       const guard = transferGuard(this.#transferLimits);
       if (this.#injected !== undefined) {
         const guarded = this.#injected.compose(guard);
-        return { request, secure: guarded, insecure: guarded, owned: [] };
+        return { request, secure: guarded, insecure: guarded, byHost: new Map(), owned: [] };
       }
       const agentPath = 'undici/lib/dispatcher/agent.js';
       const AgentClass = ((await import(agentPath)) as { default: typeof Agent }).default;
       const connect = { timeout: this.#transferLimits.headersTimeoutMs };
       const secure = new AgentClass({ connect });
       const insecure = new AgentClass({ connect: { ...connect, rejectUnauthorized: false } });
+      const byHost = new Map<string, Dispatcher>();
+      const owned: Dispatcher[] = [secure, insecure];
+      for (const [host, ca] of this.#trustedCas) {
+        const agent = new AgentClass({ connect: { ...connect, ca } });
+        owned.push(agent);
+        byHost.set(host.toLowerCase(), agent.compose(guard));
+      }
       return {
         request,
         secure: secure.compose(guard),
         insecure: insecure.compose(guard),
-        owned: [secure, insecure],
+        byHost,
+        owned,
       };
     })();
     return this.#agents;
@@ -831,7 +848,10 @@ export class RegistryClient {
     signal: AbortSignal | undefined,
   ): Promise<Response> {
     const agents = await this.#agentsFor();
-    const dispatcher = insecureTls && url.protocol === 'https:' ? agents.insecure : agents.secure;
+    // a host with its own CA is always verified against it, even where plain http would be allowed
+    const https = url.protocol === 'https:';
+    const own = https ? agents.byHost.get(url.host.toLowerCase()) : undefined;
+    const dispatcher = own ?? (insecureTls && https ? agents.insecure : agents.secure);
     const response = await agents.request.call(dispatcher, {
       origin: url.origin,
       path: `${url.pathname}${url.search}`,
@@ -870,7 +890,8 @@ export class RegistryClient {
 
   async #ping(registry: string, options: CallOptions): Promise<HostState> {
     const endpoint = registry === 'docker.io' ? DOCKER_HUB_ENDPOINT : registry;
-    const plain = allowsPlainHttp(endpoint, this.#insecure);
+    // a host given its own CA speaks https only: no fallback to plain http, even on loopback
+    const plain = allowsPlainHttp(endpoint, this.#insecure) && !this.#trustedCas.has(endpoint.toLowerCase());
     let scheme: 'https' | 'http' = 'https';
     let response: Response | undefined;
     if (plain) {

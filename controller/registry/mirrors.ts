@@ -10,6 +10,7 @@
  *     - host: mirror.example.com:5000     # host[:port], optionally followed by a path prefix
  *       insecure: false                   # plain http / unverified TLS; loopback hosts may always use http
  *       auth: { username: bot, passwordFile: /etc/plugctl/mirror-password }
+ *       ca: /etc/plugctl/mirror-ca.pem       # its certificate must chain to these (not the system's)
  *     - host: 127.0.0.1:5001/cache
  * ```
  *
@@ -33,6 +34,8 @@ export interface MirrorEndpoint {
   insecure: boolean;
   /** credentials for this mirror; absent: the Docker credential files for its host */
   credentials?: Credentials;
+  /** PEM certificates this mirror's https certificate must chain to (instead of the system's) */
+  ca?: string;
 }
 
 /** Mirrors by upstream registry (`docker.io`, `registry.example.com:5000`). */
@@ -126,7 +129,7 @@ export function parseRegistriesYaml(
     const endpoints: MirrorEndpoint[] = list.map((item: unknown, index) => {
       const at = `${where}[${index}]`;
       const entry = typeof item === 'string' ? { host: item } : record(item, at);
-      onlyKeys(entry, ['host', 'insecure', 'auth'], at);
+      onlyKeys(entry, ['host', 'insecure', 'auth', 'ca'], at);
       if (typeof entry['host'] !== 'string') throw invalid(at, 'host is required (host[:port][/prefix])');
       const insecure = entry['insecure'] ?? false;
       if (typeof insecure !== 'boolean') throw invalid(at, 'insecure must be true or false');
@@ -135,11 +138,30 @@ export function parseRegistriesYaml(
         entry['auth'] === undefined
           ? undefined
           : parseAuth(entry['auth'], location.host, `${at}.auth`, readFile);
-      return { ...location, insecure, ...(credentials !== undefined ? { credentials } : {}) };
+      const ca = entry['ca'] === undefined ? undefined : readCa(entry['ca'], `${at}.ca`, readFile);
+      return {
+        ...location,
+        insecure,
+        ...(credentials !== undefined ? { credentials } : {}),
+        ...(ca !== undefined ? { ca } : {}),
+      };
     });
     out.set(upstream, endpoints);
   }
   return out;
+}
+
+function readCa(value: unknown, where: string, readFile: (path: string) => string): string {
+  if (typeof value !== 'string' || !value.startsWith('/'))
+    throw invalid(where, 'must be the absolute path of a PEM file');
+  let pem: string;
+  try {
+    pem = readFile(value);
+  } catch (error) {
+    throw invalid(where, `cannot read ${value} (${(error as NodeJS.ErrnoException).code ?? 'read failed'})`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw invalid(where, `${value} holds no PEM certificate`);
+  return pem;
 }
 
 function parseAuth(
@@ -204,6 +226,14 @@ export function onMirror(ref: Reference, mirror: MirrorEndpoint): Reference {
     domain: mirror.host,
     path: mirror.prefix === '' ? ref.path : `${mirror.prefix}/${ref.path}`,
   };
+}
+
+/** host -> the PEM certificates its TLS certificate must chain to, for mirrors that name a CA. */
+export function mirrorCas(config: MirrorConfig): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const mirror of [...config.mirrors.values()].flat())
+    if (mirror.ca !== undefined) out.set(mirror.host, mirror.ca);
+  return out;
 }
 
 /** Hosts of mirrors marked insecure: they join --insecure-registry. */

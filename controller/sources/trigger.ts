@@ -13,7 +13,10 @@ export interface TriggerTarget {
   pluginChanged(event: PluginEvent): void;
   /** Files of the build context at this absolute path changed. */
   contextChanged(context: string): void;
-  /** The absolute paths of the build contexts the documents selected for this host build from. */
+  /**
+   * The absolute paths the documents selected for this host read besides themselves: the build
+   * contexts they build from and the secret files of their settings (reported by contextChanged).
+   */
   buildContexts(): ReadonlySet<string>;
 }
 

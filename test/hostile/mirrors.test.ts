@@ -5,7 +5,11 @@
  * content under the declared reference, and when every source fails the error names each of them.
  */
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { createRemoteInspector } from '../../controller/registry/inspect.ts';
@@ -68,6 +72,75 @@ function mirrorsFor(upstream: LyingRegistry, ...mirrors: LyingRegistry[]): Mirro
 }
 
 let roots = 0;
+
+/** A CA and a certificate for 127.0.0.1 it signed, made by openssl in `dir`. */
+async function certificates(dir: string): Promise<{ ca: string; key: string; cert: string }> {
+  await mkdir(dir, { recursive: true });
+  const openssl = (...args: string[]): Promise<unknown> => promisify(execFile)('openssl', args, { cwd: dir });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await openssl(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=plugctl test CA',
+  );
+  await openssl('req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1');
+  await writeFile(join(dir, 'ext'), 'subjectAltName=IP:127.0.0.1\n');
+  await openssl(
+    'x509',
+    '-req',
+    '-in',
+    'srv.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'srv.pem',
+    '-days',
+    '1',
+    '-extfile',
+    'ext',
+  );
+  const read = (name: string): Promise<string> => readFile(join(dir, name), 'utf8');
+  return { ca: await read('ca.pem'), key: await read('srv.key'), cert: await read('srv.pem') };
+}
+
+/** An https front for `backend` (a plain-http registry) with the given certificate. */
+async function httpsFront(backend: LyingRegistry, tls: { key: string; cert: string }): Promise<string> {
+  const server: Server = createServer(tls, (req, res) => {
+    void (async () => {
+      const answer = await fetch(`http://${backend.host}${req.url ?? '/'}`, {
+        method: req.method ?? 'GET',
+        headers: { accept: String(req.headers.accept ?? '*/*') },
+      });
+      const headers: Record<string, string> = {};
+      for (const name of ['content-type', 'content-length', 'docker-content-digest']) {
+        const value = answer.headers.get(name);
+        if (value !== null) headers[name] = value;
+      }
+      res.writeHead(answer.status, headers);
+      res.end(req.method === 'HEAD' ? undefined : Buffer.from(await answer.arrayBuffer()));
+    })().catch(() => res.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
 
 describe('registry mirrors that lie', () => {
   it('a mirror serving other content under the pinned digest is passed over; the verified copy is installed under the declared reference', async () => {
@@ -198,6 +271,39 @@ describe('registry mirrors that lie', () => {
       assert.match(error.message, new RegExp(`upstream ${upstream.host}: .*cannot connect`));
       assert.match(error.message, new RegExp(`mirror ${first.host}: .*cannot connect`));
       assert.match(error.message, new RegExp(`mirror ${second.host}: .*server error 503`));
+      return true;
+    });
+  });
+
+  it("a mirror with its own CA is verified against it: the right CA is trusted, another CA's certificate is refused", async () => {
+    const upstream = await started();
+    const backend = await started();
+    const plugin = await upstream.putPlugin('team/vol', '1.0', [GOOD_LAYER]);
+    await backend.putPlugin('team/vol', '1.0', [GOOD_LAYER]);
+    const good = await certificates(join(box.dir, 'tls-good'));
+    const other = await certificates(join(box.dir, 'tls-other'));
+    const front = await httpsFront(backend, good);
+    await upstream.close();
+    const mirrors = mergeMirrors(new Map(), parseMirrorFlags([`${upstream.host}=${front}`]));
+    const inspectWith = async (ca: string): Promise<unknown> => {
+      const client = hostileClient({ trustedCas: new Map([[front, ca]]) });
+      cleanups.push(() => client.close());
+      const inspector = createRemoteInspector(
+        client,
+        { acceptsDigests: true, description: 'embedded' },
+        { mirrors, timeoutMs: 20_000 },
+      );
+      return inspector.inspect(plugin.remote);
+    };
+    const info = (await inspectWith(good.ca)) as { mirror?: { host: string } };
+    assert.equal(info.mirror?.host, front);
+    await assert.rejects(inspectWith(other.ca), (error: unknown) => {
+      assert.ok(error instanceof RegistryError);
+      assert.equal(error.code, 'MIRRORS_UNAVAILABLE');
+      assert.match(
+        error.message,
+        new RegExp(`mirror ${front}: .*cannot connect \\([A-Z_]*(CERT|SIGNATURE|VERIFY)`),
+      );
       return true;
     });
   });

@@ -83,8 +83,7 @@ describeIntegration('secret-valued settings', () => {
         docs,
         '--listen',
         '127.0.0.1:0',
-        '--resync',
-        '1s',
+        // the default resync (5 min): only the watch on the secret file applies a change in time
       ],
       { env: { ...process.env, DOCKER_HOST: env().dockerHost }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -165,7 +164,8 @@ describeIntegration('secret-valued settings', () => {
     assert.match(diff.out, /env GREETING <secret, changed>/);
     assert.match(diff.out, /set GREETING=<secret>/);
 
-    // `plugctl run` applies it, and a later change of the file alone reconfigures again.
+    // `plugctl run` applies it, and a later change of the file alone reconfigures again at once
+    // (the file is watched; the resync is minutes away).
     const run = startRun(global, docs);
     await waitFor(async () => (await installedEnv('vol'))?.['GREETING'] === values[1], {
       what: 'run to apply the changed secret',
@@ -213,7 +213,7 @@ describeIntegration('secret-valued settings', () => {
   it('docker store: the secret reaches the plugin, changes reconfigure it, and it leaks nowhere', async () => {
     const state = join(dir, 'state');
     await scenario(
-      ['--state-dir', state],
+      ['--state-dir', state, '--secrets-dir', dir],
       async (name) => {
         const result = await docker(['plugin', 'inspect', name], { check: false });
         if (result.code !== 0) return undefined;
@@ -229,7 +229,7 @@ describeIntegration('secret-valued settings', () => {
   it('embedded store: the same, with the plugins run by plugctl itself', async () => {
     const state = join(dir, 'state');
     const root = join(dir, 'root');
-    const global = ['--store', 'embedded', '--root', root, '--state-dir', state];
+    const global = ['--store', 'embedded', '--root', root, '--state-dir', state, '--secrets-dir', dir];
     try {
       await scenario(
         global,

@@ -2,7 +2,7 @@
 // hash, a secret that cannot be read blocks only its plugin, and nothing printable carries it.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile, chmod } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -60,9 +60,9 @@ describe('fileSecretResolver', () => {
     await using t = await tempDir();
     const file = join(t.dir, 'token');
     await writeFile(file, `${PLAIN}\n`);
-    assert.equal(await fileSecretResolver().resolve({ file }), PLAIN);
+    assert.equal(await fileSecretResolver({ allowedDirs: [t.dir] }).resolve({ file }), PLAIN);
     await writeFile(file, `${PLAIN}\n\n`);
-    assert.equal(await fileSecretResolver().resolve({ file }), `${PLAIN}\n`);
+    assert.equal(await fileSecretResolver({ allowedDirs: [t.dir] }).resolve({ file }), `${PLAIN}\n`);
   });
 
   test('a missing, unreadable, oversized or directory source is SECRET_UNAVAILABLE naming the path', async () => {
@@ -74,24 +74,57 @@ describe('fileSecretResolver', () => {
       [t.dir, /not a regular file|directory/],
     ];
     for (const [file, why] of cases) {
-      await assert.rejects(fileSecretResolver().resolve({ file }), (error: unknown) => {
-        assert.ok(error instanceof PlugctlError);
-        assert.equal(error.code, 'SECRET_UNAVAILABLE');
-        assert.match(error.message, why);
-        assert.ok(error.message.includes(file));
-        return true;
-      });
+      await assert.rejects(
+        fileSecretResolver({ allowedDirs: [t.dir] }).resolve({ file }),
+        (error: unknown) => {
+          assert.ok(error instanceof PlugctlError);
+          assert.equal(error.code, 'SECRET_UNAVAILABLE');
+          assert.match(error.message, why);
+          assert.ok(error.message.includes(file));
+          return true;
+        },
+      );
     }
     await assert.rejects(
-      fileSecretResolver({ maxBytes: 10 }).resolve({ file: big }),
+      fileSecretResolver({ maxBytes: 10, allowedDirs: [t.dir] }).resolve({ file: big }),
       (error: unknown) => error instanceof PlugctlError && /limit/.test(error.message),
     );
     if (process.getuid?.() !== 0) {
       const locked = join(t.dir, 'locked');
       await writeFile(locked, PLAIN);
       await chmod(locked, 0o000);
-      await assert.rejects(fileSecretResolver().resolve({ file: locked }), /permission denied/);
+      await assert.rejects(
+        fileSecretResolver({ allowedDirs: [t.dir] }).resolve({ file: locked }),
+        /permission denied/,
+      );
     }
+  });
+
+  test('a file outside the allowed directories, or a symlink leading out, is SECRET_PATH_FORBIDDEN', async () => {
+    await using t = await tempDir();
+    const allowed = join(t.dir, 'secrets');
+    await mkdir(allowed);
+    await writeFile(join(t.dir, 'outside'), PLAIN);
+    await symlink(join(t.dir, 'outside'), join(allowed, 'link'));
+    await writeFile(join(allowed, 'inside'), PLAIN);
+    const resolver = fileSecretResolver({ allowedDirs: [allowed] });
+    assert.equal(await resolver.resolve({ file: join(allowed, 'inside') }), PLAIN);
+    for (const file of [
+      join(t.dir, 'outside'),
+      join(allowed, 'link'),
+      join(allowed, '..', 'outside'),
+      '/etc/passwd',
+    ]) {
+      await assert.rejects(resolver.resolve({ file }), (error: unknown) => {
+        assert.ok(error instanceof PlugctlError);
+        assert.equal(error.code, 'SECRET_PATH_FORBIDDEN');
+        assert.equal(error.kind, 'stalled');
+        assert.ok(!error.message.includes(PLAIN));
+        return true;
+      });
+    }
+    // the default allows only /etc/plugctl/secrets
+    await assert.rejects(fileSecretResolver().resolve({ file: join(allowed, 'inside') }), /--secrets-dir/);
   });
 
   test('secretKeyRef is refused in file mode with SECRET_SOURCE_UNSUPPORTED', async () => {
@@ -131,7 +164,7 @@ describe('SecretKeeper and the planner', () => {
     await using t = await tempDir();
     const file = join(t.dir, 'token');
     await writeFile(file, PLAIN);
-    const keeper = new SecretKeeper(join(t.dir, 'state'), fileSecretResolver());
+    const keeper = new SecretKeeper(join(t.dir, 'state'), fileSecretResolver({ allowedDirs: [t.dir] }));
     const d = await keeper.resolve(desired({ settings: { env: {} }, secrets: { GREETING: { file } } }));
     assert.equal(d.secretError, undefined);
     const [p] = plan([d], [installed()], inventory([NAME]), noFacts(), opts());
@@ -154,7 +187,7 @@ describe('SecretKeeper and the planner', () => {
     await using t = await tempDir();
     const file = join(t.dir, 'token');
     await writeFile(file, `${PLAIN}\n`);
-    const keeper = new SecretKeeper(join(t.dir, 'state'), fileSecretResolver());
+    const keeper = new SecretKeeper(join(t.dir, 'state'), fileSecretResolver({ allowedDirs: [t.dir] }));
     const d = await keeper.resolve(desired({ secrets: { GREETING: { file } } }));
     const plugin = installed({ settings: effective({ env: { GREETING: PLAIN, DEBUG: '0' } }) });
     const [p] = plan([d], [plugin], inventory([NAME]), noFacts(), opts());
@@ -163,7 +196,7 @@ describe('SecretKeeper and the planner', () => {
 
   test('a secret that cannot be read blocks its plugin alone, and an unresolved one blocks too', async () => {
     await using t = await tempDir();
-    const keeper = new SecretKeeper(join(t.dir, 'state'), fileSecretResolver());
+    const keeper = new SecretKeeper(join(t.dir, 'state'), fileSecretResolver({ allowedDirs: [t.dir] }));
     const broken = await keeper.resolve(desired({ secrets: { GREETING: { file: join(t.dir, 'absent') } } }));
     const other = desired({ key: 'other', name: 'other:latest' });
     const plans = plan([broken, other], [], inventory([]), noFacts(), opts());
@@ -181,7 +214,7 @@ describe('SecretKeeper and the planner', () => {
 
   test('secretKeyRef in file mode is a stalled SECRET_SOURCE_UNSUPPORTED', async () => {
     await using t = await tempDir();
-    const keeper = new SecretKeeper(join(t.dir, 'state'), fileSecretResolver());
+    const keeper = new SecretKeeper(join(t.dir, 'state'), fileSecretResolver({ allowedDirs: [t.dir] }));
     const d = await keeper.resolve(
       desired({ secrets: { GREETING: { secretKeyRef: { name: 's', key: 'k' } } } }),
     );

@@ -6,6 +6,7 @@ import { inspect } from 'node:util';
 import {
   insecureMirrorHosts,
   mergeMirrors,
+  mirrorCas,
   mirrorsOf,
   onMirror,
   parseMirrorFlags,
@@ -125,6 +126,22 @@ describe('registries.yaml and --registry-mirror', () => {
     configError(() => parseRegistriesYaml('a: [', 'f'), /not valid YAML/);
     configError(() => parseRegistriesYaml('x: &a 1\ny: *a\n', 'f'), /not valid YAML|unknown key/);
     assert.equal(parseRegistriesYaml('', 'f').size, 0);
+  });
+
+  test('ca: a PEM file read at load; anything else is refused', () => {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const yaml = (ca: string): string => `mirrors:\n  docker.io:\n    - { host: m.example:443, ca: ${ca} }\n`;
+    const parsed = parseRegistriesYaml(yaml('/etc/ca.pem'), 'f', () => pem);
+    const config = mergeMirrors(parsed, new Map());
+    assert.equal(mirrorCas(config).get('m.example:443'), pem);
+    configError(
+      () => parseRegistriesYaml(yaml('relative.pem'), 'f', () => pem),
+      /absolute path of a PEM file/,
+    );
+    configError(
+      () => parseRegistriesYaml(yaml('/etc/ca.pem'), 'f', () => 'not a cert'),
+      /holds no PEM certificate/,
+    );
   });
 
   test('a reference on a mirror keeps repository, tag and digest, under the prefix', () => {
