@@ -1,24 +1,17 @@
-// The npm package as a user gets it: `npm pack` (its prepack compiles to dist/), the tarball's
-// contents, then `npm install -g` into a temporary prefix, offline (the dependencies come from the
-// npm cache `make deps` filled), and the installed `plugctl` run. The sources are packed from a copy,
-// so the checkout gets no dist/ (bin/launch.js would prefer a stale build to the sources).
+// The npm package as a user gets it: `npm pack` (pack.ts), the tarball's contents, then
+// `npm install -g` into a temporary prefix, offline (the dependencies come from the npm cache
+// `make deps` filled), and the installed `plugctl` run.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { packPlugctl, PINNED_NODE_ENV as ENV, ROOT } from './pack.ts';
 
 const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MANIFEST = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
-/** The pinned Node 24 first on PATH, so npm and the installed `#!/usr/bin/env node` run on it. */
-const ENV = {
-  ...process.env,
-  PATH: `${join(ROOT, 'node_modules/.bin')}${delimiter}${process.env['PATH'] ?? ''}`,
-};
 /** What a package of compiled JavaScript may hold, path by path inside the tarball. */
 const ALLOWED =
   /^package\/(package\.json|README\.md|LICENSE|bin\/(plugctl|launch)\.js|dist\/controller\/.+\.(js|json))$/;
@@ -31,21 +24,7 @@ describe('the npm package', { timeout: 600_000 }, () => {
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'plugctl-package-'));
-    const src = join(work, 'src');
-    for (const entry of [
-      'package.json',
-      'package-lock.json',
-      'tsconfig.json',
-      'tsconfig.build.json',
-      'README.md',
-      'bin',
-      'controller',
-    ]) {
-      cpSync(join(ROOT, entry), join(src, entry), { recursive: true });
-    }
-    symlinkSync(join(ROOT, 'node_modules'), join(src, 'node_modules'));
-    const packed = await run('npm', ['pack', '--silent', '--pack-destination', work], { cwd: src, env: ENV });
-    tarball = join(work, packed.stdout.trim().split('\n').at(-1)!);
+    tarball = await packPlugctl(work);
     prefix = join(work, 'prefix');
     await run(
       'npm',
