@@ -4,7 +4,7 @@
  * to the sources). Shared by test/package/ and the image test.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, symlinkSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -29,12 +29,16 @@ const SOURCES = [
   'README.md',
   'bin',
   'controller',
+  // the editor schema, shipped in the package (`make crds` writes it)
+  'schema',
 ];
 
 /** Packs a copy of the sources made in `work`/src; returns the tarball's path (in `work`). */
 export async function packPlugctl(work: string): Promise<string> {
   const src = join(work, 'src');
-  for (const entry of SOURCES) cpSync(join(ROOT, entry), join(src, entry), { recursive: true });
+  for (const entry of SOURCES) {
+    if (existsSync(join(ROOT, entry))) cpSync(join(ROOT, entry), join(src, entry), { recursive: true });
+  }
   symlinkSync(join(ROOT, 'node_modules'), join(src, 'node_modules'));
   const packed = await run('npm', ['pack', '--silent', '--pack-destination', work], {
     cwd: src,

@@ -14,7 +14,7 @@ const run = promisify(execFile);
 const MANIFEST = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
 /** What a package of compiled JavaScript may hold, path by path inside the tarball. */
 const ALLOWED =
-  /^package\/(package\.json|README\.md|LICENSE|bin\/(plugctl|launch)\.js|dist\/controller\/.+\.(js|json))$/;
+  /^package\/(package\.json|README\.md|LICENSE|bin\/(plugctl|launch)\.js|dist\/controller\/.+\.(js|json)|schema\/[^/]+\.json)$/;
 
 describe('the npm package', { timeout: 600_000 }, () => {
   let work: string;
