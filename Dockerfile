@@ -13,19 +13,20 @@
 # filesystem with image/rootfs.sh, imports it with this file's runtime settings and converges a
 # plugin through the socket.
 
-ARG NODE_IMAGE=node:24-bookworm-slim
+# the Node the project pins (package.json's devDependency `node`), on Debian as the test machine
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 RUN apt-get update && apt-get install -y --no-install-recommends binutils && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json README.md ./
-# the project's pinned Node (the `node` package) is what the image runs
-RUN npm ci --no-audit --no-fund
+# no install scripts: the only one fetches the pinned Node, which this image already is
+RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY bin/ bin/
 COPY controller/ controller/
 COPY image/rootfs.sh image/rootfs.sh
-RUN PATH=/src/node_modules/.bin:$PATH npm pack --pack-destination /tmp \
-    && bash image/rootfs.sh node_modules/node/bin/node /tmp/plugctl-*.tgz /rootfs
+RUN npm pack --pack-destination /tmp \
+    && bash image/rootfs.sh "$(command -v node)" /tmp/plugctl-*.tgz /rootfs
 
 FROM scratch
 ARG VERSION=dev

@@ -82,8 +82,18 @@ describeIntegration('the container image on the test dockerd', () => {
     const dockerfile = await readFile(join(ROOT, 'Dockerfile'), 'utf8');
     assert.match(
       dockerfile,
-      /bash image\/rootfs\.sh node_modules\/node\/bin\/node /,
+      /bash image\/rootfs\.sh "\$\(command -v node\)" /,
       'the build stage runs image/rootfs.sh',
+    );
+    // the build stage's Node is the one the project pins, which the test's root filesystem gets
+    const pinned = (
+      JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
+        devDependencies: { node: string };
+      }
+    ).devDependencies.node;
+    assert.match(
+      dockerfile,
+      new RegExp(`^ARG NODE_IMAGE=node:${pinned.replaceAll('.', '\\.')}-bookworm-slim$`, 'm'),
     );
     const tarball = await packPlugctl(work);
     const rootfs = join(work, 'rootfs');
