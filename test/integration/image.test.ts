@@ -6,7 +6,7 @@
 // socket mounted: `plugctl version` sees the engine, and `plugctl apply` converges a plugin.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
@@ -70,8 +70,13 @@ function importChanges(stage: Instruction[], args: Record<string, string>): stri
 }
 
 describeIntegration('the container image on the test dockerd', () => {
+  // registered before useEnv(): after hooks run in order, and this one needs the environment up
+  after(async () => {
+    await docker(['rmi', '-f', IMAGE], { check: false });
+    if (work !== undefined) await rm(work, { recursive: true, force: true });
+  });
   const env = useEnv();
-  let work: string;
+  let work: string | undefined;
   let version: string;
   /** `docker run` options for the engine's socket, with its group so the non-root user may use it */
   let socket: string[];
@@ -111,11 +116,6 @@ describeIntegration('the container image on the test dockerd', () => {
     await rm(rootfs, { recursive: true, force: true });
     const gid = (await stat(env().socketPath)).gid;
     socket = ['-v', `${env().socketPath}:/var/run/docker.sock`, '--group-add', String(gid)];
-  });
-
-  after(async () => {
-    await docker(['rmi', '-f', IMAGE], { check: false });
-    await rm(work, { recursive: true, force: true });
   });
 
   /** `docker run --rm` of the image with `options`, then plugctl's `args`. */
@@ -176,8 +176,10 @@ describeIntegration('the container image on the test dockerd', () => {
   });
 
   it('converges a plugin through the mounted socket, and a second apply changes nothing', async () => {
-    const docs = await mkdtemp(join(work, 'docs-'));
-    const state = await mkdtemp(join(work, 'state-'));
+    // the documents readable by the image's user, the state directory its own, as on a host
+    const docs = await mkdtemp(join(work!, 'docs-'));
+    await chmod(docs, 0o755);
+    const state = await mkdtemp(join(work!, 'state-'));
     await chown(state, UID, UID);
     await writeFile(
       join(docs, 'vol.yaml'),
