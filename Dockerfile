@@ -2,7 +2,7 @@
 # plugctl's image: Node.js and the compiled npm package on an otherwise empty root filesystem
 # (image/rootfs.sh), running as a non-root user. The DaemonSet in manifests/ runs it.
 #
-#   docker build --build-arg VERSION="$(node -p "require('./package.json').version")" -t plugctl .
+#   make image    (docker build with VERSION and REVISION from package.json and git)
 #
 # It talks to the host's engine through its socket; the user (65532) needs the socket's group:
 #   docker run -d --name plugctl --network host \
