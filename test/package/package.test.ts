@@ -2,8 +2,8 @@
 // `npm install -g` into a temporary prefix, offline (the dependencies come from the npm cache
 // `make deps` filled), and the installed `plugctl` run.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -74,6 +74,53 @@ describe('the npm package', { timeout: 600_000 }, () => {
     assert.ok(!existsSync(join(installed, 'controller')), 'no TypeScript sources are installed');
     const short = await run(join(prefix, 'bin/plugctl'), ['--version'], { env: ENV });
     assert.equal(short.stdout.trim(), MANIFEST.version);
+  });
+
+  it('runs `plugctl run` from the compiled code: logs at info as JSON, serves health and metrics, stops on SIGTERM', async () => {
+    const docs = join(work, 'docs');
+    const state = join(work, 'state');
+    mkdirSync(docs);
+    const args = ['--state-dir', state, '--store', 'embedded', '--root', join(state, 'plugins')];
+    const child = spawn(
+      join(prefix, 'bin/plugctl'),
+      [...args, 'run', '-f', docs, '--listen', '127.0.0.1:0'],
+      {
+        env: ENV,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      const lines: Array<Record<string, unknown>> = [];
+      await new Promise<void>((resolve, reject) => {
+        let buffer = '';
+        child.stderr.on('data', (chunk: Buffer) => {
+          buffer += chunk.toString();
+          const complete = buffer.split('\n');
+          buffer = complete.pop()!;
+          for (const line of complete) lines.push(JSON.parse(line) as Record<string, unknown>);
+          if (lines.some((l) => l['msg'] === 'watching')) resolve();
+        });
+        void exited.then((code) => reject(new Error(`plugctl run exited ${code}: ${JSON.stringify(lines)}`)));
+      });
+      const starting = lines.find((l) => l['msg'] === 'plugctl run starting');
+      assert.equal(starting?.['level'], 30);
+      assert.equal(starting?.['version'], MANIFEST.version);
+      const address = String(starting?.['listen']);
+      assert.equal((await fetch(`http://${address}/healthz`)).status, 200);
+      const metrics = await (await fetch(`http://${address}/metrics`)).text();
+      assert.match(
+        metrics,
+        new RegExp(
+          `^plugctl_build_info\\{version="${MANIFEST.version.replaceAll('.', '\\.')}",node="[^"]+"\\} 1$`,
+          'm',
+        ),
+      );
+      assert.match(metrics, /^process_resident_memory_bytes [1-9]\d*$/m);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0);
   });
 
   it('reads its version from the installed package.json at run time', async () => {
