@@ -89,7 +89,12 @@ bench: deps env-install ## benchmarks against real dockerd and registries (print
 bench-soak: deps env-install ## 10-minute soak of plugctl run: flaky registry, drift by hand every second
 	$(NODE) bench/soak.ts
 
+image: deps ## build the container image plugctl:VERSION from the Dockerfile (pulls node:24.21.0-bookworm-slim)
+	docker build --build-arg VERSION="$$($(NODE) -p "require('./package.json').version")" \
+		--build-arg REVISION="$$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
+		-t "plugctl:$$($(NODE) -p "require('./package.json').version")" .
+
 demo: deps ## converge examples/ on the embedded store (installs a registry, runc; no dockerd), then clean up
 	bash test/env/demo.sh
 
-.PHONY: help deps env-install kube-env-install build lint format crds docs test-unit test-hostile test-package test-integration test-floor test bench bench-soak demo
+.PHONY: help deps env-install kube-env-install build lint format crds docs test-unit test-hostile test-package test-integration test-floor test bench bench-soak image demo

@@ -1,27 +1,20 @@
-// The npm package as a user gets it: `npm pack` (its prepack compiles to dist/), the tarball's
-// contents, then `npm install -g` into a temporary prefix, offline (the dependencies come from the
-// npm cache `make deps` filled), and the installed `plugctl` run. The sources are packed from a copy,
-// so the checkout gets no dist/ (bin/launch.js would prefer a stale build to the sources).
+// The npm package as a user gets it: `npm pack` (pack.ts), the tarball's contents, then
+// `npm install -g` into a temporary prefix, offline (the dependencies come from the npm cache
+// `make deps` filled), and the installed `plugctl` run.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { packPlugctl, PINNED_NODE_ENV as ENV, ROOT } from './pack.ts';
 
 const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MANIFEST = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
-/** The pinned Node 24 first on PATH, so npm and the installed `#!/usr/bin/env node` run on it. */
-const ENV = {
-  ...process.env,
-  PATH: `${join(ROOT, 'node_modules/.bin')}${delimiter}${process.env['PATH'] ?? ''}`,
-};
 /** What a package of compiled JavaScript may hold, path by path inside the tarball. */
 const ALLOWED =
-  /^package\/(package\.json|README\.md|LICENSE|bin\/(plugctl|launch)\.js|dist\/controller\/.+\.(js|json))$/;
+  /^package\/(package\.json|README\.md|LICENSE|bin\/(plugctl|launch)\.js|dist\/controller\/.+\.(js|json)|schema\/[^/]+\.json)$/;
 
 describe('the npm package', { timeout: 600_000 }, () => {
   let work: string;
@@ -31,21 +24,7 @@ describe('the npm package', { timeout: 600_000 }, () => {
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'plugctl-package-'));
-    const src = join(work, 'src');
-    for (const entry of [
-      'package.json',
-      'package-lock.json',
-      'tsconfig.json',
-      'tsconfig.build.json',
-      'README.md',
-      'bin',
-      'controller',
-    ]) {
-      cpSync(join(ROOT, entry), join(src, entry), { recursive: true });
-    }
-    symlinkSync(join(ROOT, 'node_modules'), join(src, 'node_modules'));
-    const packed = await run('npm', ['pack', '--silent', '--pack-destination', work], { cwd: src, env: ENV });
-    tarball = join(work, packed.stdout.trim().split('\n').at(-1)!);
+    tarball = await packPlugctl(work);
     prefix = join(work, 'prefix');
     await run(
       'npm',
@@ -95,6 +74,53 @@ describe('the npm package', { timeout: 600_000 }, () => {
     assert.ok(!existsSync(join(installed, 'controller')), 'no TypeScript sources are installed');
     const short = await run(join(prefix, 'bin/plugctl'), ['--version'], { env: ENV });
     assert.equal(short.stdout.trim(), MANIFEST.version);
+  });
+
+  it('runs `plugctl run` from the compiled code: logs at info as JSON, serves health and metrics, stops on SIGTERM', async () => {
+    const docs = join(work, 'docs');
+    const state = join(work, 'state');
+    mkdirSync(docs);
+    const args = ['--state-dir', state, '--store', 'embedded', '--root', join(state, 'plugins')];
+    const child = spawn(
+      join(prefix, 'bin/plugctl'),
+      [...args, 'run', '-f', docs, '--listen', '127.0.0.1:0'],
+      {
+        env: ENV,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      const lines: Array<Record<string, unknown>> = [];
+      await new Promise<void>((resolve, reject) => {
+        let buffer = '';
+        child.stderr.on('data', (chunk: Buffer) => {
+          buffer += chunk.toString();
+          const complete = buffer.split('\n');
+          buffer = complete.pop()!;
+          for (const line of complete) lines.push(JSON.parse(line) as Record<string, unknown>);
+          if (lines.some((l) => l['msg'] === 'watching')) resolve();
+        });
+        void exited.then((code) => reject(new Error(`plugctl run exited ${code}: ${JSON.stringify(lines)}`)));
+      });
+      const starting = lines.find((l) => l['msg'] === 'plugctl run starting');
+      assert.equal(starting?.['level'], 30);
+      assert.equal(starting?.['version'], MANIFEST.version);
+      const address = String(starting?.['listen']);
+      assert.equal((await fetch(`http://${address}/healthz`)).status, 200);
+      const metrics = await (await fetch(`http://${address}/metrics`)).text();
+      assert.match(
+        metrics,
+        new RegExp(
+          `^plugctl_build_info\\{version="${MANIFEST.version.replaceAll('.', '\\.')}",node="[^"]+"\\} 1$`,
+          'm',
+        ),
+      );
+      assert.match(metrics, /^process_resident_memory_bytes [1-9]\d*$/m);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0);
   });
 
   it('reads its version from the installed package.json at run time', async () => {
