@@ -2,7 +2,7 @@
  * Every bound plugctl puts on input it does not control, with its default, in one place: the YAML
  * documents it loads, the registries it talks to, and the build contexts it reads. A bound exists so
  * that a hostile or broken input fails fast with an error naming the bound, instead of costing
- * minutes of CPU, gigabytes of memory or a reconcile that never ends. The README's "Limits" section
+ * minutes of CPU, gigabytes of memory or a reconcile that never ends. docs/usage.md's "Limits" section
  * lists the same values; change both together.
  */
 

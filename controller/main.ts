@@ -8,7 +8,7 @@ import { formatDuration, parseDuration } from './cli/duration.ts';
 import { createContext, type CommandContext, type GlobalOptions, type Output } from './cli/context.ts';
 import { defaultOf, GLOBAL_OPTIONS, type GlobalOptionSpec } from './cli/global-options.ts';
 import { packageVersion } from './cli/package-version.ts';
-import { withCompletions } from './cli/completion-hints.ts';
+import { CompletingOption } from './cli/completion-hints.ts';
 import type { GetOptions } from './cli/get.ts';
 import type { WaitOptions } from './cli/wait.ts';
 import { parseWaitFor } from './cli/wait-for.ts';
@@ -96,12 +96,9 @@ export async function main(
     .addOption(setOption())
     .option('-l, --selector <selector>', "label selector, kubectl's syntax (e.g. role=storage,!gpu)")
     .addOption(
-      withCompletions(
-        new Option('-o, --output <format>', 'table, wide, name, json, yaml or jsonpath=TEMPLATE').default(
-          'table',
-        ),
-        ['table', 'wide', 'name', 'json', 'yaml', 'jsonpath='],
-      ),
+      new CompletingOption('-o, --output <format>', 'table, wide, name, json, yaml or jsonpath=TEMPLATE')
+        .default('table')
+        .completeWith(['table', 'wide', 'name', 'json', 'yaml', 'jsonpath=']),
     )
     .option('--no-headers', 'leave out the header line of tables')
     .option('-w, --watch', 'after listing, print every change until interrupted', false)

@@ -1,18 +1,19 @@
 /**
- * Completion words for options whose values are open-ended: commander's `choices` would refuse a
- * value such as `jsonpath={.items}`, yet the shell should still offer the usual ones.
+ * Completion values for an option whose values commander cannot check with `.choices()`, such as
+ * `-o table|json|...|jsonpath=TEMPLATE`: `new CompletingOption(flags, description).completeWith([...])`
+ * behaves as a plain commander Option when parsing, and `plugctl completion` offers the words. Kept
+ * apart from completion.ts so that main.ts can use it without loading the script generators.
  */
-import type { Option } from 'commander';
+import { Option } from 'commander';
 
-const hints = new WeakMap<Option, readonly string[]>();
+/** A commander Option that also carries the words shell completion offers for its value. */
+export class CompletingOption extends Option {
+  /** the words offered for the value; empty until completeWith */
+  completions: readonly string[] = [];
 
-/** Records `words` as what completion offers for `option`; returns the option for chaining. */
-export function withCompletions(option: Option, words: readonly string[]): Option {
-  hints.set(option, words);
-  return option;
-}
-
-/** The words recorded for `option` by withCompletions, if any. */
-export function completionsOf(option: Option): readonly string[] | undefined {
-  return hints.get(option);
+  /** Sets the words offered for the value (not a restriction: parsing accepts anything). */
+  completeWith(words: readonly string[]): this {
+    this.completions = words;
+    return this;
+  }
 }

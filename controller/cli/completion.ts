@@ -4,14 +4,15 @@
  * main.ts is completed without another edit. The scripts are static: pressing TAB never starts node.
  *
  * What is completed: command names; each command's options and the global ones; the values of an
- * option or argument that has choices (`--store`, `get -o`, `completion SHELL`); files and
+ * option or argument that has choices (`--store`, `completion SHELL`) or completion words
+ * (CompletingOption, for values choices cannot check, such as `-o jsonpath=...`); files and
  * directories for `<path>`, `<dir>`, `<context>` values; DockerPlugin field paths for `explain`.
  */
 import { Help, type Command, type Option } from 'commander';
 import { allFields, dockerPluginFields } from '../api/fields.ts';
 import { KIND } from '../api/types.ts';
+import { CompletingOption } from './completion-hints.ts';
 import type { Output } from './context.ts';
-import { completionsOf } from './completion-hints.ts';
 
 /** The shells a script can be generated for. */
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
@@ -64,8 +65,8 @@ function optionModel(option: Option): OptionModel {
     ? undefined
     : option.argChoices !== undefined
       ? { words: option.argChoices }
-      : completionsOf(option) !== undefined
-        ? { words: [...completionsOf(option)!] }
+      : option instanceof CompletingOption && option.completions.length > 0
+        ? { words: option.completions }
         : placeholderValues(placeholder?.[1] ?? placeholder?.[2]);
   return {
     ...(option.short === undefined ? {} : { short: option.short }),

@@ -54,7 +54,7 @@ function facts(field: SchemaField): string[] {
   if (field.enum !== undefined) lines.push(`Values: ${field.enum.map(show).join(', ')}`);
   if (field.pattern !== undefined) {
     lines.push(
-      `Pattern: ${field.pattern}${field.patternMeaning === undefined ? '' : ` (${field.patternMeaning})`}`,
+      `Pattern: ${field.pattern}${field.patternMeaning === undefined ? '' : ` — ${field.patternMeaning}`}`,
     );
   }
   if (field.constraints.length > 0) lines.push(`Bounds: ${field.constraints.join('; ')}`);

@@ -17,7 +17,7 @@ export type StoreKind = 'auto' | 'docker' | 'embedded';
 /** The default Docker socket, whose presence makes `auto` choose the docker store. */
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
-/** Resolves `auto` the way the README documents it. */
+/** Resolves `auto` the way docs/usage.md (Stores) documents it. */
 export function chooseStore(
   kind: StoreKind,
   dockerHost: string | undefined,

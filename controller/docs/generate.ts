@@ -1,6 +1,6 @@
 /**
  * `make docs`: regenerates every document derived from the code (docs/errors.md from the error
- * catalogue, docs/reference.md from the schema), or with `--check` fails when any of them is stale.
+ * catalogue, docs/reference.md from the schema, docs/troubleshooting.md), or with `--check` fails when any of them is stale.
  * A new generated document is one more entry in GENERATED_DOCS.
  */
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { writeOrCheck } from '../runtime/generated-file.ts';
 import { renderErrorsDoc } from './errors-md.ts';
 import { renderReferenceDoc } from './reference-md.ts';
+import { renderTroubleshootingDoc } from './troubleshooting-md.ts';
 
 /** One generated document: its path under the repository root, its source, and its renderer. */
 export interface GeneratedDoc {
@@ -20,6 +21,7 @@ export interface GeneratedDoc {
 export const GENERATED_DOCS: readonly GeneratedDoc[] = [
   { path: 'docs/errors.md', source: 'controller/error-codes.ts', render: renderErrorsDoc },
   { path: 'docs/reference.md', source: 'controller/api/schema.ts', render: renderReferenceDoc },
+  { path: 'docs/troubleshooting.md', source: 'controller/error-codes.ts', render: renderTroubleshootingDoc },
 ];
 
 /** The repository root (this file is controller/docs/generate.ts). */

@@ -50,7 +50,7 @@ function facts(field: SchemaField): string {
   if (field.default !== undefined) parts.push(`**Default:** ${code(field.default)}`);
   if (field.enum !== undefined) parts.push(`**Values:** ${field.enum.map(code).join(', ')}`);
   if (field.pattern !== undefined) {
-    const meaning = field.patternMeaning === undefined ? '' : ` (${field.patternMeaning})`;
+    const meaning = field.patternMeaning === undefined ? '' : ` — ${field.patternMeaning}`;
     parts.push(`**Pattern:** ${code(field.pattern)}${meaning}`);
   }
   if (field.constraints.length > 0) parts.push(`**Bounds:** ${field.constraints.join('; ')}`);

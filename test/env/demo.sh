@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: converge examples/ with plugctl's embedded store (no dockerd): start a loopback
-# registry with the example plugins (built and pushed by `plugctl create` + `plugctl push`), then on
+# registry (on 127.0.0.1:5000, or on a free port when 5000 is taken) with the example plugins (built and pushed by `plugctl create` + `plugctl push`), then on
 # an empty store under a temporary root run diff, apply, get, show the running plugin answering on
 # its socket, apply again (nothing to do), and remove the set with `plugctl prune --set` (an empty
 # directory never removes anything).
@@ -16,8 +16,24 @@ t0=$(date +%s%N)
 
 demo=$(mktemp -d /tmp/plugctl-demo-store.XXXXXX)
 root=$demo/root state=$demo/state
-# the apply set of `-f examples/`: its canonical path
-set="files:$(realpath examples)"
+# The registry: port 5000, which examples/ name, when it is free (or PE_REG_PORT); else any free
+# loopback port the kernel gives, and the examples are converged from a copy that names it.
+if [ -z "${PE_REG_PORT:-}" ]; then
+  PE_REG_PORT=5000
+  if (exec 3<>/dev/tcp/127.0.0.1/5000) 2>/dev/null; then
+    PE_REG_PORT=$(node_modules/.bin/node -e \
+      "const s = require('node:net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })")
+  fi
+fi
+export PE_REG_PORT
+examples=examples
+if [ "$PE_REG_PORT" != 5000 ]; then
+  examples=$demo/examples
+  cp -r examples "$examples"
+  sed -i "s|127\.0\.0\.1:5000/|127.0.0.1:$PE_REG_PORT/|" "$examples"/*.yaml
+fi
+# the apply set of `-f $examples`: its canonical path
+set="files:$(realpath "$examples")"
 PLUGCTL=(node_modules/.bin/node bin/plugctl.js --store embedded --root "$root" --state-dir "$state")
 
 # the demo's plugins: those still in its root, and those whose runtime state (bundle) points into it
@@ -54,11 +70,11 @@ echo "registry: $PE_REG; plugctl --store embedded --root $root --state-dir $stat
 echo
 run() { echo "\$ plugctl $*"; "${PLUGCTL[@]}" "$@"; echo; }
 
-run diff -f examples/ || true
-run apply -f examples/
-run get -f examples/
+run diff -f "$examples" || true
+run apply -f "$examples"
+run get -f "$examples"
 echo "\$ curl --unix-socket $SOCKETS/vol.sock -X POST http://plugin/Plugin.Activate"
 curl -fsS --max-time 5 --unix-socket "$SOCKETS/vol.sock" -X POST http://plugin/Plugin.Activate
 printf '\n\n'
-run apply -f examples/
+run apply -f "$examples"
 run prune --set "$set"
