@@ -41,7 +41,14 @@ export type Action =
    * `changes` are the engine-syntax settings when known now; when absent (right after a pull or an
    * upgrade, before the new config is known) apply compares `declared` with the fresh plugin.
    */
-  | { type: 'set'; changes?: string[]; declared: PluginSettings; reason: string }
+  | {
+      type: 'set';
+      changes?: string[];
+      /** with `changes`: each setting as before -> after, e.g. `env DEBUG "0" -> "1"` (for diff) */
+      differences?: string[];
+      declared: PluginSettings;
+      reason: string;
+    }
   | { type: 'enable'; timeoutSeconds: number; reason: string }
   | { type: 'disable'; force: boolean; reason: string }
   | { type: 'remove'; force: boolean; reason: string }
@@ -595,7 +602,13 @@ function planInPlace(
       if (stop.type === 'blocked') return { outcome: 'blocked', actions: [stop] };
       actions.push(stop);
     }
-    actions.push({ type: 'set', changes: diff.changes, declared: d.settings, reason });
+    actions.push({
+      type: 'set',
+      changes: diff.changes,
+      differences: diff.differences,
+      declared: d.settings,
+      reason,
+    });
     if (d.enabled)
       actions.push(enable(d, plugin.enabled ? 'was enabled before the change' : 'spec.enabled is true'));
   } else if (d.enabled && !plugin.enabled) {
