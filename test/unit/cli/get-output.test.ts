@@ -7,6 +7,7 @@ import { matchesSelector } from '../../../controller/api/selector.ts';
 import { nameFor, toObject, type GetEntry } from '../../../controller/cli/get.ts';
 import {
   parseOutputFormat,
+  renderJson,
   renderJsonPath,
   renderTable,
   renderYamlStream,
@@ -183,4 +184,36 @@ test('a plugin no document names gets a DNS label from its name', () => {
   assert.equal(nameFor('vieux/sshfs:latest'), 'sshfs');
   assert.equal(nameFor('r/My_Plugin@sha256:abc'), 'my-plugin');
   assert.equal(nameFor('r/___:1'), 'plugin');
+});
+
+test('get -o json of several plugins is a List, which loads again object by object', () => {
+  const objects = [
+    toObject({ key: 'vol', plugin: installed.name, installed }),
+    toObject({ key: 'two', plugin: 'two:latest', installed: { ...installed, name: 'two:latest' } }),
+  ];
+  const text = renderJson({ apiVersion: 'v1', kind: 'List', items: objects });
+  const loaded = parseDocumentFile(text, 'get.json');
+  assert.deepEqual(loaded.errors, []);
+  assert.deepEqual(
+    loaded.documents.map((d) => [d.doc.metadata.name, d.localName]),
+    [
+      ['vol', installed.name],
+      ['two', 'two:latest'],
+    ],
+  );
+  // an item's error points at the item
+  const broken = JSON.parse(text) as { items: { spec: { enabled: unknown } }[] };
+  broken.items[1]!.spec.enabled = 'yes';
+  const bad = parseDocumentFile(JSON.stringify(broken, null, 2), 'bad.json');
+  assert.equal(bad.documents.length, 1);
+  assert.equal(bad.errors[0]?.path, 'spec.enabled');
+  const line =
+    JSON.stringify(broken, null, 2)
+      .split('\n')
+      .findIndex((l) => l.includes('"yes"')) + 1;
+  assert.equal(bad.errors[0]?.origin.line, line);
+  // a List counts its items toward maxDocuments
+  const many = parseDocumentFile(text, 'many.json', { limits: { maxDocuments: 1 } });
+  assert.deepEqual(many.documents, []);
+  assert.equal(many.errors[0]?.code, 'LIMIT_EXCEEDED');
 });
