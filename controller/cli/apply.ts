@@ -30,7 +30,7 @@ export async function applyCommand(options: ApplyOptions, ctx: CommandContext): 
   const shot = await prepareOneShot({ ...options, filename: options.filename! }, ctx, false);
   const { documents } = shot;
   if (shot.prune.warning !== undefined) ctx.io.err(`warning: ${shot.prune.warning}\n`);
-  const progress = createProgress(options.quiet || options.dryRun ? 'quiet' : options.progress, {
+  const progress = await createProgress(options.quiet || options.dryRun ? 'quiet' : options.progress, {
     stream: process.stderr,
     line: ctx.io.err,
     env: ctx.env,

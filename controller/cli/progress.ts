@@ -7,7 +7,7 @@
  * Both stores report layers (the docker store from the engine's progress stream, the embedded store
  * from its own download); the reporter wraps the store, so the reconcile code knows nothing of it.
  */
-import { MultiBar, type SingleBar } from 'cli-progress';
+import type { MultiBar, SingleBar } from 'cli-progress';
 import prettyBytes from 'pretty-bytes';
 import prettyMs from 'pretty-ms';
 import type { PullOptions, PullProgress, Store } from '../store/store.ts';
@@ -44,11 +44,12 @@ export function resolveMode(
   return output.stream.isTTY === true && output.env.TERM !== 'dumb' ? 'tty' : 'plain';
 }
 
-/** Builds a reporter for `mode` writing to `output`. */
-export function createProgress(mode: ProgressMode, output: ProgressOutput): ProgressReporter {
+/** Builds a reporter for `mode` writing to `output` (cli-progress is loaded only for a terminal). */
+export async function createProgress(mode: ProgressMode, output: ProgressOutput): Promise<ProgressReporter> {
   const resolved = resolveMode(mode, output);
   if (resolved === 'quiet') return { mode: resolved, wrap: (store) => store, close: () => undefined };
-  const view = resolved === 'tty' ? new BarView(output) : new PlainView(output);
+  const view =
+    resolved === 'tty' ? new BarView(output, (await import('cli-progress')).MultiBar) : new PlainView(output);
   return {
     mode: resolved,
     wrap: (store) => reporting(store, view, output.now ?? Date.now),
@@ -182,15 +183,17 @@ class PlainView implements View {
  */
 class BarView implements View {
   readonly #output: ProgressOutput;
+  readonly #MultiBar: typeof MultiBar;
   #bars: MultiBar | undefined;
   readonly #layers = new Map<string, { bar: SingleBar; started: number; total: number; done: boolean }>();
 
-  constructor(output: ProgressOutput) {
+  constructor(output: ProgressOutput, multiBar: typeof MultiBar) {
     this.#output = output;
+    this.#MultiBar = multiBar;
   }
 
   #multiBar(): MultiBar {
-    this.#bars ??= new MultiBar({
+    this.#bars ??= new this.#MultiBar({
       stream: this.#output.stream,
       hideCursor: true,
       clearOnComplete: false,

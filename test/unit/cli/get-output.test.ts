@@ -49,7 +49,7 @@ test('-o takes kubectl’s formats and refuses others with INVALID_OUTPUT_FORMAT
     );
 });
 
-test('jsonpath templates read lists, ranges and literals as kubectl does', () => {
+test('jsonpath templates read lists, ranges and literals as kubectl does', async () => {
   const list = {
     kind: 'List',
     items: [
@@ -57,15 +57,18 @@ test('jsonpath templates read lists, ranges and literals as kubectl does', () =>
       { metadata: { name: 'b' }, status: { enabled: false, conditions: [] } },
     ],
   };
-  assert.equal(renderJsonPath('{.items[*].metadata.name}', list), 'a b');
+  assert.equal(await renderJsonPath('{.items[*].metadata.name}', list), 'a b');
   assert.equal(
-    renderJsonPath('{range .items[*]}{.metadata.name}={.status.enabled}{"\\n"}{end}', list),
+    await renderJsonPath('{range .items[*]}{.metadata.name}={.status.enabled}{"\\n"}{end}', list),
     'a=true\nb=false\n',
   );
-  assert.equal(renderJsonPath("names: {.items[0].metadata.name}{'\\t'}!", list), 'names: a\t!');
-  assert.equal(renderJsonPath('{.items[?(@.metadata.name=="a")].status.conditions[0].status}', list), 'True');
-  assert.equal(renderJsonPath('{.metadata}', list.items[0]), '{"name":"a"}');
-  assert.equal(renderJsonPath('{.nothing}', list), '');
+  assert.equal(await renderJsonPath("names: {.items[0].metadata.name}{'\\t'}!", list), 'names: a\t!');
+  assert.equal(
+    await renderJsonPath('{.items[?(@.metadata.name=="a")].status.conditions[0].status}', list),
+    'True',
+  );
+  assert.equal(await renderJsonPath('{.metadata}', list.items[0]), '{"name":"a"}');
+  assert.equal(await renderJsonPath('{.nothing}', list), '');
 });
 
 test('tables are borderless, three spaces apart, without trailing blanks; --no-headers drops the header', () => {
@@ -131,7 +134,7 @@ const installed: InstalledPlugin = {
   privileges: [{ name: 'network', description: 'permissions to access a network', value: ['host'] }],
 };
 
-test('get -o yaml prints an installed plugin as a document that loads again, with its status', () => {
+test('get -o yaml prints an installed plugin as a document that loads again, with its status', async () => {
   const entry: GetEntry = {
     key: 'vol',
     plugin: installed.name,
@@ -171,7 +174,7 @@ test('get -o yaml prints an installed plugin as a document that loads again, wit
   assert.equal(object.status.conditions?.[0]?.reason, 'Converged');
   const unmanaged = toObject({ key: '', plugin: installed.name, installed });
   assert.equal(unmanaged.metadata.name, 'vol');
-  const loaded = parseDocumentFile(renderYamlStream([object, unmanaged]), 'get.yaml');
+  const loaded = parseDocumentFile(await renderYamlStream([object, unmanaged]), 'get.yaml');
   assert.deepEqual(loaded.errors, []);
   assert.deepEqual(
     loaded.documents.map((d) => d.localName),
