@@ -75,6 +75,12 @@ export async function main(
     .option('--dry-run', 'print the plan instead of executing it', false)
     .option('--no-prune', 'never remove managed plugins that are no longer declared')
     .option('--concurrency <n>', 'plugins worked on at once', (v) => positiveInt(v, '--concurrency'), 4)
+    .addOption(
+      new Option('--progress <mode>', 'bars on a terminal (tty), one line per step (plain), or none (quiet)')
+        .choices(['auto', 'tty', 'plain', 'quiet'])
+        .default('auto'),
+    )
+    .option('-q, --quiet', 'print only the results', false)
     .action(run(async (o, ctx) => (await import('./cli/apply.ts')).applyCommand(o, ctx)));
 
   program

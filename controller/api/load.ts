@@ -204,94 +204,120 @@ function parseFile(text: string, file: string, limits: DocumentLimits): FileResu
       }
       continue;
     }
-    const value = item.value;
     // A document holding only comments, or nothing between two `---`, declares nothing.
-    if (value === null || value === undefined) continue;
+    if (item.value === null || item.value === undefined) continue;
     const root = item.root;
-    const at = (segments: readonly PathSegment[], target: IssueTarget = 'value'): Origin =>
-      origin(file, lines, locate(text, root, segments, target));
-    // an issue may be at any depth: the document is parsed again with every position recorded
-    const atAnyDepth = (segments: readonly PathSegment[], target: IssueTarget): Origin =>
-      origin(file, lines, locate(text, item.fullRoot(), segments, target));
+    // A `kind: List` (what `plugctl get -o json` and `kubectl get -o json` print) holds its objects
+    // in `items`; each is a document of its own, positioned under `items.N`, and counts toward
+    // maxDocuments like one.
+    const list = listItems(item.value);
+    if (list !== undefined && list.length > limits.maxDocuments) {
+      errors.push({
+        origin: origin(file, lines, locate(text, root, ['items'], 'value')),
+        path: 'items',
+        message: `the List holds ${list.length} objects, more than ${limits.maxDocuments} (limit maxDocuments); none is loaded. Split it into several files`,
+        code: LOAD_CODES.limitExceeded,
+        limit: 'maxDocuments',
+      });
+      unnamedRejections++;
+      continue;
+    }
+    const entries: [unknown, PathSegment[]][] =
+      list === undefined ? [[item.value, []]] : list.map((v, i) => [v, ['items', i]]);
+    for (const [value, prefix] of entries) {
+      if (value === null || value === undefined) continue;
+      const at = (segments: readonly PathSegment[], target: IssueTarget = 'value'): Origin =>
+        origin(file, lines, locate(text, root, [...prefix, ...segments], target));
+      // an issue may be at any depth: the document is parsed again with every position recorded
+      const atAnyDepth = (segments: readonly PathSegment[], target: IssueTarget): Origin =>
+        origin(file, lines, locate(text, item.fullRoot(), [...prefix, ...segments], target));
 
-    const rejected = (): void => {
-      const name = readableName(value);
-      if (name !== undefined) rejectedNames.push(name);
-      else unnamedRejections++;
-    };
-    const result = validateDocument(value);
-    if (!result.ok) {
-      rejected();
-      for (const i of result.issues) {
-        errors.push({
-          origin: atAnyDepth(i.segments, i.target),
-          path: i.path,
-          message: i.message,
-          code: i.code,
-        });
+      const rejected = (): void => {
+        const name = readableName(value);
+        if (name !== undefined) rejectedNames.push(name);
+        else unnamedRejections++;
+      };
+      const result = validateDocument(value);
+      if (!result.ok) {
+        rejected();
+        for (const i of result.issues) {
+          errors.push({
+            origin: atAnyDepth(i.segments, i.target),
+            path: i.path,
+            message: i.message,
+            code: i.code,
+          });
+        }
+        continue;
       }
-      continue;
-    }
-    const parsed = result.doc;
-    // The schema holds exactly one of remote and build.
-    const { remote, build, alias } = parsed.spec;
-    // A built plugin is named like `docker plugin create NAME` names it: the alias, else metadata.name.
-    const nameSegments =
-      remote !== undefined
-        ? ['spec', 'remote']
-        : alias !== undefined
-          ? ['spec', 'alias']
-          : ['metadata', 'name'];
-    let reference: Reference;
-    try {
-      reference = parseReference(remote ?? alias ?? parsed.metadata.name);
-    } catch (error) {
-      rejected();
-      errors.push({
-        origin: at(nameSegments),
-        path: nameSegments.join('.'),
-        message: messageOf(error),
-        code: codeOf(error, 'INVALID_REFERENCE'),
+      const parsed = result.doc;
+      // The schema holds exactly one of remote and build.
+      const { remote, build, alias } = parsed.spec;
+      // A built plugin is named like `docker plugin create NAME` names it: the alias, else metadata.name.
+      const nameSegments =
+        remote !== undefined
+          ? ['spec', 'remote']
+          : alias !== undefined
+            ? ['spec', 'alias']
+            : ['metadata', 'name'];
+      let reference: Reference;
+      try {
+        reference = parseReference(remote ?? alias ?? parsed.metadata.name);
+      } catch (error) {
+        rejected();
+        errors.push({
+          origin: at(nameSegments),
+          path: nameSegments.join('.'),
+          message: messageOf(error),
+          code: codeOf(error, 'INVALID_REFERENCE'),
+        });
+        continue;
+      }
+      let localName: string;
+      try {
+        // Docker normalises --alias exactly like a reference (docker.io and :latest implied), so two
+        // aliases collide when docker would give them the same name, not only when they are equal strings.
+        localName = defaultLocalName(alias === undefined ? reference : parseReference(alias));
+      } catch (error) {
+        rejected();
+        errors.push({
+          origin: at(['spec', 'alias']),
+          path: 'spec.alias',
+          message: messageOf(error),
+          code: codeOf(error, 'INVALID_REFERENCE'),
+        });
+        continue;
+      }
+      if (build !== undefined && reference.digest !== undefined) {
+        rejected();
+        errors.push({
+          origin: at(nameSegments),
+          path: nameSegments.join('.'),
+          message: 'a built plugin is named REPOSITORY[:TAG], without a digest',
+          code: 'INVALID_REFERENCE',
+        });
+        continue;
+      }
+      const localNameSegments = alias === undefined ? nameSegments : ['spec', 'alias'];
+      candidates.push({
+        doc: parsed,
+        origin: at([]),
+        localName,
+        reference,
+        nameOrigin: at(['metadata', 'name']),
+        localNameOrigin: at(localNameSegments),
+        localNamePath: localNameSegments.join('.'),
       });
-      continue;
     }
-    let localName: string;
-    try {
-      // Docker normalises --alias exactly like a reference (docker.io and :latest implied), so two
-      // aliases collide when docker would give them the same name, not only when they are equal strings.
-      localName = defaultLocalName(alias === undefined ? reference : parseReference(alias));
-    } catch (error) {
-      rejected();
-      errors.push({
-        origin: at(['spec', 'alias']),
-        path: 'spec.alias',
-        message: messageOf(error),
-        code: codeOf(error, 'INVALID_REFERENCE'),
-      });
-      continue;
-    }
-    if (build !== undefined && reference.digest !== undefined) {
-      rejected();
-      errors.push({
-        origin: at(nameSegments),
-        path: nameSegments.join('.'),
-        message: 'a built plugin is named REPOSITORY[:TAG], without a digest',
-        code: 'INVALID_REFERENCE',
-      });
-      continue;
-    }
-    const localNameSegments = alias === undefined ? nameSegments : ['spec', 'alias'];
-    candidates.push({
-      doc: parsed,
-      origin: at([]),
-      localName,
-      reference,
-      nameOrigin: at(['metadata', 'name']),
-      localNameOrigin: at(localNameSegments),
-      localNamePath: localNameSegments.join('.'),
-    });
   }
   return { candidates, errors, rejectedNames, unnamedRejections };
+}
+
+/** The objects of a `kind: List` (apiVersion v1, as kubectl prints it); undefined for anything else. */
+function listItems(value: unknown): unknown[] | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const { kind, items } = value as { kind?: unknown; items?: unknown };
+  return kind === 'List' && Array.isArray(items) ? items : undefined;
 }
 
 /** metadata.name of a document that failed validation, when it is a non-empty string. */

@@ -6,6 +6,7 @@
 import { reconcilePass } from '../reconcile/once.ts';
 import type { CommandContext } from './context.ts';
 import { MUST_SPECIFY_F, missingFilename, prepareOneShot, type OneShotOptions } from './one-shot.ts';
+import { createProgress, type ProgressMode } from './progress.ts';
 import { renderPlans, renderResults } from './render.ts';
 
 /** Options of `apply`. */
@@ -14,6 +15,10 @@ export interface ApplyOptions extends OneShotOptions {
   prune: boolean;
   takeOwnership: boolean;
   concurrency: number;
+  /** `--progress` */
+  progress: ProgressMode;
+  /** `-q`: only the results */
+  quiet: boolean;
 }
 
 /** Runs `apply`; returns the exit code. */
@@ -25,25 +30,35 @@ export async function applyCommand(options: ApplyOptions, ctx: CommandContext): 
   const shot = await prepareOneShot({ ...options, filename: options.filename! }, ctx, false);
   const { documents } = shot;
   if (shot.prune.warning !== undefined) ctx.io.err(`warning: ${shot.prune.warning}\n`);
-  const pass = await reconcilePass(
-    {
-      desired: documents.desired,
-      skipped: documents.skipped,
-      prune: shot.prune.prune,
-      set: shot.set,
-      takeOwnership: options.takeOwnership,
-      dryRun: options.dryRun,
-    },
-    {
-      store: shot.store,
-      usage: shot.store,
-      inspector: shot.inspector,
-      stateDir: ctx.options.stateDir,
-      secrets: ctx.secrets(),
-      logger: ctx.logger,
-      concurrency: options.concurrency,
-    },
-  );
+  const progress = await createProgress(options.quiet || options.dryRun ? 'quiet' : options.progress, {
+    stream: process.stderr,
+    line: ctx.io.err,
+    env: ctx.env,
+  });
+  let pass: Awaited<ReturnType<typeof reconcilePass>>;
+  try {
+    pass = await reconcilePass(
+      {
+        desired: documents.desired,
+        skipped: documents.skipped,
+        prune: shot.prune.prune,
+        set: shot.set,
+        takeOwnership: options.takeOwnership,
+        dryRun: options.dryRun,
+      },
+      {
+        store: progress.wrap(shot.store),
+        usage: shot.store,
+        inspector: shot.inspector,
+        stateDir: ctx.options.stateDir,
+        secrets: ctx.secrets(),
+        logger: ctx.logger,
+        concurrency: options.concurrency,
+      },
+    );
+  } finally {
+    progress.close();
+  }
   if (pass.results === undefined) {
     ctx.io.out(
       renderPlans(pass.plans, { showUnchanged: false, invalid: documents.errorCount }).replace(

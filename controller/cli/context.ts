@@ -67,6 +67,8 @@ export interface StoreHooks {
 /** A command's environment. `openStore` connects on first use and is closed by `close`. */
 export interface CommandContext {
   options: GlobalOptions;
+  /** the environment the command runs in (NO_COLOR, TERM, ...) */
+  env: NodeJS.ProcessEnv;
   logger: Logger;
   io: Output;
   /** Connects on first use; `onRequest` (first caller's) observes every engine request, for metrics. */
@@ -102,6 +104,7 @@ export function createContext(
   let keeper: SecretKeeper | undefined;
   return {
     options,
+    env,
     logger,
     io,
     secrets() {

@@ -7,6 +7,7 @@ import { isConverged, isPlanError } from '../reconcile/plan.ts';
 import { reconcilePass } from '../reconcile/once.ts';
 import type { CommandContext } from './context.ts';
 import { MUST_SPECIFY_F, missingFilename, prepareOneShot, type OneShotOptions } from './one-shot.ts';
+import { colorEnabled } from './color.ts';
 import { renderPlans } from './render.ts';
 
 /** Options of `diff`. */
@@ -42,7 +43,13 @@ export async function diffCommand(options: DiffOptions, ctx: CommandContext): Pr
       logger: ctx.logger,
     },
   );
-  ctx.io.out(renderPlans(pass.plans, { showUnchanged: false, invalid: documents.errorCount }));
+  ctx.io.out(
+    renderPlans(pass.plans, {
+      showUnchanged: false,
+      invalid: documents.errorCount,
+      color: colorEnabled(ctx.env, process.stdout),
+    }),
+  );
   if (documents.errorCount > 0 || pass.plans.some(isPlanError)) return 2;
   return isConverged(pass.plans) ? 0 : 1;
 }

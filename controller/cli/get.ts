@@ -130,7 +130,7 @@ export async function getCommand(
   if (found.length === 0 && isTable(format) && !options.watch) {
     if (names.length === 0) ctx.io.err('No plugins found.\n');
   } else {
-    ctx.io.out(render(found, format, { ...columns, headers: options.headers, single }));
+    ctx.io.out(await render(found, format, { ...columns, headers: options.headers, single }));
   }
   const failed = first.failed || missing.length > 0;
   if (!options.watch) return failed ? 1 : 0;
@@ -167,7 +167,9 @@ async function watch(
       }
       for (const id of [...seen.keys()]) if (!now.has(id)) seen.delete(id);
       if (changed.length === 0) continue;
-      ctx.io.out(render(changed, format, { ...columns, headers: false, single: false, watching: true }));
+      ctx.io.out(
+        await render(changed, format, { ...columns, headers: false, single: false, watching: true }),
+      );
     }
   } finally {
     process.off('SIGINT', onSignal);
@@ -429,11 +431,11 @@ function isTable(format: OutputFormat): boolean {
   return format.kind === 'table' || format.kind === 'wide';
 }
 
-function render(
+async function render(
   entries: readonly GetEntry[],
   format: OutputFormat,
   options: Columns & { headers: boolean; single: boolean; watching?: boolean },
-): string {
+): Promise<string> {
   const objects = entries.map(toObject);
   switch (format.kind) {
     case 'name':
@@ -444,10 +446,10 @@ function render(
       return renderJson(options.single ? objects[0] : list(objects));
     case 'yaml':
       return options.watching === true && objects.length > 0
-        ? `---\n${renderYamlStream(objects)}`
+        ? `---\n${await renderYamlStream(objects)}`
         : renderYamlStream(objects);
     case 'jsonpath': {
-      const text = renderJsonPath(format.template, options.single ? objects[0] : list(objects));
+      const text = await renderJsonPath(format.template, options.single ? objects[0] : list(objects));
       return text.endsWith('\n') || text === '' ? text : `${text}\n`;
     }
     default:

@@ -5,8 +5,6 @@
  * `{range .items[*]}{.metadata.name}{"\n"}{end}`), evaluated by jsonpath-plus.
  */
 import Table from 'cli-table3';
-import { JSONPath } from 'jsonpath-plus';
-import { stringify } from 'yaml';
 import { PlugctlError } from '../errors.ts';
 
 /** A parsed `-o` value. */
@@ -80,7 +78,9 @@ export function renderJson(value: unknown): string {
  * YAML of objects as a multi-document stream (`---` between them), which every loader of
  * documents (plugctl's, kubectl's) reads back one object per document.
  */
-export function renderYamlStream(objects: readonly unknown[]): string {
+export async function renderYamlStream(objects: readonly unknown[]): Promise<string> {
+  // loaded only for -o yaml: it is the heaviest module of get
+  const { stringify } = await import('yaml');
   return objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
 }
 
@@ -156,7 +156,14 @@ function toJsonPath(expression: string, text: string): string {
 }
 
 /** Evaluates a kubectl jsonpath template against `data` (a List, or one object). */
-export function renderJsonPath(template: string, data: unknown): string {
+export async function renderJsonPath(template: string, data: unknown): Promise<string> {
+  const { JSONPath } = await import('jsonpath-plus');
+  const query = (path: string, current: unknown): unknown[] => {
+    // `@` is the element of the enclosing range: evaluated as the root of that element
+    const rooted = path.startsWith('@') ? `$${path.slice(1)}` : path;
+    if (current === null || typeof current !== 'object') return rooted === '$' ? [current] : [];
+    return JSONPath({ path: rooted, json: current, wrap: true }) as unknown[];
+  };
   const render = (nodes: readonly Node[], current: unknown): string =>
     nodes
       .map((node) => {
@@ -167,13 +174,6 @@ export function renderJsonPath(template: string, data: unknown): string {
       })
       .join('');
   return render(parseTemplate(template, `jsonpath=${template}`), data);
-}
-
-function query(path: string, current: unknown): unknown[] {
-  // `@` is the element of the enclosing range: evaluated as the root of that element
-  const rooted = path.startsWith('@') ? `$${path.slice(1)}` : path;
-  if (current === null || typeof current !== 'object') return rooted === '$' ? [current] : [];
-  return JSONPath({ path: rooted, json: current, wrap: true }) as unknown[];
 }
 
 function scalar(value: unknown): string {

@@ -31,6 +31,9 @@ export async function reconcileCommand(
       `error: dockerplugin "${name}" is neither declared nor owned by this controller [OBJECT_NOT_FOUND]\n`,
     );
   }
+  if (answer.results.length === 0 && answer.unknown.length === 0) {
+    ctx.io.err('nothing to reconcile: plugctl run has no documents and owns no plugins\n');
+  }
   let failed = answer.unknown.length > 0;
   for (const report of [...answer.results].sort((a, b) => a.key.localeCompare(b.key))) {
     const line = describe(report);

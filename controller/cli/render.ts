@@ -5,6 +5,7 @@
 import type { PluginResult } from '../reconcile/apply.ts';
 import type { Action, Outcome, PluginPlan } from '../reconcile/plan.ts';
 import { declaredSettingStrings } from '../reconcile/settings.ts';
+import { painter, type Painter } from './color.ts';
 
 const SIGN: Record<Outcome, string> = {
   create: '+',
@@ -57,6 +58,44 @@ export function describeAction(action: Action): string {
 export interface RenderOptions {
   /** invalid documents (their errors were printed above) */
   invalid?: number;
+  /**
+   * colour, for a terminal (see color.ts): created plugins green, deleted ones red, configured ones
+   * yellow, and each changed setting on its own line as before (red) -> after (green)
+   */
+  color?: boolean;
+}
+
+const OUTCOME_STYLE: Partial<Record<Outcome, 'green' | 'yellow' | 'red'>> = {
+  create: 'green',
+  configure: 'yellow',
+  delete: 'red',
+  blocked: 'red',
+};
+
+/** An action line in colour: additions green, removals red, settings one per line as before -> after. */
+function paintAction(action: Action, paint: Painter): string[] {
+  const line = `    ${describeAction(action)}`;
+  switch (action.type) {
+    case 'pull':
+    case 'build':
+    case 'enable':
+      return [paint('green', line)];
+    case 'remove':
+    case 'disable':
+    case 'blocked':
+      return [paint('red', line)];
+    case 'set':
+      return [
+        line,
+        ...(action.differences ?? []).map((difference) => {
+          const match = /^(\S+(?: [^\s"[]+)?) (.*?) -> (.*)$/.exec(difference);
+          if (match === null) return `        ${difference}`;
+          return `        ${match[1]}: ${paint('red', match[2]!)} -> ${paint('green', match[3]!)}`;
+        }),
+      ];
+    default:
+      return [line];
+  }
 }
 
 /**
@@ -68,6 +107,7 @@ export function renderPlans(
   options: RenderOptions & { showUnchanged: boolean },
 ): string {
   const lines: string[] = [];
+  const paint = painter(options.color === true);
   for (const p of plans) {
     const quiet = p.outcome === 'unchanged' || p.outcome === 'suspended';
     if (quiet && !options.showUnchanged) continue;
@@ -75,9 +115,14 @@ export function renderPlans(
       lines.push(`  dockerplugin/${p.key} (${p.name}): skipped: ${p.actions[0]?.reason ?? ''}`);
       continue;
     }
-    lines.push(`${SIGN[p.outcome]} dockerplugin/${p.key} (${p.name}): ${p.outcome}`);
+    const header = `${SIGN[p.outcome]} dockerplugin/${p.key} (${p.name}): ${p.outcome}`;
+    const style = OUTCOME_STYLE[p.outcome];
+    lines.push(style === undefined ? header : paint([style, 'bold'], header));
     if (quiet) continue;
-    for (const action of p.actions) lines.push(`    ${describeAction(action)}`);
+    for (const action of p.actions) {
+      if (options.color === true) lines.push(...paintAction(action, paint));
+      else lines.push(`    ${describeAction(action)}`);
+    }
   }
   lines.push(
     summary(

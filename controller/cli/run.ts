@@ -1,7 +1,8 @@
 /**
  * `plugctl run -f DIR...`: the long-running controller. Watches the documents and the engine,
- * keeps the host converged, serves /healthz, /readyz and /metrics, and shuts down gracefully on
- * SIGTERM or SIGINT (no new work; reconciles in flight finish within the shutdown timeout).
+ * keeps the host converged, serves /healthz, /readyz and /metrics, takes `plugctl reconcile`
+ * requests (POST /reconcile with the token of `<state-dir>/controller.json`), and shuts down
+ * gracefully on SIGTERM or SIGINT (no new work; reconciles in flight finish within the shutdown timeout).
  */
 import { STDIN_PATH } from '../api/load.ts';
 import { Controller } from '../reconcile/controller.ts';

@@ -57,7 +57,14 @@ export type Action =
    * `changes` are the engine-syntax settings when known now; when absent (right after a pull or an
    * upgrade, before the new config is known) apply compares `declared` with the fresh plugin.
    */
-  | { type: 'set'; changes?: SettingString[]; declared: DesiredSettings; reason: string }
+  | {
+      type: 'set';
+      changes?: SettingString[];
+      /** with `changes`: each setting as before -> after, e.g. `env DEBUG "0" -> "1"` (for diff) */
+      differences?: string[];
+      declared: DesiredSettings;
+      reason: string;
+    }
   | { type: 'enable'; timeoutSeconds: number; reason: string }
   /**
    * `forceIfUnused`: the usage lookup found nothing using the plugin, so when the engine still refuses
@@ -663,7 +670,13 @@ function planInPlace(
       if (stop.type === 'blocked') return { outcome: 'blocked', actions: [stop] };
       actions.push(stop);
     }
-    actions.push({ type: 'set', changes: diff.changes, declared: d.settings, reason });
+    actions.push({
+      type: 'set',
+      changes: diff.changes,
+      differences: diff.differences,
+      declared: d.settings,
+      reason,
+    });
     if (d.enabled)
       actions.push(enable(d, plugin.enabled ? 'was enabled before the change' : 'spec.enabled is true'));
   } else if (d.enabled && !plugin.enabled) {

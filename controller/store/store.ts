@@ -99,6 +99,19 @@ export interface ListFilters {
   capability?: string;
 }
 
+/**
+ * One step of a pull or upgrade, for progress displays. `layer` names a layer (its digest, or the
+ * engine's short ID); without it the event is about the whole pull. `current`/`total` are bytes of
+ * the layer's download when known.
+ */
+export interface PullProgress {
+  layer?: string;
+  /** what happens, e.g. `Downloading`, `Download complete`, `Extracting`, `Verified`, or the engine's words */
+  status: string;
+  current?: number;
+  total?: number;
+}
+
 /** Options of a pull or upgrade. */
 export interface PullOptions {
   /** normalised remote reference to fetch */
@@ -111,6 +124,8 @@ export interface PullOptions {
    * embedded store); the docker store records what it pulled, and the caller maps it back.
    */
   from?: string;
+  /** told each step of the download as it happens (both stores); must not throw */
+  onProgress?: (event: PullProgress) => void;
 }
 
 /** Something happened to a plugin on the host (from the engine's event stream). */

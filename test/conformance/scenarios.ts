@@ -17,7 +17,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { PluginPrivilege } from '../../controller/api/types.ts';
-import type { InstalledPlugin, ListFilters, PluginEvent, Store } from '../../controller/store/store.ts';
+import type {
+  InstalledPlugin,
+  ListFilters,
+  PluginEvent,
+  PullProgress,
+  Store,
+} from '../../controller/store/store.ts';
 import { rejectsWith } from '../errors.ts';
 import { buildPlugind, exec, makeVolContext } from './fixtures.ts';
 import { waitFor } from '../wait.ts';
@@ -172,7 +178,12 @@ export function defineStoreConformance(name: string, open: () => Promise<OpenedS
     });
 
     it('installs with the exact grants: disabled, with the config defaults as settings', async () => {
-      await store.pull(vol1, { remote: vol1, privileges: NETWORK_HOST });
+      const progress: PullProgress[] = [];
+      await store.pull(vol1, { remote: vol1, privileges: NETWORK_HOST, onProgress: (e) => progress.push(e) });
+      assert.ok(
+        progress.some((e) => e.layer !== undefined && e.status !== ''),
+        `the pull reports its layers: ${JSON.stringify(progress)}`,
+      );
       const plugin = await mustInspect(vol1);
       assert.match(plugin.id, /^[0-9a-f]{64}$/);
       assert.equal(plugin.name, vol1);
@@ -216,6 +227,21 @@ export function defineStoreConformance(name: string, open: () => Promise<OpenedS
       assert.equal(await store.inspect(`${opened.registry}/test/absent:1.0`), undefined);
       // a name without a tag means :latest, which is not installed
       assert.equal(await store.inspect(`${opened.registry}/test/vol`), undefined);
+    });
+
+    it('shows its own record of a plugin (docker plugin inspect) and says where its output goes', async () => {
+      const plugin = await mustInspect(vol1);
+      const raw = await store.inspectRaw(plugin.id.slice(0, 12));
+      assert.equal(raw?.['Id'], plugin.id);
+      assert.equal(raw?.['Name'], vol1);
+      assert.equal(raw?.['Enabled'], false);
+      assert.equal(raw?.['PluginReference'], vol1);
+      assert.equal(await store.inspectRaw(`${opened.registry}/test/absent:1.0`), undefined);
+      const logs = await store.logSource(vol1);
+      assert.ok(logs !== undefined);
+      if ('file' in logs) assert.ok(logs.file.endsWith(`/${plugin.id}/plugin.log`), logs.file);
+      else assert.ok(logs.elsewhere.includes(plugin.id), logs.elsewhere);
+      assert.equal(await store.logSource(`${opened.registry}/test/absent:1.0`), undefined);
     });
 
     it('changes env and args while disabled; refuses a setting the config does not declare', async () => {

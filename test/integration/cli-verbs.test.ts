@@ -361,4 +361,73 @@ describeIntegration('CLI verbs against a running controller', () => {
       await rm(work, { recursive: true, force: true });
     }
   });
+
+  it('apply shows pull progress from the engine’s stream: bars on a terminal, lines with --progress=plain', async () => {
+    await save('a.yaml', doc('a'));
+    const plain = await cli('apply', '-f', docs, '--progress=plain');
+    assert.equal(plain.code, 0, plain.err);
+    assert.match(plain.out, /dockerplugin\/a created/);
+    const lines = plain.err.split('\n');
+    assert.ok(lines.includes(`a:latest: pulling ${env().registry}/test/vol:1.0`), plain.err);
+    assert.ok(
+      lines.some((l) => /^a:latest: layer [0-9a-f]{12}: /.test(l)),
+      `a line per layer:\n${plain.err}`,
+    );
+    assert.ok(
+      lines.some((l) => /^a:latest: pulled in \d/.test(l)),
+      plain.err,
+    );
+    assert.ok(
+      lines.some((l) => /^a:latest: enabled in \d/.test(l)),
+      plain.err,
+    );
+    assert.ok(!plain.err.includes('\u001b'), 'no escape sequences in plain mode');
+
+    // -q: only the results
+    await docker(['plugin', 'rm', '-f', 'a:latest']);
+    const quiet = await cli('apply', '-f', docs, '-q');
+    assert.equal(quiet.code, 0, quiet.err);
+    assert.equal(quiet.err, '');
+    assert.match(quiet.out, /dockerplugin\/a created/);
+
+    // on a terminal (script gives plugctl a pty): bars drawn in place from the engine's progress stream
+    await docker(['plugin', 'rm', '-f', 'a:latest']);
+    const tty = await new Promise<string>((resolve, reject) =>
+      execFile(
+        'script',
+        [
+          '-qec',
+          `stty cols 120; ${process.execPath} ${CLI} --state-dir ${state} apply -f ${docs}`,
+          '/dev/null',
+        ],
+        { env: { ...process.env, DOCKER_HOST: env().dockerHost, TERM: 'xterm' } },
+        (error, stdout) => (error === null ? resolve(stdout) : reject(error)),
+      ),
+    );
+    assert.match(tty, /a:latest [0-9a-f]{12} .*\[=+[> ]*\] /, `a bar per layer:\n${JSON.stringify(tty)}`);
+    assert.ok(tty.includes('\u001b['), 'drawn with escape sequences');
+    assert.match(tty, /dockerplugin\/a created/);
+    assert.equal(await enabled('a'), true);
+  });
+
+  it('the embedded store reports its own download per layer', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'plugctl-verbs-root-'));
+    const set = 'progress';
+    const embedded = (...args: string[]): Promise<CliResult> =>
+      cli('--store', 'embedded', '--root', root, ...args);
+    try {
+      await save('e.yaml', doc('e'));
+      const applied = await embedded('apply', '-f', docs, '--set', set, '--progress', 'plain');
+      assert.equal(applied.code, 0, applied.out + applied.err);
+      assert.match(applied.err, /^e:latest: layer [0-9a-f]{12}: downloading \([\d.]+ [kM]?B\)$/m);
+      assert.match(
+        applied.err,
+        /^e:latest: layer [0-9a-f]{12}: pull complete, [\d.]+ [kM]?B in \d+ms \([\d.]+ [kMG]?B\/s\)$/m,
+      );
+      assert.match(applied.err, /^e:latest: pulled in /m);
+    } finally {
+      await embedded('prune', '--set', set);
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });

@@ -18,6 +18,7 @@ import type {
   PluginLogSource,
   PluginUsage,
   PullOptions,
+  PullProgress,
   Store,
 } from '../store.ts';
 import { join } from 'node:path';
@@ -94,6 +95,26 @@ export function streamError(message: unknown): string | undefined {
   if (detail !== undefined && detail !== '') return detail;
   if (error !== undefined && error !== '') return error;
   return undefined;
+}
+
+/**
+ * A progress event from one message of the engine's pull stream (jsonmessage: `status`, `id` of the
+ * layer, `progressDetail.current/total`); undefined for messages that carry no status (errors).
+ */
+export function progressOf(message: unknown): PullProgress | undefined {
+  const item = record(message);
+  const status = str(item['status']);
+  if (status === undefined || status === '') return undefined;
+  const detail = record(item['progressDetail']);
+  const id = str(item['id']);
+  const current = detail['current'];
+  const total = detail['total'];
+  return {
+    status,
+    ...(id !== undefined && id !== '' ? { layer: id } : {}),
+    ...(typeof current === 'number' ? { current } : {}),
+    ...(typeof total === 'number' && total > 0 ? { total } : {}),
+  };
 }
 
 /**
@@ -547,6 +568,10 @@ export class DockerStore implements Store {
         },
         (message) => {
           failure ??= streamError(message);
+          if (options.onProgress !== undefined) {
+            const event = progressOf(message);
+            if (event !== undefined) options.onProgress(event);
+          }
         },
       );
     } catch (error) {

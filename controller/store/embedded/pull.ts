@@ -26,6 +26,7 @@ import type { ContentStore, Ingest } from './content.ts';
 import { LayerError } from './errors.ts';
 import { applyLayer, openLayer, preloadExtraction } from './extract.ts';
 import type { ExtractLimits, LayerReport, LayerSink } from './extract.ts';
+import type { PullProgress } from '../store.ts';
 
 /** Everything known about a remote plugin before any layer is downloaded. */
 export interface RemotePlugin {
@@ -354,6 +355,8 @@ export interface UnpackOptions {
   signal?: AbortSignal;
   /** see ApplyLayerOptions.reclaim */
   reclaim?: () => void;
+  /** told when each layer starts, how many of its bytes have arrived, and when it is unpacked */
+  onProgress?: (event: PullProgress) => void;
 }
 
 /**
@@ -413,6 +416,7 @@ export async function unpackLayers(options: UnpackOptions): Promise<Unpacked> {
         ...(options.signal !== undefined ? { signal: options.signal } : {}),
         ...(options.reclaim !== undefined ? { reclaim: options.reclaim } : {}),
       };
+      const progress = options.onProgress;
       const already = staged.find((blob) => blob.digest === layer.digest);
       if (already !== undefined) {
         await already.finished;
@@ -427,6 +431,7 @@ export async function unpackLayers(options: UnpackOptions): Promise<Unpacked> {
         continue;
       }
       if ((await content.info(layer.digest)) !== undefined) {
+        progress?.({ layer: layer.digest, status: 'Already exists', total: layer.size });
         record(index, await applyLayer(content.openRead(layer.digest), rootfs, extractOptions));
         continue;
       }
@@ -444,6 +449,15 @@ export async function unpackLayers(options: UnpackOptions): Promise<Unpacked> {
       }
       reportStage('blob-opened', layer.digest);
       const pumped = pumpLayer(blob, ingest, sink, layer.digest);
+      if (progress !== undefined) {
+        // a second 'data' listener, added after the pump's, only counts: its flow control is unchanged
+        let received = 0;
+        progress({ layer: layer.digest, status: 'Downloading', current: 0, total: layer.size });
+        blob.on('data', (chunk: Uint8Array) => {
+          received += chunk.byteLength;
+          progress({ layer: layer.digest, status: 'Downloading', current: received, total: layer.size });
+        });
+      }
       // started by the pump when the download ended; the fsync overlaps with the next layer
       entry.finished = pumped.then(async () => {
         await ingest.finish();
@@ -452,6 +466,7 @@ export async function unpackLayers(options: UnpackOptions): Promise<Unpacked> {
       entry.finished.catch(() => undefined);
       record(index, await pumped);
       reportStage('layer-applied', layer.digest);
+      progress?.({ layer: layer.digest, status: 'Pull complete', current: layer.size, total: layer.size });
     }
     await Promise.all(staged.map((blob) => blob.finished));
   } catch (error) {

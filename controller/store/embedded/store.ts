@@ -372,7 +372,13 @@ export class EmbeddedStore implements Store {
             const id = generatePluginId();
             const staging = await this.#staging();
             try {
-              const unpacked = await this.#unpackAndCommit(remote, layers, staging, signal);
+              const unpacked = await this.#unpackAndCommit(
+                remote,
+                layers,
+                staging,
+                signal,
+                options.onProgress,
+              );
               const record = newStoredPlugin({
                 id,
                 name: localName,
@@ -495,7 +501,13 @@ export class EmbeddedStore implements Store {
           return this.#gcLock.shared(async () => {
             const staging = await this.#staging();
             try {
-              const unpacked = await this.#unpackAndCommit(remote, layers, staging, signal);
+              const unpacked = await this.#unpackAndCommit(
+                remote,
+                layers,
+                staging,
+                signal,
+                options.onProgress,
+              );
               // moby's upgradePlugin: new config, reference and digests; the settings are kept
               const upgraded = plugin.with((json) => {
                 const object = json['plugin'] as JsonObject;
@@ -1013,8 +1025,10 @@ export class EmbeddedStore implements Store {
     layers: Parameters<typeof unpackLayers>[0]['layers'],
     staging: string,
     signal: AbortSignal,
+    onProgress?: PullOptions['onProgress'],
   ): Promise<Awaited<ReturnType<typeof unpackLayers>>> {
     const unpacked = await unpackLayers({
+      ...(onProgress !== undefined ? { onProgress } : {}),
       signal,
       registry: this.#registry,
       content: this.#content,

@@ -7,6 +7,7 @@ import { matchesSelector } from '../../../controller/api/selector.ts';
 import { nameFor, toObject, type GetEntry } from '../../../controller/cli/get.ts';
 import {
   parseOutputFormat,
+  renderJson,
   renderJsonPath,
   renderTable,
   renderYamlStream,
@@ -48,7 +49,7 @@ test('-o takes kubectl’s formats and refuses others with INVALID_OUTPUT_FORMAT
     );
 });
 
-test('jsonpath templates read lists, ranges and literals as kubectl does', () => {
+test('jsonpath templates read lists, ranges and literals as kubectl does', async () => {
   const list = {
     kind: 'List',
     items: [
@@ -56,15 +57,18 @@ test('jsonpath templates read lists, ranges and literals as kubectl does', () =>
       { metadata: { name: 'b' }, status: { enabled: false, conditions: [] } },
     ],
   };
-  assert.equal(renderJsonPath('{.items[*].metadata.name}', list), 'a b');
+  assert.equal(await renderJsonPath('{.items[*].metadata.name}', list), 'a b');
   assert.equal(
-    renderJsonPath('{range .items[*]}{.metadata.name}={.status.enabled}{"\\n"}{end}', list),
+    await renderJsonPath('{range .items[*]}{.metadata.name}={.status.enabled}{"\\n"}{end}', list),
     'a=true\nb=false\n',
   );
-  assert.equal(renderJsonPath("names: {.items[0].metadata.name}{'\\t'}!", list), 'names: a\t!');
-  assert.equal(renderJsonPath('{.items[?(@.metadata.name=="a")].status.conditions[0].status}', list), 'True');
-  assert.equal(renderJsonPath('{.metadata}', list.items[0]), '{"name":"a"}');
-  assert.equal(renderJsonPath('{.nothing}', list), '');
+  assert.equal(await renderJsonPath("names: {.items[0].metadata.name}{'\\t'}!", list), 'names: a\t!');
+  assert.equal(
+    await renderJsonPath('{.items[?(@.metadata.name=="a")].status.conditions[0].status}', list),
+    'True',
+  );
+  assert.equal(await renderJsonPath('{.metadata}', list.items[0]), '{"name":"a"}');
+  assert.equal(await renderJsonPath('{.nothing}', list), '');
 });
 
 test('tables are borderless, three spaces apart, without trailing blanks; --no-headers drops the header', () => {
@@ -130,7 +134,7 @@ const installed: InstalledPlugin = {
   privileges: [{ name: 'network', description: 'permissions to access a network', value: ['host'] }],
 };
 
-test('get -o yaml prints an installed plugin as a document that loads again, with its status', () => {
+test('get -o yaml prints an installed plugin as a document that loads again, with its status', async () => {
   const entry: GetEntry = {
     key: 'vol',
     plugin: installed.name,
@@ -170,7 +174,7 @@ test('get -o yaml prints an installed plugin as a document that loads again, wit
   assert.equal(object.status.conditions?.[0]?.reason, 'Converged');
   const unmanaged = toObject({ key: '', plugin: installed.name, installed });
   assert.equal(unmanaged.metadata.name, 'vol');
-  const loaded = parseDocumentFile(renderYamlStream([object, unmanaged]), 'get.yaml');
+  const loaded = parseDocumentFile(await renderYamlStream([object, unmanaged]), 'get.yaml');
   assert.deepEqual(loaded.errors, []);
   assert.deepEqual(
     loaded.documents.map((d) => d.localName),
@@ -183,4 +187,36 @@ test('a plugin no document names gets a DNS label from its name', () => {
   assert.equal(nameFor('vieux/sshfs:latest'), 'sshfs');
   assert.equal(nameFor('r/My_Plugin@sha256:abc'), 'my-plugin');
   assert.equal(nameFor('r/___:1'), 'plugin');
+});
+
+test('get -o json of several plugins is a List, which loads again object by object', () => {
+  const objects = [
+    toObject({ key: 'vol', plugin: installed.name, installed }),
+    toObject({ key: 'two', plugin: 'two:latest', installed: { ...installed, name: 'two:latest' } }),
+  ];
+  const text = renderJson({ apiVersion: 'v1', kind: 'List', items: objects });
+  const loaded = parseDocumentFile(text, 'get.json');
+  assert.deepEqual(loaded.errors, []);
+  assert.deepEqual(
+    loaded.documents.map((d) => [d.doc.metadata.name, d.localName]),
+    [
+      ['vol', installed.name],
+      ['two', 'two:latest'],
+    ],
+  );
+  // an item's error points at the item
+  const broken = JSON.parse(text) as { items: { spec: { enabled: unknown } }[] };
+  broken.items[1]!.spec.enabled = 'yes';
+  const bad = parseDocumentFile(JSON.stringify(broken, null, 2), 'bad.json');
+  assert.equal(bad.documents.length, 1);
+  assert.equal(bad.errors[0]?.path, 'spec.enabled');
+  const line =
+    JSON.stringify(broken, null, 2)
+      .split('\n')
+      .findIndex((l) => l.includes('"yes"')) + 1;
+  assert.equal(bad.errors[0]?.origin.line, line);
+  // a List counts its items toward maxDocuments
+  const many = parseDocumentFile(text, 'many.json', { limits: { maxDocuments: 1 } });
+  assert.deepEqual(many.documents, []);
+  assert.equal(many.errors[0]?.code, 'LIMIT_EXCEEDED');
 });
