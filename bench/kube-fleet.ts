@@ -21,10 +21,11 @@ import { parseArgs } from 'node:util';
 import { serverSideApply } from '../controller/kube/apply.ts';
 import type { KubeClient } from '../controller/kube/client.ts';
 import { hasStatus } from '../controller/kube/errors.ts';
-import { NodeHeartbeat } from '../controller/kube/heartbeat.ts';
+import { NodeHeartbeat, heartbeatLeaseName } from '../controller/kube/heartbeat.ts';
 import {
   DOCKER_PLUGINS,
   DOCKER_PLUGIN_NODES,
+  LEASES,
   NODES,
   collectionPath,
   objectPath,
@@ -61,7 +62,7 @@ interface Row {
   idleWatchKBPerMin: number;
   rolloutSettleMs: number;
   rolloutWrites: number;
-  maxWritesPerPluginPerSec: number;
+  writesPerPluginPerSec: number;
   agentWritesPerNodePerChange: number;
   leaderRssMB: number;
 }
@@ -238,7 +239,7 @@ async function simulate(client: KubeClient, kubeconfig: string, n: number): Prom
       idleWatchKBPerMin: Math.round(((idleTo.streamBytes - idleFrom.streamBytes) * perMin) / 1024),
       rolloutSettleMs: settled - lastReport,
       rolloutWrites,
-      maxWritesPerPluginPerSec: +(rolloutWrites / PLUGINS / rolloutSeconds).toFixed(2),
+      writesPerPluginPerSec: +(rolloutWrites / PLUGINS / rolloutSeconds).toFixed(2),
       agentWritesPerNodePerChange: agentWrites / n,
       leaderRssMB: after.rssMB,
     };
@@ -251,6 +252,15 @@ async function simulate(client: KubeClient, kubeconfig: string, n: number): Prom
       await client
         .request({ method: 'DELETE', path: objectPath(DOCKER_PLUGINS, name) })
         .catch(() => undefined);
+    // the next fleet size starts from a clean cluster: no Nodes, reports or heartbeats of this one
+    await pool(nodes, 8, async (node) => {
+      for (const path of [
+        objectPath(NODES, node),
+        objectPath(DOCKER_PLUGIN_NODES, node),
+        objectPath(LEASES, heartbeatLeaseName(node), NS),
+      ])
+        await client.request({ method: 'DELETE', path }).catch(() => undefined);
+    });
     // the DockerPlugins carry the leader's finalizer; drop it so they go
     for (const name of plugins)
       await client
@@ -301,7 +311,7 @@ try {
       'idleWatchKBPerMin',
       'rolloutSettleMs',
       'rolloutWrites',
-      'maxWritesPerPluginPerSec',
+      'writesPerPluginPerSec',
       'agentWritesPerNodePerChange',
       'leaderRssMB',
     ] as const)
