@@ -226,9 +226,10 @@ const specSchema = {
     privileges: {
       type: 'array',
       description:
-        'The exact privileges you consent to grant, as `docker plugin inspect`/`install` lists them. If the plugin asks for anything not listed here, the install or upgrade stalls until the document changes. Leave out (with grantAllPrivileges unset) to grant nothing. Mutually exclusive with grantAllPrivileges: true.',
-      'x-kubernetes-list-type': 'map',
-      'x-kubernetes-list-map-keys': ['name'],
+        'The exact privileges you consent to grant, as `docker plugin inspect`/`install` lists them, one entry per privilege (a name may repeat: one `mount` per host path). If the plugin asks for anything not listed here, the install or upgrade stalls until the document changes. Leave out (with grantAllPrivileges unset) to grant nothing. Mutually exclusive with grantAllPrivileges: true.',
+      // Not a map keyed by name: a plugin asks for one `mount` privilege per mount with a source
+      // (vieux/sshfs asks for two), and the grants must list each of them.
+      'x-kubernetes-list-type': 'atomic',
       items: {
         type: 'object',
         description: 'One privilege as Docker names it, e.g. `{name: network, value: [host]}`.',
