@@ -70,8 +70,7 @@ describeIntegration('in-use accounting: docker store', () => {
   });
 
   after(async () => {
-    await docker(['rm', '-f', 'user-1'], { check: false });
-    await docker(['volume', 'rm', '-f', 'data-1'], { check: false });
+    // the environment's reset (useEnv's after hook) removes the containers and volumes made here
     await store?.close();
     if (work !== undefined) await rm(work, { recursive: true, force: true });
   });
