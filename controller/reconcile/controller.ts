@@ -297,6 +297,7 @@ export class Controller {
       desired === undefined ||
       settings?.enabled !== true ||
       !desired.enabled ||
+      desired.suspend ||
       plugin === undefined ||
       !plugin.enabled
     ) {
