@@ -96,6 +96,11 @@ export interface ControllerParts {
   restartBackoff?: RestartBackoff;
   /** what uses each plugin, for spec.inUse Wait; without it the engine's refusal decides */
   usage?: PluginUsageReader;
+  /**
+   * told when an unresponsive plugin is restarted, with the last probe error (Kubernetes mode turns
+   * it into an Event on the DockerPlugin); it must not throw
+   */
+  onPluginRestarted?: (key: string, plugin: string, lastError: string) => void;
 }
 
 /** What one reconcile asked for with reconcileNow concluded, and the status it left. */
@@ -334,6 +339,7 @@ export class Controller {
       desired === undefined ||
       settings?.enabled !== true ||
       !desired.enabled ||
+      desired.suspend ||
       plugin === undefined ||
       !plugin.enabled
     ) {
@@ -355,6 +361,7 @@ export class Controller {
     );
     monitor.restarting(key);
     this.#options.metrics.restarts.inc({ plugin: key });
+    this.#options.onPluginRestarted?.(key, desired.name, view.lastError ?? 'no answer');
     try {
       await this.#options.store.disable(desired.name, true);
       await this.#options.store.enable(desired.name, desired.enableTimeoutSeconds);

@@ -2,14 +2,24 @@
  * The health probe both stores use: `POST /Plugin.Activate` on a plugin's unix socket, the call the
  * engine itself makes when it starts a plugin. A plugin that accepts the connection but never
  * answers (wedged) is told apart from one that is gone (no socket) by the error's wording.
+ *
+ * It speaks HTTP/1.1 over node:net itself instead of using node:http: measured on this project's
+ * machines, a node:http request costs ~500 µs of CPU and this ~110 µs, and 200 plugins probed every
+ * 10 s must stay well under 1 % of a core (bench/health-probe.ts). The exchange is one fixed
+ * request and one small answer on a connection closed after it, so the parsing needed is small:
+ * the status line, Content-Length or chunked framing, and the JSON body.
  */
-import { request } from 'node:http';
+import { connect } from 'node:net';
 import { PlugctlError } from '../errors.ts';
 
-/** The media type of Docker's plugin protocol, as the engine sends it. */
-const PLUGIN_MEDIA_TYPE = 'application/vnd.docker.plugins.v1.2+json';
 /** An answer is a short JSON object; anything longer is not a plugin speaking the protocol. */
 const MAX_ANSWER_BYTES = 64 * 1024;
+
+/** The request, as the engine's plugin client sends it (no body). */
+const REQUEST = Buffer.from(
+  'POST /Plugin.Activate HTTP/1.1\r\nHost: plugin\r\n' +
+    'Accept: application/vnd.docker.plugins.v1.2+json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+);
 
 /**
  * Calls Plugin.Activate on the unix socket at `socketPath` and resolves with the interfaces the
@@ -20,57 +30,95 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 export function activate(socketPath: string, timeoutMs: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
     let settled = false;
-    const fail = (why: string, cause?: unknown): void => {
+    let received: Buffer = Buffer.alloc(0);
+    const socket = connect(socketPath);
+    const finish = (outcome: { implemented: string[] } | { why: string; cause?: unknown }): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      req.destroy();
+      socket.destroy();
+      if ('implemented' in outcome) {
+        resolve(outcome.implemented);
+        return;
+      }
       reject(
-        new PlugctlError('PLUGIN_UNRESPONSIVE', `Plugin.Activate on ${socketPath}: ${why}`, {
+        new PlugctlError('PLUGIN_UNRESPONSIVE', `Plugin.Activate on ${socketPath}: ${outcome.why}`, {
           kind: 'waiting',
-          ...(cause !== undefined ? { cause } : {}),
+          ...(outcome.cause !== undefined ? { cause: outcome.cause } : {}),
         }),
       );
     };
-    const req = request(
-      {
-        socketPath,
-        method: 'POST',
-        path: '/Plugin.Activate',
-        agent: false,
-        headers: { Accept: PLUGIN_MEDIA_TYPE, 'Content-Length': '0' },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_ANSWER_BYTES) fail(`the answer is longer than ${MAX_ANSWER_BYTES} bytes`);
-          else chunks.push(chunk);
-        });
-        res.on('error', (error) => fail(error.message, error));
-        res.on('end', () => {
-          if (settled) return;
-          if (res.statusCode !== 200) {
-            fail(`answered HTTP ${res.statusCode ?? '?'}`);
-            return;
-          }
-          const implemented = implementsOf(Buffer.concat(chunks).toString('utf8'));
-          if (implemented === undefined) {
-            fail('the answer is not a JSON object with an Implements list');
-            return;
-          }
-          settled = true;
-          clearTimeout(timer);
-          resolve(implemented);
-        });
-      },
-    );
     // One deadline for connect, request and answer: a wedged plugin accepts and then says nothing.
-    const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs);
-    req.on('error', (error: NodeJS.ErrnoException) => fail(describeSocketError(error), error));
-    req.end();
+    const timer = setTimeout(() => finish({ why: `no answer within ${timeoutMs} ms` }), timeoutMs);
+    socket.once('connect', () => socket.write(REQUEST));
+    socket.on('data', (chunk: Buffer) => {
+      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+      if (received.length > MAX_ANSWER_BYTES) {
+        finish({ why: `the answer is longer than ${MAX_ANSWER_BYTES} bytes` });
+        return;
+      }
+      const answer = parseAnswer(received, false);
+      if (answer !== undefined) finish(answer);
+    });
+    socket.once('end', () => finish(parseAnswer(received, true) ?? { why: 'the answer ended early' }));
+    socket.once('error', (error: NodeJS.ErrnoException) =>
+      finish({ why: describeSocketError(error), cause: error }),
+    );
   });
+}
+
+/**
+ * What an answer says once it is complete: the implemented interfaces, or why it is not a good
+ * answer; undefined while more bytes are needed (`ended`: the peer closed, nothing more comes).
+ */
+export function parseAnswer(
+  data: Buffer,
+  ended: boolean,
+): { implemented: string[] } | { why: string } | undefined {
+  const headEnd = data.indexOf('\r\n\r\n');
+  if (headEnd < 0) return ended ? { why: 'the answer is not HTTP' } : undefined;
+  const head = data.subarray(0, headEnd).toString('latin1').split('\r\n');
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(head[0] ?? '')?.[1];
+  if (status === undefined) return { why: 'the answer is not HTTP' };
+  if (status !== '200') return { why: `answered HTTP ${status}` };
+  const header = (name: string): string | undefined =>
+    head
+      .slice(1)
+      .find((line) => line.toLowerCase().startsWith(`${name}:`))
+      ?.slice(name.length + 1)
+      .trim();
+  let rest = data.subarray(headEnd + 4);
+  let body: Buffer | undefined;
+  const length = header('content-length');
+  if (header('transfer-encoding')?.toLowerCase() === 'chunked') body = dechunk(rest);
+  else if (length !== undefined) {
+    const want = Number.parseInt(length, 10);
+    if (!Number.isSafeInteger(want) || want < 0) return { why: 'the answer has a bad Content-Length' };
+    if (rest.length >= want) body = rest.subarray(0, want);
+  } else if (ended) body = rest;
+  if (body === undefined) return ended ? { why: 'the answer ended early' } : undefined;
+  rest = body;
+  const implemented = implementsOf(rest.toString('utf8'));
+  return implemented === undefined
+    ? { why: 'the answer is not a JSON object with an Implements list' }
+    : { implemented };
+}
+
+/** The body of a complete chunked message; undefined until the last chunk has arrived. */
+function dechunk(data: Buffer): Buffer | undefined {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const lineEnd = data.indexOf('\r\n', at);
+    if (lineEnd < 0) return undefined;
+    const size = Number.parseInt(data.subarray(at, lineEnd).toString('latin1'), 16);
+    if (!Number.isSafeInteger(size) || size < 0) return Buffer.alloc(0);
+    if (size === 0) return Buffer.concat(parts);
+    const start = lineEnd + 2;
+    if (data.length < start + size + 2) return undefined;
+    parts.push(data.subarray(start, start + size));
+    at = start + size + 2;
+  }
 }
 
 function implementsOf(text: string): string[] | undefined {

@@ -2,7 +2,7 @@
 # plugin-env.sh: a private Docker Engine, a loopback registry and fixture managed plugins, for
 # plugctl's integration tests.
 #
-#   bash test/env/plugin-env.sh install|up|down|status|reset|start-registry|stop-registry|restart-dockerd|stop-dockerd|start-dockerd|build-bench|clean
+#   bash test/env/plugin-env.sh install|up|down|status|reset|start-registry|stop-registry|restart-dockerd|stop-dockerd|start-dockerd|build-bench|busybox-image|clean
 #   eval "$(bash test/env/plugin-env.sh up)"       # `up` and `status` print `export K=V` lines on stdout
 #   source test/env/plugin-env.sh; pe_up; ...; pe_down
 #
@@ -442,13 +442,28 @@ pe_up() (
   pe_exports "$started"
 )
 
-# Removes every volume and plugin from our dockerd; leaves the daemons running. Caveat: dockerd lists
+# Imports plugctl-test/busybox:1 (busybox-static as /bin/busybox, nothing else) into our dockerd when
+# it is missing: an image for containers that use volumes or log drivers, without a registry pull.
+pe_busybox_image() (
+  set -euo pipefail
+  pe_docker image inspect plugctl-test/busybox:1 >/dev/null 2>&1 && return 0
+  local t
+  t=$(mktemp -d)
+  mkdir -p "$t/bin"
+  cp /bin/busybox "$t/bin/busybox"
+  tar -C "$t" -c . | pe_docker import - plugctl-test/busybox:1 >/dev/null
+  rm -rf "$t"
+  pe_log "imported plugctl-test/busybox:1"
+)
+
+# Removes every container, volume and plugin from our dockerd; leaves the daemons running. Caveat: dockerd lists
 # (and so lets us remove) a plugin's volumes only while that plugin is enabled; a test that creates
 # volumes must remove them itself before it disables the plugin for good.
 pe_reset() (
   set -euo pipefail
   pe_dockerd_pid >/dev/null && pe_dockerd_ok || return 0
-  local v p
+  local v p c
+  for c in $(pe_docker ps -aq 2>/dev/null); do pe_docker rm -f "$c" >/dev/null 2>&1 || true; done
   for v in $(pe_docker volume ls -q 2>/dev/null); do pe_docker volume rm -f "$v" >/dev/null 2>&1 || true; done
   for p in $(pe_docker plugin ls -q --no-trunc 2>/dev/null); do
     pe_docker plugin rm -f "$p" >/dev/null 2>&1 || pe_log "could not remove plugin $p"
@@ -532,9 +547,10 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     stop-dockerd) pe_stop_dockerd ;;
     start-dockerd) PE_KEEP_ROOT=1 pe_start_dockerd ;;
     build-bench) pe_build_bench ;;
+    busybox-image) pe_busybox_image ;;
     clean) pe_clean ;;
     *)
-      echo "usage: $0 install|up|down|status|reset|start-registry|stop-registry|restart-dockerd|stop-dockerd|start-dockerd|build-bench|clean" >&2
+      echo "usage: $0 install|up|down|status|reset|start-registry|stop-registry|restart-dockerd|stop-dockerd|start-dockerd|build-bench|busybox-image|clean" >&2
       exit 2
       ;;
   esac

@@ -36,7 +36,6 @@ function setup() {
     clock,
     onChange: (key) => changes.push(key),
     onProbeFailure: (key) => failures.push(key),
-    random: () => 0,
   });
   const tick = async (seconds: number) => {
     for (let i = 0; i < seconds; i++) {

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { activate } from '../../../controller/store/activate.ts';
+import { activate, parseAnswer } from '../../../controller/store/activate.ts';
 import { PlugctlError } from '../../../controller/errors.ts';
 
 let dir: string;
@@ -71,5 +71,33 @@ describe('activate', () => {
     await rejectsUnresponsive(activate(status, 2000), /HTTP 500/);
     const junk = await serve('junk.sock', (_req, res) => res.end('hello'));
     await rejectsUnresponsive(activate(junk, 2000), /Implements/);
+  });
+});
+
+describe('parseAnswer', () => {
+  const ok = '{"Implements":["VolumeDriver"]}';
+  it('reads Content-Length and chunked answers, and waits for the rest', () => {
+    const head = `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${ok.length}\r\n\r\n`;
+    assert.deepEqual(parseAnswer(Buffer.from(head + ok), false), { implemented: ['VolumeDriver'] });
+    assert.equal(parseAnswer(Buffer.from(head + ok.slice(0, 5)), false), undefined);
+    assert.deepEqual(parseAnswer(Buffer.from(head + ok.slice(0, 5)), true), {
+      why: 'the answer ended early',
+    });
+    const chunked = `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n${ok.slice(0, 5)}\r\n${(ok.length - 5).toString(16)}\r\n${ok.slice(5)}\r\n0\r\n\r\n`;
+    assert.deepEqual(parseAnswer(Buffer.from(chunked), false), { implemented: ['VolumeDriver'] });
+    assert.equal(parseAnswer(Buffer.from(chunked.slice(0, 60)), false), undefined);
+    assert.deepEqual(parseAnswer(Buffer.from(`HTTP/1.0 200 OK\r\n\r\n${ok}`), true), {
+      implemented: ['VolumeDriver'],
+    });
+  });
+
+  it('refuses what is not the protocol', () => {
+    assert.deepEqual(parseAnswer(Buffer.from('SSH-2.0-x\r\n\r\n'), false), { why: 'the answer is not HTTP' });
+    assert.deepEqual(parseAnswer(Buffer.from('HTTP/1.1 404 Not Found\r\n\r\n'), false), {
+      why: 'answered HTTP 404',
+    });
+    assert.deepEqual(parseAnswer(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]'), false), {
+      why: 'the answer is not a JSON object with an Implements list',
+    });
   });
 });
