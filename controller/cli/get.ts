@@ -13,7 +13,7 @@ import { defaultLocalName, parseReference } from '../api/reference.ts';
 import { matchesSelector } from '../api/selector.ts';
 import { describeError, PlugctlError } from '../errors.ts';
 import { readInventory, type OwnedPlugin } from '../reconcile/inventory.ts';
-import { phaseOf, type Condition, type PluginStatus } from '../reconcile/status.ts';
+import { phaseOf, PHASE_LABELS, type Condition, type PluginStatus } from '../reconcile/status.ts';
 import { SECRET_MASK } from '../api/secrets.ts';
 import { withDeclaredIdentity } from '../reconcile/identity.ts';
 import { readStatuses } from '../reconcile/status-file.ts';
@@ -465,13 +465,7 @@ function statusText(status: PluginStatus | undefined): string {
   if (status === undefined) return '-';
   const phase = phaseOf(status);
   const ready = status.conditions.find((c) => c.type === 'Ready');
-  const label = {
-    ready: 'Ready',
-    reconciling: 'Reconciling',
-    stalled: 'Stalled',
-    suspended: 'Suspended',
-    skipped: 'Skipped',
-  }[phase];
+  const label = PHASE_LABELS[phase];
   return phase === 'ready' ? label : `${label}: ${ready?.reason ?? ''} ${ready?.message ?? ''}`.trimEnd();
 }
 

@@ -4,7 +4,7 @@
  * the controller has finished. Exit 0 when every plugin ended Ready (or skipped, or suspended), 1 when
  * one failed or a NAME is unknown, 2 when no controller could be asked.
  */
-import { phaseOf } from '../reconcile/status.ts';
+import { phaseOf, PHASE_LABELS } from '../reconcile/status.ts';
 import type { CommandContext } from './context.ts';
 import { readEndpoint, requestReconcile, type ReconcileReport } from './endpoint.ts';
 
@@ -56,13 +56,7 @@ function describe(report: ReconcileReport): { text: string; failed: boolean } {
   }
   if (report.status === undefined) return { text: `${subject} reconciled: removed`, failed: false };
   const phase = phaseOf(report.status);
-  const label = {
-    ready: 'Ready',
-    reconciling: 'Reconciling',
-    stalled: 'Stalled',
-    suspended: 'Suspended',
-    skipped: 'Skipped',
-  }[phase];
+  const label = PHASE_LABELS[phase];
   const reason = ready?.reason !== undefined ? ` (${ready.reason})` : '';
   const action = report.status.lastAction !== undefined ? `; last action: ${report.status.lastAction}` : '';
   return {

@@ -13,6 +13,15 @@ export type { Condition, PluginStatus, StatusSink };
  */
 export type Phase = 'ready' | 'reconciling' | 'stalled' | 'suspended' | 'skipped';
 
+/** How commands name each phase to a person (`get`'s STATUS column, `reconcile`'s answer). */
+export const PHASE_LABELS: Readonly<Record<Phase, string>> = {
+  ready: 'Ready',
+  reconciling: 'Reconciling',
+  stalled: 'Stalled',
+  suspended: 'Suspended',
+  skipped: 'Skipped',
+};
+
 /** The Ready reason of a document that does not select this host. */
 export const NOT_SELECTED = 'NotSelected';
 
