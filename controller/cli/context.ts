@@ -73,11 +73,13 @@ export function createContext(options: GlobalOptions, io: Output, env: NodeJS.Pr
   const logger = createLogger({ level: options.logLevel });
   let store: Promise<Store> | undefined;
   let registry: Promise<RegistryClient> | undefined;
+  let credentials: StoreHooks['credentials'];
   return {
     options,
     logger,
     io,
     openStore(hooks: StoreHooks = {}) {
+      credentials ??= hooks.credentials;
       store ??= import('./open-store.ts').then(({ chooseStore, openStore }) =>
         openStore({
           kind: chooseStore(options.store, options.dockerHost, env),
@@ -94,7 +96,8 @@ export function createContext(options: GlobalOptions, io: Output, env: NodeJS.Pr
     },
     async openInspector() {
       const opened = await this.openStore();
-      const client = await registryClient(undefined);
+      // the store's credentials: the inspector reads the same private registries the store pulls from
+      const client = await registryClient(credentials);
       const { createRemoteInspector } = await import('../registry/inspect.ts');
       return createRemoteInspector(
         client,
