@@ -329,13 +329,23 @@ export class NodeStatusSink implements StatusSink {
   }
 
   async #applyStatus(status: ReturnType<typeof composeNodeStatus>): Promise<void> {
-    // Server-side apply on 1.20 turns an empty list into null, which the schema refuses: an empty list
-    // is left out instead, which removes the field this manager owned.
-    const { plugins, ...counts } = status;
+    const name = this.#o.nodeName;
+    if (status.plugins.length === 0) {
+      // Server-side apply on 1.20 leaves an emptied list as null (whether it is applied empty or left
+      // out), which the schema refuses: the last entry goes with a merge patch that deletes the list.
+      await this.#o.client.request({
+        method: 'PATCH',
+        path: objectPath(DOCKER_PLUGIN_NODES, name, undefined, 'status'),
+        query: { fieldManager: this.#fieldManager },
+        contentType: 'application/merge-patch+json',
+        body: { status: { declared: status.declared, ready: status.ready, plugins: null } },
+      });
+      return;
+    }
     await serverSideApply(
       this.#o.client,
       DOCKER_PLUGIN_NODES,
-      { metadata: { name: this.#o.nodeName }, status: plugins.length > 0 ? status : counts },
+      { metadata: { name }, status },
       { fieldManager: this.#fieldManager, force: true, subresource: 'status' },
     );
   }
