@@ -102,6 +102,7 @@ export function createContext(
   let registry: Promise<RegistryClient> | undefined;
   let mirrors: Promise<MirrorConfig> | undefined;
   let keeper: SecretKeeper | undefined;
+  let credentials: StoreHooks['credentials'];
   return {
     options,
     env,
@@ -113,6 +114,7 @@ export function createContext(
     },
     openStore(hooks: StoreHooks = {}) {
       const { credentials: hookCredentials, ...otherHooks } = hooks;
+      credentials ??= hookCredentials;
       store ??= import('./open-store.ts').then(({ chooseStore, openStore }) =>
         openStore({
           kind: chooseStore(options.store, options.dockerHost, env),
@@ -120,8 +122,8 @@ export function createContext(
           root: options.root,
           env,
           logger,
-          registry: () => registryClient(hookCredentials),
-          credentials: async (host: string) => (await credentialLookup(hookCredentials))(host),
+          registry: () => registryClient(credentials),
+          credentials: async (host: string) => (await credentialLookup(credentials))(host),
           pullTimeoutMs: options.pullTimeout,
           ...otherHooks,
         }),
@@ -130,7 +132,8 @@ export function createContext(
     },
     async openInspector() {
       const opened = await this.openStore();
-      const client = await registryClient(undefined);
+      // the store's credentials: the inspector reads the same private registries the store pulls from
+      const client = await registryClient(credentials);
       const { createRemoteInspector } = await import('../registry/inspect.ts');
       return createRemoteInspector(
         client,

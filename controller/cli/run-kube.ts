@@ -10,6 +10,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { KubeClient } from '../kube/client.ts';
+import type { FleetHandle } from '../kube/fleet.ts';
 import { loadClusterConnection } from '../kube/config.ts';
 import { createMetrics, recordDockerRequest } from '../observe/metrics.ts';
 import type { Metrics } from '../observe/metrics.ts';
@@ -161,6 +162,7 @@ export async function runKubeCommand(options: RunKubeOptions, ctx: CommandContex
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   let agent: Agent | undefined;
+  let fleet: FleetHandle | undefined;
   let server: Awaited<ReturnType<typeof startHealthServer>> | undefined;
   try {
     const store = await ctx.openStore({
@@ -180,6 +182,16 @@ export async function runKubeCommand(options: RunKubeOptions, ctx: CommandContex
       workers: options.workers,
     });
     const running = agent;
+    // Every agent heartbeats and campaigns for the fleet Lease; the one elected keeps each
+    // DockerPlugin's summary and its finalizer (kube/fleet.ts), sharing this agent's cache.
+    const { startFleetLeader } = await import('../kube/fleet.ts');
+    fleet = startFleetLeader({
+      client,
+      namespace,
+      identity: nodeName,
+      logger: log.child({ component: 'fleet' }),
+      plugins: source.informers.plugins,
+    });
     server = await startHealthServer(options.listen, {
       ready: () => running.ready(),
       registry: metrics.registry,
@@ -200,6 +212,7 @@ export async function runKubeCommand(options: RunKubeOptions, ctx: CommandContex
     log.info({ signal }, 'shutting down');
   } finally {
     await agent?.stop(options.shutdownTimeout);
+    await fleet?.stop();
     await server?.close();
     await source.close();
     await client.close();

@@ -30,9 +30,13 @@ import type { BackoffPolicy } from '../runtime/backoff.ts';
 import type { Clock, TimerHandle } from '../runtime/clock.ts';
 import type { ClusterPlugin, NodeIdentity } from '../sources/kube.ts';
 import { phaseOf } from './status.ts';
+import { REMOVED_REASON } from '../api/status.ts';
 
-/** Ready reason of a deleted DockerPlugin whose plugin this node no longer has. */
-export const REMOVED = 'Removed';
+/**
+ * Ready reason of a deleted DockerPlugin whose plugin this node no longer has: the reason the fleet
+ * leader waits for before it releases the finalizer (api/status.ts, shared with kube/fleet.ts).
+ */
+export const REMOVED = REMOVED_REASON;
 /** Ready reason of a deleted DockerPlugin whose plugin this node still has to remove. */
 export const REMOVING = 'Removing';
 
@@ -165,6 +169,32 @@ export function composeNodeStatus(
   return { declared, ready, plugins };
 }
 
+/**
+ * Whether `after` lacks something `before` has: a key of an object, or an item of a list (items are
+ * matched by `name`, else `type`, as the list-maps of the status are keyed).
+ */
+export function losesFields(before: unknown, after: unknown): boolean {
+  if (Array.isArray(before)) {
+    if (!Array.isArray(after)) return true;
+    const keyOf = (item: unknown): unknown =>
+      typeof item === 'object' && item !== null
+        ? ((item as { name?: unknown }).name ?? (item as { type?: unknown }).type)
+        : item;
+    const byKey = new Map(after.map((item: unknown) => [keyOf(item), item]));
+    return before.some(
+      (item: unknown) => !byKey.has(keyOf(item)) || losesFields(item, byKey.get(keyOf(item))),
+    );
+  }
+  if (typeof before === 'object' && before !== null) {
+    if (typeof after !== 'object' || after === null) return true;
+    return Object.entries(before).some(
+      ([key, value]) =>
+        !Object.hasOwn(after, key) || losesFields(value, (after as Record<string, unknown>)[key]),
+    );
+  }
+  return false;
+}
+
 /** Reads back what an earlier run published, so transition times survive a restart. */
 function statusOf(entry: NodePluginStatus, now: string): PluginStatus | undefined {
   const ready = entry.conditions?.find((c) => c.type === 'Ready');
@@ -205,6 +235,8 @@ export class NodeStatusSink implements StatusSink {
   #writing: Promise<void> = Promise.resolve();
   #dirty = false;
   #lastBody: string | undefined;
+  /** what the last successful write said, to tell whether the next one removes anything */
+  #lastStatus: ReturnType<typeof composeNodeStatus> | undefined;
   #created = false;
   #unsubscribe: (() => void) | undefined;
   /** writes done, for tests and benchmarks */
@@ -329,14 +361,34 @@ export class NodeStatusSink implements StatusSink {
   }
 
   async #applyStatus(status: ReturnType<typeof composeNodeStatus>): Promise<void> {
-    // Server-side apply on 1.20 turns an empty list into null, which the schema refuses: an empty list
-    // is left out instead, which removes the field this manager owned.
-    const { plugins, ...counts } = status;
-    await serverSideApply(
-      this.#o.client,
-      DOCKER_PLUGIN_NODES,
-      { metadata: { name: this.#o.nodeName }, status: plugins.length > 0 ? status : counts },
-      { fieldManager: this.#fieldManager, force: true, subresource: 'status' },
-    );
+    const name = this.#o.nodeName;
+    const before = this.#lastStatus;
+    if (before === undefined || status.plugins.length === 0 || losesFields(before, status)) {
+      // Server-side apply on 1.20 leaves an emptied list as null (which the schema refuses) and keeps
+      // fields an entry no longer has (a removed plugin's ID, a cleared message). This agent is the
+      // object's only writer, so a merge patch replaces the whole list instead: on the first write of
+      // a run (whatever an earlier run left) and whenever something must disappear.
+      await this.#o.client.request({
+        method: 'PATCH',
+        path: objectPath(DOCKER_PLUGIN_NODES, name, undefined, 'status'),
+        query: { fieldManager: this.#fieldManager },
+        contentType: 'application/merge-patch+json',
+        body: {
+          status: {
+            declared: status.declared,
+            ready: status.ready,
+            plugins: status.plugins.length > 0 ? status.plugins : null,
+          },
+        },
+      });
+    } else {
+      await serverSideApply(
+        this.#o.client,
+        DOCKER_PLUGIN_NODES,
+        { metadata: { name }, status },
+        { fieldManager: this.#fieldManager, force: true, subresource: 'status' },
+      );
+    }
+    this.#lastStatus = status;
   }
 }

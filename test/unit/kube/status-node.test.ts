@@ -4,7 +4,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PluginStatus } from '../../../controller/api/status.ts';
-import { composeNodeStatus, entryOf, REMOVED, REMOVING } from '../../../controller/reconcile/status-node.ts';
+import {
+  composeNodeStatus,
+  entryOf,
+  losesFields,
+  REMOVED,
+  REMOVING,
+} from '../../../controller/reconcile/status-node.ts';
 import { conditionsFor } from '../../../controller/reconcile/status.ts';
 import type { ClusterPlugin } from '../../../controller/sources/kube.ts';
 
@@ -184,5 +190,35 @@ test('deletion on a node the DockerPlugin does not select reports nothing', () =
       () => SINCE,
     ).plugins,
     [],
+  );
+});
+
+test('losesFields: a removed key, list item or nested field counts; additions and changes do not', () => {
+  const before = {
+    declared: 1,
+    plugins: [{ name: 'a', pluginID: 'x', conditions: [{ type: 'Ready', message: 'm' }] }],
+  };
+  assert.equal(losesFields(before, structuredClone(before)), false);
+  assert.equal(
+    losesFields(before, {
+      declared: 2,
+      plugins: [{ name: 'a', pluginID: 'y', conditions: [{ type: 'Ready', message: 'n' }] }, { name: 'b' }],
+    }),
+    false,
+  );
+  assert.equal(losesFields(before, { declared: 1, plugins: [] }), true);
+  assert.equal(
+    losesFields(before, {
+      declared: 1,
+      plugins: [{ name: 'a', conditions: [{ type: 'Ready', message: 'm' }] }],
+    }),
+    true,
+  );
+  assert.equal(
+    losesFields(before, {
+      declared: 1,
+      plugins: [{ name: 'a', pluginID: 'x', conditions: [{ type: 'Ready' }] }],
+    }),
+    true,
   );
 });
