@@ -39,7 +39,7 @@ describeWith('zsh and fish completion scripts', { needs: ['zsh', 'fish'] }, () =
     assert.match(text, /'\*--store=\[[^\]]*\]:value:\(auto docker embedded\)'/);
     assert.match(
       text,
-      /\(get\)\n\s+_arguments -s \\\n(.*\n)*?.*\{-o,--output=\}'\[output format\]:value:\(table json yaml\)'/,
+      /\(get\)\n\s+_arguments -s \\\n(.*\n)*?.*\{-o,--output=\}'\[table, wide, name, json, yaml or jsonpath=TEMPLATE\]:value:\(table wide name json yaml jsonpath=\)'/,
     );
     // zsh loads it: autoloaded from fpath, the function exists
     const { stdout } = await run('zsh', [
@@ -65,7 +65,14 @@ describeWith('zsh and fish completion scripts', { needs: ['zsh', 'fish'] }, () =
         .map((l) => l.split('\t')[0] ?? '')
         .sort();
     };
-    assert.deepEqual(await complete('plugctl get -o '), ['json', 'table', 'yaml']);
+    assert.deepEqual(await complete('plugctl get -o '), [
+      'json',
+      'jsonpath=',
+      'name',
+      'table',
+      'wide',
+      'yaml',
+    ]);
     assert.deepEqual(await complete('plugctl --store embedded ap'), ['apply']);
     assert.deepEqual(await complete('plugctl completion '), ['bash', 'fish', 'zsh']);
     assert.ok((await complete('plugctl apply --')).includes('--dry-run'));
