@@ -105,8 +105,9 @@ export function createMetrics(build: BuildInfo = { version: 'unknown' }): Metric
 }
 
 /**
- * Records one engine request. Plugin names in paths are replaced by `{name}` so the label set stays
- * bounded however many plugins there are.
+ * Records one engine request. Plugin names in paths are replaced by `{name}`, and container IDs
+ * (the in-use lookup's inspects) by `{id}`, so the label set stays bounded however many plugins and
+ * containers come and go.
  */
 export function recordDockerRequest(
   metrics: Metrics,
@@ -114,10 +115,9 @@ export function recordDockerRequest(
   path: string,
   outcome: number | string,
 ): void {
-  const template = path.replace(
-    /^\/plugins\/(?!privileges$|pull$|create$)[^/]+(?:\/[^/]+)*?(\/[a-z]+)?$/,
-    '/plugins/{name}$1',
-  );
+  const template = path
+    .replace(/^\/plugins\/(?!privileges$|pull$|create$)[^/]+(?:\/[^/]+)*?(\/[a-z]+)?$/, '/plugins/{name}$1')
+    .replace(/^\/containers\/(?!json$)[^/]+\/json$/, '/containers/{id}/json');
   metrics.dockerRequests.inc({ method, path: template, outcome: String(outcome) });
   if (typeof outcome === 'string' || outcome >= 400) metrics.dockerErrors.inc({ code: String(outcome) });
 }

@@ -23,6 +23,19 @@ test('engine request paths are templated so labels stay bounded', async () => {
   assert.doesNotMatch(text, /vol:1\.0/);
 });
 
+test('container inspects of the in-use lookup share one label set, whatever the container', async () => {
+  const m = createMetrics();
+  for (let i = 0; i < 100; i++)
+    recordDockerRequest(m, 'GET', `/containers/${i.toString(16).padStart(64, '0')}/json`, 200);
+  recordDockerRequest(m, 'GET', '/containers/json', 200);
+  const text = await m.registry.metrics();
+  const series = text.split('\n').filter((line) => line.startsWith('plugctl_docker_api_requests_total{'));
+  assert.deepEqual(series, [
+    'plugctl_docker_api_requests_total{method="GET",path="/containers/{id}/json",outcome="200"} 100',
+    'plugctl_docker_api_requests_total{method="GET",path="/containers/json",outcome="200"} 1',
+  ]);
+});
+
 test('parseListen', () => {
   assert.deepEqual(parseListen('127.0.0.1:9365'), { host: '127.0.0.1', port: 9365 });
   assert.deepEqual(parseListen('[::1]:0'), { host: '::1', port: 0 });
