@@ -103,8 +103,11 @@ function reporting(store: Store, view: View, now: () => number): Store {
       step('upgrade', name, ` to ${options.remote}`, () => store.upgrade(name, withLayers(name, options))),
     create: (name: string, context: string) =>
       step('create', name, ` from ${context}`, () => store.create(name, context)),
+    // Only the names: by now secret values are revealed for the store, and progress goes to a terminal or a log.
     set: (name: string, settings: string[]) =>
-      step('set', name, ` ${settings.join(' ')}`, () => store.set(name, settings)),
+      step('set', name, ` ${settings.map((s) => s.split('=')[0]).join(' ')}`, () =>
+        store.set(name, settings),
+      ),
     enable: (name: string, timeout: number) => step('enable', name, '', () => store.enable(name, timeout)),
     disable: (name: string, force: boolean) => step('disable', name, '', () => store.disable(name, force)),
     remove: (name: string, force: boolean) => step('remove', name, '', () => store.remove(name, force)),

@@ -196,6 +196,8 @@ describeIntegration('the container image on the test dockerd', () => {
       ].join('\n'),
     );
     const mounts = [...socket, '-v', `${docs}:/etc/plugctl/plugins.d:ro`, '-v', `${state}:/var/lib/plugctl`];
+    // a `vol` left on the shared engine by an earlier suite would be adopted rather than created
+    await docker(['plugin', 'rm', '-f', 'vol'], { check: false });
     const first = await plugctl(mounts, ['apply', '-f', '/etc/plugctl/plugins.d']);
     assert.equal(first.code, 0, first.stderr + first.stdout);
     assert.match(first.stdout, /^dockerplugin\/vol created$/m);

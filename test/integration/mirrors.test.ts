@@ -19,7 +19,7 @@ const MANIFEST_V2 = 'application/vnd.docker.distribution.manifest.v2+json';
 
 interface Row {
   plugin: string;
-  id: string;
+  pluginID: string;
   reference: string;
   enabled: boolean | null;
 }
@@ -119,7 +119,11 @@ describeIntegration('registry mirrors', () => {
     assert.equal(applied.code, 0, applied.out + applied.err);
     assert.match(applied.out, /dockerplugin\/mvol created/);
 
-    const rows = (): Promise<Row[]> => plugctl('get', '-o', 'json').then((r) => JSON.parse(r.out) as Row[]);
+    // `get -o json` prints a List of DockerPlugin objects; this host's view is each one's status
+    const rows = (): Promise<Row[]> =>
+      plugctl('get', '-o', 'json').then((r) =>
+        (JSON.parse(r.out) as { items: { status: Row }[] }).items.map((o) => o.status),
+      );
     const [row] = (await rows()).filter((r) => r.plugin === 'mvol:latest');
     assert.equal(row?.enabled, true, 'installed and enabled from the mirror');
     assert.equal(row?.reference, declared, 'shown by its declared reference');
@@ -140,7 +144,7 @@ describeIntegration('registry mirrors', () => {
     const back = await plugctl('apply', '-f', docs);
     assert.match(back.out, /dockerplugin\/mvol unchanged/, back.out);
     const [after] = (await rows()).filter((r) => r.plugin === 'mvol:latest');
-    assert.equal(after?.id, row?.id, 'not pulled again');
+    assert.equal(after?.pluginID, row?.pluginID, 'not pulled again');
 
     // Upstream and mirror down: a new plugin fails naming both; the installed one is untouched.
     await upstream.stop();

@@ -191,7 +191,7 @@ describeIntegration('plugctl run against a real dockerd', () => {
       const row = rows.find((x) => x.metadata.name === 'b');
       return row?.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
     });
-    assert.match(await runCli('get'), /b\s+b:latest\s+true\s+yes\s+files:\S+\s+\w+\s+\S+\s+Ready/);
+    assert.match(await runCli('get'), /b\s+b:latest\s+true\s+yes\s+files:\S+\s+\w+\s+\S+\s+nothing\s+Ready/);
 
     const metrics = await (await fetch(`http://${r.address}/metrics`)).text();
     assert.match(metrics, /plugctl_reconciles_total\{result="done"\} \d+/);
