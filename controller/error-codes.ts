@@ -177,6 +177,11 @@ export const ERROR_CODES = {
     kind: 'waiting',
     hint: 'A plugin in spec.dependsOn is not Ready yet: plugctl checks again; fix that plugin if it stays so.',
   },
+  ROLLOUT_WAITING: {
+    area: 'reconcile',
+    kind: 'waiting',
+    hint: 'spec.rollout.maxUnavailable nodes are already changing this plugin: the node takes its turn when one of them is Ready again or its slot expires.',
+  },
   FACTS_MISSING: {
     area: 'reconcile',
     kind: 'transient',

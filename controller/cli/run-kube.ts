@@ -12,6 +12,8 @@ import type { Logger } from 'pino';
 import { KubeClient } from '../kube/client.ts';
 import type { FleetHandle } from '../kube/fleet.ts';
 import { loadClusterConnection } from '../kube/config.ts';
+import { RolloutGate } from '../kube/rollout-gate.ts';
+import { RolloutSlots } from '../kube/slots.ts';
 import { createMetrics, recordDockerRequest } from '../observe/metrics.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { startHealthServer } from '../observe/health.ts';
@@ -72,6 +74,12 @@ export interface AgentParts {
   /** coalescing delay of the DockerPluginNode's writes (default 500 ms) */
   statusDelayMs?: number;
   clock?: Clock;
+  /** the agents' namespace, where the rollout slots' Leases live */
+  namespace: string;
+  /** a rollout slot not renewed for this long is free (default 30 s) */
+  slotTtlSeconds?: number;
+  /** a node waiting for a rollout slot asks again after about this long (default 2000 ms) */
+  slotRetryMs?: number;
 }
 
 /** A node agent: its controller, source and status sink, started and stopped together. */
@@ -79,11 +87,16 @@ export interface Agent {
   controller: Controller;
   source: KubeSource;
   status: NodeStatusSink;
+  /** spec.rollout.maxUnavailable: the rollout slots this node holds */
+  rollout: RolloutGate;
   /** the source is synced and every key of the first full sync was reconciled once */
   ready(): boolean;
   /** Waits for the cluster source's first sync, then reconciles; resolves once started. */
   start(): Promise<void>;
-  /** Stops taking work, lets reconciles finish (at most `timeoutMs`), writes the last status. */
+  /**
+   * Stops taking work, lets reconciles finish (at most `timeoutMs`), writes the last status and
+   * gives back the rollout slots it holds.
+   */
   stop(timeoutMs: number): Promise<void>;
 }
 
@@ -99,6 +112,20 @@ export async function createAgent(parts: AgentParts): Promise<Agent> {
     clock,
     logger: parts.logger.child({ sink: 'dockerpluginnode' }),
     ...(parts.statusDelayMs !== undefined ? { delayMs: parts.statusDelayMs } : {}),
+  });
+  const rollout = new RolloutGate({
+    slots: new RolloutSlots({
+      client: parts.client,
+      namespace: parts.namespace,
+      identity: parts.nodeName,
+      clock,
+      logger: parts.logger.child({ component: 'rollout' }),
+      ...(parts.slotTtlSeconds !== undefined ? { ttlSeconds: parts.slotTtlSeconds } : {}),
+    }),
+    client: parts.client,
+    clock,
+    logger: parts.logger.child({ component: 'rollout' }),
+    ...(parts.slotRetryMs !== undefined ? { retryMs: parts.slotRetryMs } : {}),
   });
   const controller = new Controller({
     store: parts.store,
@@ -117,14 +144,19 @@ export async function createAgent(parts: AgentParts): Promise<Agent> {
     set: KUBE_SET,
     workers: parts.workers,
     clock,
+    disruptionGate: rollout,
   });
   return {
     controller,
     source: parts.source,
     status,
+    rollout,
     ready: () => parts.source.synced && controller.ready(),
     start: () => controller.start(),
-    stop: (timeoutMs) => controller.stop(timeoutMs),
+    async stop(timeoutMs) {
+      await controller.stop(timeoutMs);
+      await rollout.releaseAll();
+    },
   };
 }
 
@@ -173,6 +205,7 @@ export async function runKubeCommand(options: RunKubeOptions, ctx: CommandContex
       client,
       source,
       nodeName,
+      namespace,
       store,
       inspector: await ctx.openInspector(),
       stateDir: ctx.options.stateDir,

@@ -30,6 +30,7 @@ import { applyPlans, type PluginResult } from './apply.ts';
 import { systemClock, type Clock } from '../runtime/clock.ts';
 import { toDesired, type DesiredPlugin } from './desired.ts';
 import { gatherFacts, needsFacts } from './facts.ts';
+import { disrupts, mayRelease, type DisruptionGate } from './disruption.ts';
 import type { Inventory } from './inventory.ts';
 import type { InventoryLedger } from './ledger.ts';
 import { plan, type PluginPlan, type SkippedDocument } from './plan.ts';
@@ -101,6 +102,11 @@ export interface ControllerParts {
    * it into an Event on the DockerPlugin); it must not throw
    */
   onPluginRestarted?: (key: string, plugin: string, lastError: string) => void;
+  /**
+   * asked before a working plugin is taken down to change it (spec.rollout.maxUnavailable across the
+   * cluster in Kubernetes mode); without it every change proceeds at once
+   */
+  disruptionGate?: DisruptionGate;
 }
 
 /** What one reconcile asked for with reconcileNow concluded, and the status it left. */
@@ -299,6 +305,10 @@ export class Controller {
     // Only a plan that would disrupt a plugin needs to know what uses it.
     const withUsers = await withUsage(actual, needsUsage(plans), this.#options.usage);
     if (withUsers !== undefined) plans = planFor(withUsers);
+    const gate = this.#options.disruptionGate;
+    const wait =
+      gate === undefined || doc === undefined ? undefined : await this.#askGate(gate, doc, plans, actual);
+    if (wait !== undefined) plans = plans.map((p) => (p.key === key ? waitForPermission(p, wait) : p));
 
     const results = await applyPlans(plans, {
       store: this.#options.store,
@@ -313,7 +323,31 @@ export class Controller {
     );
     if (touched.length > 0) await this.#refresh(touched);
     const health = await this.#checkHealth(key, desired[0], results);
-    return this.#record(key, desired[0], doc ?? declaredDoc, plans, results, health);
+    const result = this.#record(key, desired[0], doc ?? declaredDoc, plans, results, health);
+    if (gate !== undefined) {
+      const status = this.#status.get(key);
+      const failed = results.some((r) => r.failure !== undefined);
+      if (mayRelease(status === undefined ? undefined : phaseOf(status), failed)) await gate.release(key);
+    }
+    // Waiting for a rollout slot is not a failure: it is asked again soon, without growing backoff.
+    return wait !== undefined ? { type: 'requeueAfter', ms: wait.retryMs } : result;
+  }
+
+  /**
+   * When a plan of `key` would take its working plugin down, asks the gate; returns what to wait for
+   * when the gate says not now, undefined when the plans may proceed.
+   */
+  async #askGate(
+    gate: DisruptionGate,
+    doc: LoadedDocument,
+    plans: readonly PluginPlan[],
+    actual: readonly InstalledPlugin[],
+  ): Promise<{ message: string; retryMs: number } | undefined> {
+    const key = doc.doc.metadata.name;
+    const installed = new Map(actual.map((p) => [p.name, p]));
+    if (!plans.some((p) => p.key === key && disrupts(p, installed.get(p.name)))) return undefined;
+    const decision = await gate.acquire(key, doc.doc.spec);
+    return decision.granted ? undefined : { message: decision.message, retryMs: decision.retryMs };
   }
 
   /**
@@ -721,6 +755,19 @@ export class Controller {
     for (const owned of Object.values(this.#ledger.view().plugins)) keys.add(owned.key);
     return [...keys];
   }
+}
+
+/**
+ * The plan of a declared plugin that may not be disrupted yet: nothing is done and its status says it
+ * waits for a rollout slot. Prunes of the same key are left as they are.
+ */
+function waitForPermission(p: PluginPlan, wait: { message: string }): PluginPlan {
+  if (p.desired === undefined) return p;
+  return {
+    ...p,
+    outcome: 'blocked',
+    actions: [{ type: 'blocked', kind: 'waiting', code: 'ROLLOUT_WAITING', reason: wait.message }],
+  };
 }
 
 /** A plugin's full ID, as engine events carry it in Actor.ID (except for pulls). */

@@ -140,6 +140,7 @@ describeWith(
         client,
         source,
         nodeName,
+        namespace: NAMESPACE,
         store,
         inspector: createRemoteInspector(registryClient, {
           acceptsDigests: store.acceptsDigestReferences(),
