@@ -26,6 +26,7 @@ import {
   objectPath,
 } from '../../../controller/kube/resources.ts';
 import type { KubeObject } from '../../../controller/kube/resources.ts';
+import { countNodes } from '../../../controller/kube/rollout-gate.ts';
 import { RolloutSlots } from '../../../controller/kube/slots.ts';
 import { systemClock } from '../../../controller/runtime/clock.ts';
 import {
@@ -291,6 +292,8 @@ describeKube(
         const slot = await slots.acquire('rbac-p', 1);
         assert.ok(slot !== undefined);
         await slot.release();
+        // a percentage of maxUnavailable counts the selected Nodes (metadata only)
+        assert.equal(await countNodes(sa, 'rbac=yes'), 1);
         const events = new EventRecorder({
           client: sa,
           reportingController: 'plugctl.dev/agent',
