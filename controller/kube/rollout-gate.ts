@@ -42,6 +42,9 @@ export interface RolloutGateOptions {
 export const METADATA_LIST_ACCEPT =
   'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
 
+/** How many slot holders a waiting message names. */
+const NAMED_HOLDERS = 3;
+
 /** Nodes listed per page when counting. */
 const PAGE = 500;
 
@@ -85,9 +88,13 @@ export class RolloutGate {
       const slot = await this.#o.slots.acquire(key, limit);
       if (slot === undefined) {
         const of = typeof value === 'number' ? '' : ` (${value} of ${selected} selected nodes)`;
+        const holders = this.#o.slots.holders(key);
+        const named = holders.slice(0, NAMED_HOLDERS).join(', ');
+        const more = holders.length > NAMED_HOLDERS ? ` and ${holders.length - NAMED_HOLDERS} more` : '';
+        const by = holders.length === 0 ? 'and that many are changing it now' : `held by ${named}${more}`;
         return {
           granted: false,
-          message: `waiting for a rollout slot: spec.rollout.maxUnavailable allows ${limit} node(s)${of} to change ${key} at a time, and that many are changing it now`,
+          message: `waiting for a rollout slot: spec.rollout.maxUnavailable allows ${limit} node(s)${of} to change ${key} at a time, ${by}`,
           retryMs,
         };
       }

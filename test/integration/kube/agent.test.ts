@@ -1,8 +1,9 @@
 // The node agent of `plugctl run --kube`, assembled in-process from real parts (cli/run-kube.ts's
-// createAgent): a real kube-apiserver (test/env/kube-env.sh) with the CRDs, the embedded store on
-// temp roots running plugins with runc, and real registries (one anonymous, one with htpasswd behind
-// a pull Secret) holding a fixture plugin that plugctl itself built and pushed. Every check reads the
-// world: what the store has installed, and the node's DockerPluginNode on the API server.
+// createAgent, through embedded-agent.ts): a real kube-apiserver (test/env/kube-env.sh) with the
+// CRDs, the embedded store on temp roots running plugins with runc, and real registries (one
+// anonymous, one with htpasswd behind a pull Secret) holding a fixture plugin that plugctl itself
+// built and pushed. Every check reads the world: what the store has installed, and the node's
+// DockerPluginNode on the API server.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,10 +11,6 @@ import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { pino } from 'pino';
 import type { NodePluginStatus } from '../../../controller/api/status.ts';
-import { createAgent } from '../../../controller/cli/run-kube.ts';
-import type { Agent } from '../../../controller/cli/run-kube.ts';
-import { KubeClient } from '../../../controller/kube/client.ts';
-import { loadClusterConnection } from '../../../controller/kube/config.ts';
 import {
   DOCKER_PLUGIN_NODES,
   NODES,
@@ -21,14 +18,8 @@ import {
   objectPath,
 } from '../../../controller/kube/resources.ts';
 import type { KubeObject } from '../../../controller/kube/resources.ts';
-import { createMetrics } from '../../../controller/observe/metrics.ts';
 import { RegistryClient } from '../../../controller/registry/client.ts';
-import { Credentials, resolveCredentials } from '../../../controller/registry/credentials.ts';
-import { createRemoteInspector } from '../../../controller/registry/inspect.ts';
-import { systemClock } from '../../../controller/runtime/clock.ts';
-import { KubeSource } from '../../../controller/sources/kube.ts';
-import { PullSecretCredentials } from '../../../controller/sources/pull-secrets.ts';
-import { RuncRuntime } from '../../../controller/store/embedded/runc.ts';
+import { Credentials } from '../../../controller/registry/credentials.ts';
 import { openEmbeddedStore } from '../../../controller/store/embedded/store.ts';
 import type { EmbeddedStore } from '../../../controller/store/embedded/store.ts';
 import type { InstalledPlugin } from '../../../controller/store/store.ts';
@@ -47,6 +38,8 @@ import type { TcpProxy } from '../../kube/proxy.ts';
 import { KUBE, REGISTRY, RUNC, describeWith } from '../../prerequisites.ts';
 import { startRegistry } from '../registry-harness.ts';
 import type { RunningRegistry } from '../registry-harness.ts';
+import { startEmbeddedAgent } from './embedded-agent.ts';
+import type { EmbeddedAgent } from './embedded-agent.ts';
 
 const OPEN_PORT = 5286;
 const PRIVATE_PORT = 5287;
@@ -71,13 +64,6 @@ const logger = pino(
   },
 );
 
-/** One agent: its embedded store on temp dirs, its clients, and the agent itself. */
-interface RunningAgent {
-  agent: Agent;
-  store: EmbeddedStore;
-  stop(): Promise<void>;
-}
-
 function dockerPlugin(name: string, spec: Record<string, unknown>): string {
   return JSON.stringify({
     apiVersion: 'plugctl.dev/v1alpha1',
@@ -96,80 +82,20 @@ describeWith(
     let open: RunningRegistry;
     let privateRegistry: RunningRegistry;
     let proxy: TcpProxy;
-    let agentA: RunningAgent;
-    let agentB: RunningAgent;
+    let agentA: EmbeddedAgent;
+    let agentB: EmbeddedAgent;
     let remote: string;
 
-    async function startAgent(nodeName: string, kubeconfig: string): Promise<RunningAgent> {
-      const short = await mkdtemp('/run/pct-');
-      const dir = await mkdtemp(join(work, `agent-${nodeName}-`));
-      const connection = await loadClusterConnection({ kubeconfig, env: {}, clock: systemClock });
-      // A short deadline: a request stuck on a black-holed connection must not hold the test for 30 s.
-      const client = await KubeClient.open(connection, { timeoutMs: 5000 });
-      const source = new KubeSource({
-        client,
+    function startAgent(nodeName: string, kubeconfig: string): Promise<EmbeddedAgent> {
+      return startEmbeddedAgent({
         nodeName,
-        clock: systemClock,
-        logger: logger.child({ node: nodeName }),
+        kubeconfig,
+        namespace: NAMESPACE,
+        work,
+        logger,
+        pullSecrets: true,
         silenceMs: SILENCE_MS,
       });
-      const secrets = new PullSecretCredentials({
-        client,
-        namespace: NAMESPACE,
-        secretsFor: (host) => source.pullSecretsFor(host),
-        fallback: (host) => resolveCredentials(host, { env: { HOME: dir } }),
-        logger,
-      });
-      const registryClient = new RegistryClient({ credentials: secrets.lookup });
-      const runtime = new RuncRuntime({
-        logger,
-        runcRoot: join(short, 'runc'),
-        socketsRoot: join(short, 's'),
-        discoveryDir: join(short, 'd'),
-        pollMs: 100,
-      });
-      const store = await openEmbeddedStore({
-        root: join(dir, 'root'),
-        runtime,
-        registry: registryClient,
-        logger,
-        runDir: join(short, 'r'),
-        stopGraceMs: 5000,
-      });
-      const agent = await createAgent({
-        client,
-        source,
-        nodeName,
-        namespace: NAMESPACE,
-        store,
-        inspector: createRemoteInspector(registryClient, {
-          acceptsDigests: store.acceptsDigestReferences(),
-          description: store.describe(),
-        }),
-        stateDir: join(dir, 'state'),
-        logger: logger.child({ node: nodeName }),
-        metrics: createMetrics(),
-        resyncMs: 600_000,
-        workers: 2,
-        statusDelayMs: 100,
-      });
-      await agent.start();
-      return {
-        agent,
-        store,
-        async stop() {
-          try {
-            await agent.stop(10_000);
-            for (const plugin of await store.list().catch(() => [])) await store.remove(plugin.id, true);
-          } finally {
-            await store.close();
-            await runtime.close();
-            await registryClient.close();
-            await client.close();
-            await rm(short, { recursive: true, force: true });
-          }
-        },
-      };
     }
 
     async function nodeStatus(

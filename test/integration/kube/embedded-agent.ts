@@ -13,9 +13,11 @@ import { startFleetLeader } from '../../../controller/kube/fleet.ts';
 import type { FleetHandle } from '../../../controller/kube/fleet.ts';
 import { createMetrics } from '../../../controller/observe/metrics.ts';
 import { RegistryClient } from '../../../controller/registry/client.ts';
+import { resolveCredentials } from '../../../controller/registry/credentials.ts';
 import { createRemoteInspector } from '../../../controller/registry/inspect.ts';
 import { systemClock } from '../../../controller/runtime/clock.ts';
 import { KubeSource } from '../../../controller/sources/kube.ts';
+import { PullSecretCredentials } from '../../../controller/sources/pull-secrets.ts';
 import { RuncRuntime } from '../../../controller/store/embedded/runc.ts';
 import { openEmbeddedStore } from '../../../controller/store/embedded/store.ts';
 import type { EmbeddedStore } from '../../../controller/store/embedded/store.ts';
@@ -30,6 +32,10 @@ export interface EmbeddedAgentOptions {
   logger: Logger;
   /** also run the fleet side (heartbeat, leader campaign), as `run --kube` does */
   fleet?: boolean;
+  /** registry credentials from the pull Secrets of the DockerPlugins, as `run --kube` does */
+  pullSecrets?: boolean;
+  /** the source's watch silence limit (ms) */
+  silenceMs?: number;
   slotTtlSeconds?: number;
   slotRetryMs?: number;
 }
@@ -58,8 +64,25 @@ export async function startEmbeddedAgent(o: EmbeddedAgentOptions): Promise<Embed
   const logger = o.logger.child({ node: o.nodeName });
   const connection = await loadClusterConnection({ kubeconfig: o.kubeconfig, env: {}, clock: systemClock });
   const client = await KubeClient.open(connection, { timeoutMs: 5000 });
-  const source = new KubeSource({ client, nodeName: o.nodeName, clock: systemClock, logger });
-  const registryClient = new RegistryClient({ credentials: async () => undefined });
+  const source = new KubeSource({
+    client,
+    nodeName: o.nodeName,
+    clock: systemClock,
+    logger,
+    ...(o.silenceMs !== undefined ? { silenceMs: o.silenceMs } : {}),
+  });
+  const secrets =
+    o.pullSecrets === true
+      ? new PullSecretCredentials({
+          client,
+          namespace: o.namespace,
+          secretsFor: (host) => source.pullSecretsFor(host),
+          // a HOME of its own: no Docker client configuration of the machine is read
+          fallback: (host) => resolveCredentials(host, { env: { HOME: dir } }),
+          logger,
+        })
+      : undefined;
+  const registryClient = new RegistryClient({ credentials: secrets?.lookup ?? (async () => undefined) });
   const runtime = new RuncRuntime({
     logger,
     runcRoot: join(short, 'runc'),

@@ -251,8 +251,10 @@ describeWith(
         'the upgrade converged on the three nodes',
         async () => {
           for (const agent of agents) {
-            if (condition(await entry(agent.nodeName), 'Reconciling').reason === 'ROLLOUT_WAITING')
-              waiting.add(agent.nodeName);
+            const reconciling = (await entry(agent.nodeName))?.conditions?.find(
+              (c) => c.type === 'Reconciling',
+            );
+            if (reconciling?.reason === 'ROLLOUT_WAITING') waiting.add(reconciling.message ?? '');
           }
           return converged(agents, (p) => p.reference === remoteV2 && p.settings.env['START_DELAY'] === '2');
         },
@@ -277,6 +279,12 @@ describeWith(
       assert.ok(
         waiting.size > 0,
         'a node that had to wait said so in its DockerPluginNode (ROLLOUT_WAITING)',
+      );
+      assert.ok(
+        [...waiting].some((m) =>
+          /maxUnavailable allows 1 node\(s\) to change roll at a time, held by node-r\d$/.test(m),
+        ),
+        `the wait names the holder: ${[...waiting].join(' | ')}`,
       );
       // with one node at a time, the three 2 s starts cannot overlap
       assert.ok(
