@@ -87,8 +87,6 @@ export interface Agent {
   controller: Controller;
   source: KubeSource;
   status: NodeStatusSink;
-  /** spec.rollout.maxUnavailable: the rollout slots this node holds */
-  rollout: RolloutGate;
   /** the source is synced and every key of the first full sync was reconciled once */
   ready(): boolean;
   /** Waits for the cluster source's first sync, then reconciles; resolves once started. */
@@ -150,7 +148,6 @@ export async function createAgent(parts: AgentParts): Promise<Agent> {
     controller,
     source: parts.source,
     status,
-    rollout,
     ready: () => parts.source.synced && controller.ready(),
     start: () => controller.start(),
     async stop(timeoutMs) {

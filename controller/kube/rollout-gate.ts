@@ -130,11 +130,6 @@ export class RolloutGate {
     await this.#o.slots.releaseAll();
   }
 
-  /** DockerPlugins this node holds a slot of now (for tests and logs). */
-  held(): string[] {
-    return [...this.#held.keys()];
-  }
-
   async #selectedNodes(selector: LabelSelector | undefined): Promise<number> {
     const labelSelector = formatSelector(selector);
     const now = this.#o.clock.now();
