@@ -10,6 +10,8 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { KubeClient } from '../kube/client.ts';
+import { EventRecorder } from '../kube/events.ts';
+import type { EventRef } from '../kube/events.ts';
 import type { FleetHandle } from '../kube/fleet.ts';
 import { loadClusterConnection } from '../kube/config.ts';
 import { createMetrics, recordDockerRequest } from '../observe/metrics.ts';
@@ -18,6 +20,8 @@ import { startHealthServer } from '../observe/health.ts';
 import { Controller } from '../reconcile/controller.ts';
 import { readInventory } from '../reconcile/inventory.ts';
 import { InventoryLedger } from '../reconcile/ledger.ts';
+import { eventsOf, restartEvent } from '../reconcile/report.ts';
+import type { ReportedEvent } from '../reconcile/report.ts';
 import { NodeStatusSink } from '../reconcile/status-node.ts';
 import type { RemoteInspector } from '../registry/inspect.ts';
 import { systemClock } from '../runtime/clock.ts';
@@ -27,6 +31,7 @@ import { BuildContextTrigger } from '../sources/contexts.ts';
 import { KubeSource } from '../sources/kube.ts';
 import { PullSecretCredentials } from '../sources/pull-secrets.ts';
 import { ResyncTrigger } from '../sources/resync.ts';
+import { DOCKER_PLUGINS, apiVersionOf } from '../kube/resources.ts';
 import type { Store } from '../store/store.ts';
 import type { CommandContext } from './context.ts';
 
@@ -71,14 +76,21 @@ export interface AgentParts {
   workers: number;
   /** coalescing delay of the DockerPluginNode's writes (default 500 ms) */
   statusDelayMs?: number;
+  /** the node's Events recorder (default: one of its own, reportingController plugctl.dev/agent) */
+  events?: EventRecorder;
   clock?: Clock;
 }
+
+/** The reportingController of the node agents' Events. */
+export const AGENT_CONTROLLER = 'plugctl.dev/agent';
 
 /** A node agent: its controller, source and status sink, started and stopped together. */
 export interface Agent {
   controller: Controller;
   source: KubeSource;
   status: NodeStatusSink;
+  /** records what the agent does as Events on the DockerPlugins, with the node as reportingInstance */
+  events: EventRecorder;
   /** the source is synced and every key of the first full sync was reconciled once */
   ready(): boolean;
   /** Waits for the cluster source's first sync, then reconciles; resolves once started. */
@@ -100,6 +112,17 @@ export async function createAgent(parts: AgentParts): Promise<Agent> {
     logger: parts.logger.child({ sink: 'dockerpluginnode' }),
     ...(parts.statusDelayMs !== undefined ? { delayMs: parts.statusDelayMs } : {}),
   });
+  const events =
+    parts.events ??
+    new EventRecorder({
+      client: parts.client,
+      reportingController: AGENT_CONTROLLER,
+      reportingInstance: parts.nodeName,
+      clock,
+      logger: parts.logger.child({ sink: 'events' }),
+    });
+  const record = (key: string, event: ReportedEvent): void =>
+    events.record({ regarding: regardingOf(parts.source, key), ...event });
   const controller = new Controller({
     store: parts.store,
     inspector: parts.inspector,
@@ -117,14 +140,36 @@ export async function createAgent(parts: AgentParts): Promise<Agent> {
     set: KUBE_SET,
     workers: parts.workers,
     clock,
+    // Ready means the plugin answers, as in file mode; in-use accounting for spec.inUse Wait
+    prober: parts.store,
+    usage: parts.store,
+    onReconciled: (report) => {
+      for (const event of eventsOf(report)) record(report.key, event);
+    },
+    onPluginRestarted: (key, plugin, lastError) => record(key, restartEvent(plugin, lastError)),
   });
   return {
     controller,
     source: parts.source,
     status,
+    events,
     ready: () => parts.source.synced && controller.ready(),
     start: () => controller.start(),
-    stop: (timeoutMs) => controller.stop(timeoutMs),
+    stop: async (timeoutMs) => {
+      await controller.stop(timeoutMs);
+      await events.close();
+    },
+  };
+}
+
+/** The DockerPlugin `key` as an Event's regarding, with its uid while the cache has the object. */
+function regardingOf(source: KubeSource, key: string): EventRef {
+  const uid = source.informers.plugins.get(key)?.metadata.uid;
+  return {
+    apiVersion: apiVersionOf(DOCKER_PLUGINS),
+    kind: DOCKER_PLUGINS.kind,
+    name: key,
+    ...(uid !== undefined ? { uid } : {}),
   };
 }
 

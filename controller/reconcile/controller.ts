@@ -33,6 +33,7 @@ import { gatherFacts, needsFacts } from './facts.ts';
 import type { Inventory } from './inventory.ts';
 import type { InventoryLedger } from './ledger.ts';
 import { plan, type PluginPlan, type SkippedDocument } from './plan.ts';
+import type { ReconcileReport } from './report.ts';
 import { SecretKeeper, secretHashes } from './secrets.ts';
 import { withDeclaredIdentity } from './identity.ts';
 import { fileSecretResolver } from '../sources/secret-files.ts';
@@ -101,6 +102,12 @@ export interface ControllerParts {
    * it into an Event on the DockerPlugin); it must not throw
    */
   onPluginRestarted?: (key: string, plugin: string, lastError: string) => void;
+  /**
+   * told, after each reconcile, what it did to each plugin that it changed or failed on (Kubernetes
+   * mode turns it into Events on the DockerPlugin, reconcile/report.ts); a held stall is not told
+   * again. It must not throw.
+   */
+  onReconciled?: (report: ReconcileReport) => void;
 }
 
 /** What one reconcile asked for with reconcileNow concluded, and the status it left. */
@@ -312,6 +319,7 @@ export class Controller {
       r.steps.some((s) => s.action.type !== 'noop' && s.action.type !== 'adopt'),
     );
     if (touched.length > 0) await this.#refresh(touched);
+    this.#report(results);
     const health = await this.#checkHealth(key, desired[0], results);
     return this.#record(key, desired[0], doc ?? declaredDoc, plans, results, health);
   }
@@ -609,6 +617,28 @@ export class Controller {
     if (health.restarts > 0) parts.push(`restarted ${health.restarts} time(s)`);
     if (health.restartDue && delay > 0) parts.push(`next restart in ${Math.ceil(delay / 1000)} s`);
     return { message: parts.join('; '), retryMs: health.restartDue ? Math.max(delay, 1000) : periodMs };
+  }
+
+  /** Tells onReconciled what this reconcile changed or failed on, plugin by plugin. */
+  #report(results: readonly PluginResult[]): void {
+    const listener = this.#options.onReconciled;
+    if (listener === undefined) return;
+    for (const r of results) {
+      const acted = r.steps.some((s) => s.action.type !== 'noop');
+      if (!acted && r.failure === undefined) continue;
+      try {
+        listener({
+          key: r.key,
+          plugin: r.name,
+          steps: r.steps,
+          ...(r.failure !== undefined
+            ? { failure: { kind: r.failure.kind, code: r.failure.code, message: r.failure.message } }
+            : {}),
+        });
+      } catch (error) {
+        this.#options.logger.warn({ err: error, key: r.key }, 'onReconciled failed');
+      }
+    }
   }
 
   /** Every status change goes through here, so the Ready set and the per-state gauge stay exact. */
