@@ -2,8 +2,10 @@
  * `plugctl run --kube`: the node agent of Kubernetes mode. The same controller as `plugctl run -f`
  * (workqueue, plan, apply, the store, the ownership inventory in --state-dir), fed by the cluster:
  * the DockerPlugins selecting this node's labels (sources/kube.ts), with status published to the
- * node's DockerPluginNode (reconcile/status-node.ts) and registry credentials from pull Secrets in the
- * agent's namespace (sources/pull-secrets.ts).
+ * node's DockerPluginNode (reconcile/status-node.ts), what it does recorded as Events on the
+ * DockerPlugins (reconcile/report.ts, kube/events.ts), registry credentials from pull Secrets in the
+ * agent's namespace (sources/pull-secrets.ts) and secret-valued settings from Secrets there too
+ * (sources/kube-secrets.ts).
  *
  * main.ts imports this module only for `run --kube`, so no other command loads the cluster side.
  */
@@ -22,6 +24,7 @@ import { readInventory } from '../reconcile/inventory.ts';
 import { InventoryLedger } from '../reconcile/ledger.ts';
 import { eventsOf, restartEvent } from '../reconcile/report.ts';
 import type { ReportedEvent } from '../reconcile/report.ts';
+import { SecretKeeper } from '../reconcile/secrets.ts';
 import { NodeStatusSink } from '../reconcile/status-node.ts';
 import type { RemoteInspector } from '../registry/inspect.ts';
 import { systemClock } from '../runtime/clock.ts';
@@ -29,6 +32,7 @@ import type { Clock } from '../runtime/clock.ts';
 import { EngineEventsTrigger } from '../sources/engine-events.ts';
 import { BuildContextTrigger } from '../sources/contexts.ts';
 import { KubeSource } from '../sources/kube.ts';
+import { KubeSecrets } from '../sources/kube-secrets.ts';
 import { PullSecretCredentials } from '../sources/pull-secrets.ts';
 import { ResyncTrigger } from '../sources/resync.ts';
 import { DOCKER_PLUGINS, apiVersionOf } from '../kube/resources.ts';
@@ -67,6 +71,8 @@ export interface AgentParts {
   client: KubeClient;
   source: KubeSource;
   nodeName: string;
+  /** the agent's namespace: Secrets (secretKeyRef) are read there and nowhere else */
+  namespace: string;
   store: Store;
   inspector: RemoteInspector;
   stateDir: string;
@@ -121,6 +127,12 @@ export async function createAgent(parts: AgentParts): Promise<Agent> {
       clock,
       logger: parts.logger.child({ sink: 'events' }),
     });
+  const secrets = new KubeSecrets({
+    client: parts.client,
+    namespace: parts.namespace,
+    clock,
+    logger: parts.logger.child({ source: 'secrets' }),
+  });
   const record = (key: string, event: ReportedEvent): void =>
     events.record({ regarding: regardingOf(parts.source, key), ...event });
   const controller = new Controller({
@@ -129,7 +141,9 @@ export async function createAgent(parts: AgentParts): Promise<Agent> {
     source: parts.source,
     status,
     ledger,
+    secrets: new SecretKeeper(parts.stateDir, secrets),
     triggers: [
+      secrets,
       new EngineEventsTrigger(parts.store, parts.logger),
       new BuildContextTrigger(parts.logger),
       new ResyncTrigger(parts.resyncMs, clock),
@@ -218,6 +232,7 @@ export async function runKubeCommand(options: RunKubeOptions, ctx: CommandContex
       client,
       source,
       nodeName,
+      namespace,
       store,
       inspector: await ctx.openInspector(),
       stateDir: ctx.options.stateDir,

@@ -59,6 +59,8 @@ interface SnapshotIndex {
    * from and the secret files (valueFrom.file) of their settings
    */
   contexts: ReadonlyMap<string, readonly string[]>;
+  /** Secret name -> keys of the documents selected here whose settings read it (secretKeyRef) */
+  secrets: ReadonlyMap<string, readonly string[]>;
 }
 
 /** The parts a controller is assembled from. It constructs none of them and owns none of their I/O. */
@@ -151,6 +153,9 @@ export class Controller {
     pluginChanged: (event) => this.#onEngineEvent(event),
     contextChanged: (context) => this.#onContextChanged(context),
     buildContexts: () => new Set(this.#index().contexts.keys()),
+    secretChanged: (name) => {
+      for (const key of this.#index().secrets.get(name) ?? []) this.#queue.add(key);
+    },
   };
 
   /** Assembles a controller from its parts; nothing runs (and no I/O happens) until start(). */
@@ -485,6 +490,7 @@ export class Controller {
     const names = new Map<string, string>();
     const dependents = new Map<string, string[]>();
     const contexts = new Map<string, string[]>();
+    const secrets = new Map<string, string[]>();
     for (const [key, doc] of snapshot.documents) {
       const selection = this.#selection(doc);
       if (selection.selected) {
@@ -498,12 +504,18 @@ export class Controller {
           ),
         ];
         for (const path of watched) contexts.set(path, [...(contexts.get(path) ?? []), key]);
+        const secretNames = new Set(
+          Object.values(desired.secrets ?? {}).flatMap((source) =>
+            source.secretKeyRef !== undefined ? [source.secretKeyRef.name] : [],
+          ),
+        );
+        for (const name of secretNames) secrets.set(name, [...(secrets.get(name) ?? []), key]);
       }
       for (const dependency of doc.doc.spec.dependsOn ?? []) {
         dependents.set(dependency, [...(dependents.get(dependency) ?? []), key]);
       }
     }
-    const index = { names, dependents, contexts };
+    const index = { names, dependents, contexts, secrets };
     this.#indexed = { snapshot, labels, index };
     return index;
   }
