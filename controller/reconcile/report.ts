@@ -95,9 +95,11 @@ export function restartEvent(plugin: string, lastError: string): ReportedEvent {
 function headline(plugin: string, action: Action): string {
   switch (action.type) {
     case 'upgrade':
-      return `upgraded ${plugin} to ${action.remote}@${action.digest}${action.source !== undefined ? ` (${action.source})` : ''}`;
+      return `upgraded ${plugin} to ${content(action)}`;
     case 'pull':
-      return `pulled ${plugin} from ${action.remote}@${action.digest}${action.source !== undefined ? ` (${action.source})` : ''}`;
+      return plugin === action.remote
+        ? `pulled ${content(action)}`
+        : `pulled ${plugin} from ${content(action)}`;
     case 'build':
       return `built ${plugin} from ${action.context}`;
     case 'remove':
@@ -111,6 +113,11 @@ function headline(plugin: string, action: Action): string {
     default:
       return `${action.type} ${plugin}: ${action.reason}`;
   }
+}
+
+/** `remote@digest`, and the mirror it came from when one served it. */
+function content(action: Extract<Action, { type: 'pull' | 'upgrade' }>): string {
+  return `${action.remote}@${action.digest}${action.source !== undefined ? ` (${action.source})` : ''}`;
 }
 
 function describeStep(action: Action): string {

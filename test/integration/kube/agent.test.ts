@@ -403,11 +403,8 @@ describeWith(
       assert.equal(pulled.type, 'Normal');
       assert.equal(pulled.action, 'Pull');
       assert.equal(pulled.regarding?.uid, uid);
-      assert.match(
-        pulled.note ?? '',
-        new RegExp(`pulled vol:1\\.0 from ${remote.replaceAll('.', '\\.')}@sha256:`),
-      );
-      assert.match(pulled.note ?? '', /set GREETING/);
+      assert.match(pulled.note ?? '', new RegExp(`^pulled ${remote.replaceAll('.', '\\.')}@sha256:`));
+      assert.match(pulled.note ?? '', /set env GREETING/);
       assert.ok(!(pulled.note ?? '').includes('hello'), 'settings named, never valued');
       const described = await kubectl(['describe', 'dockerplugin', 'vol']);
       assert.match(described.stdout, /Pulled/, 'kubectl describe shows the events');
@@ -603,11 +600,13 @@ describeWith(
       });
       // the Secret's watch re-queues the plugin reading it
       await eventually(
-        'the secret reaches the plugin',
-        async () => (await installed('secret-vol:1.0'))?.settings.env['DEBUG'] === values[0],
+        'the secret reaches the plugin, enabled',
+        async () => {
+          const plugin = await installed('secret-vol:1.0');
+          return plugin?.settings.env['DEBUG'] === values[0] && plugin?.enabled === true;
+        },
         PULL_MS,
       );
-      assert.equal((await installed('secret-vol:1.0'))?.enabled, true);
       await statusEventually(
         'secretive Ready',
         async () => condition(await entry('secretive'), 'Ready')?.status === 'True',

@@ -49,7 +49,7 @@ describe('eventsOf', () => {
     assert.equal(events[0]?.type, 'Normal');
     assert.equal(events[0]?.reason, 'Pulled');
     assert.equal(events[0]?.action, 'Pull');
-    assert.match(events[0]!.note, /r\.example\/vol:1\.0@sha256:a{64}/);
+    assert.match(events[0]!.note, /^pulled vol:1\.0 from r\.example\/vol:1\.0@sha256:a{64}/);
     assert.match(events[0]!.note, /pull, set GREETING TOKEN data\.source, enable/);
   });
 
