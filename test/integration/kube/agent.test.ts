@@ -587,6 +587,16 @@ describeWith(
         );
       });
       assert.equal(await installed('secret-vol:1.0'), undefined, 'nothing installed without its secret');
+      // the wait is a Warning naming Secret and key; its retries count into that one Event's series
+      await eventually(
+        'a SECRET_UNAVAILABLE Warning from the node',
+        async () =>
+          (await agentEvents('secretive')).some(
+            (e) => e.reportingInstance === NODE && e.reason === 'SECRET_UNAVAILABLE',
+          ),
+        30_000,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 6000)); // a retry or two (backoff from 5 s)
       const secretBody = (value: string): Record<string, unknown> => ({
         apiVersion: 'v1',
         kind: 'Secret',
@@ -598,6 +608,12 @@ describeWith(
         path: collectionPath(SECRETS, NAMESPACE),
         body: secretBody(values[0]!),
       });
+      const waits = (await agentEvents('secretive')).filter(
+        (e) => e.reportingInstance === NODE && e.reason === 'SECRET_UNAVAILABLE',
+      );
+      assert.equal(waits.length, 1, `one Event for the repeated wait: ${JSON.stringify(waits)}`);
+      assert.equal(waits[0]?.type, 'Warning');
+      assert.match(waits[0]?.note ?? '', /Secret default\/plugin-token/);
       // the Secret's watch re-queues the plugin reading it
       await eventually(
         'the secret reaches the plugin, enabled',
