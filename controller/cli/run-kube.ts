@@ -16,6 +16,7 @@ import { EventRecorder } from '../kube/events.ts';
 import type { EventRef } from '../kube/events.ts';
 import type { FleetHandle } from '../kube/fleet.ts';
 import { loadClusterConnection } from '../kube/config.ts';
+import { DOCKER_PLUGINS, apiVersionOf } from '../kube/resources.ts';
 import { createMetrics, recordDockerRequest } from '../observe/metrics.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { startHealthServer } from '../observe/health.ts';
@@ -35,7 +36,6 @@ import { KubeSource } from '../sources/kube.ts';
 import { KubeSecrets } from '../sources/kube-secrets.ts';
 import { PullSecretCredentials } from '../sources/pull-secrets.ts';
 import { ResyncTrigger } from '../sources/resync.ts';
-import { DOCKER_PLUGINS, apiVersionOf } from '../kube/resources.ts';
 import type { Store } from '../store/store.ts';
 import type { CommandContext } from './context.ts';
 
@@ -82,7 +82,10 @@ export interface AgentParts {
   workers: number;
   /** coalescing delay of the DockerPluginNode's writes (default 500 ms) */
   statusDelayMs?: number;
-  /** the node's Events recorder (default: one of its own, reportingController plugctl.dev/agent) */
+  /**
+   * the node's Events recorder (default: one of its own, reportingController plugctl.dev/agent, whose
+   * pending series the agent writes when it stops)
+   */
   events?: EventRecorder;
   clock?: Clock;
 }
@@ -171,7 +174,7 @@ export async function createAgent(parts: AgentParts): Promise<Agent> {
     start: () => controller.start(),
     stop: async (timeoutMs) => {
       await controller.stop(timeoutMs);
-      await events.close();
+      if (parts.events === undefined) await events.close();
     },
   };
 }
