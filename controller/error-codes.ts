@@ -232,7 +232,7 @@ export const ERROR_CODES = {
   SECRET_SOURCE_UNSUPPORTED: {
     area: 'reconcile',
     kind: 'stalled',
-    hint: 'The document reads a secret from a source this mode cannot read (secretKeyRef outside Kubernetes mode): use valueFrom.file in file mode.',
+    hint: 'The document reads a secret from a source this mode cannot read: use valueFrom.file in file mode, valueFrom.secretKeyRef (a Secret in the agent namespace) in Kubernetes mode.',
   },
   PIN_CONTENT_MISMATCH: {
     area: 'reconcile',

@@ -34,6 +34,7 @@ import { disrupts, mayRelease, type DisruptionGate } from './disruption.ts';
 import type { Inventory } from './inventory.ts';
 import type { InventoryLedger } from './ledger.ts';
 import { plan, type PluginPlan, type SkippedDocument } from './plan.ts';
+import type { ReconcileReport } from './report.ts';
 import { SecretKeeper, secretHashes } from './secrets.ts';
 import { withDeclaredIdentity } from './identity.ts';
 import { fileSecretResolver } from '../sources/secret-files.ts';
@@ -59,6 +60,8 @@ interface SnapshotIndex {
    * from and the secret files (valueFrom.file) of their settings
    */
   contexts: ReadonlyMap<string, readonly string[]>;
+  /** Secret name -> keys of the documents selected here whose settings read it (secretKeyRef) */
+  secrets: ReadonlyMap<string, readonly string[]>;
 }
 
 /** The parts a controller is assembled from. It constructs none of them and owns none of their I/O. */
@@ -102,6 +105,12 @@ export interface ControllerParts {
    * it into an Event on the DockerPlugin); it must not throw
    */
   onPluginRestarted?: (key: string, plugin: string, lastError: string) => void;
+  /**
+   * told, after each reconcile, what it did to each plugin that it changed or failed on (Kubernetes
+   * mode turns it into Events on the DockerPlugin, reconcile/report.ts); a held stall is not told
+   * again. It must not throw.
+   */
+  onReconciled?: (report: ReconcileReport) => void;
   /**
    * asked before a working plugin is taken down to change it (spec.rollout.maxUnavailable across the
    * cluster in Kubernetes mode); without it every change proceeds at once
@@ -150,6 +159,9 @@ export class Controller {
     pluginChanged: (event) => this.#onEngineEvent(event),
     contextChanged: (context) => this.#onContextChanged(context),
     buildContexts: () => new Set(this.#index().contexts.keys()),
+    secretChanged: (name) => {
+      for (const key of this.#index().secrets.get(name) ?? []) this.#queue.add(key);
+    },
   };
 
   /** Assembles a controller from its parts; nothing runs (and no I/O happens) until start(). */
@@ -322,6 +334,7 @@ export class Controller {
       r.steps.some((s) => s.action.type !== 'noop' && s.action.type !== 'adopt'),
     );
     if (touched.length > 0) await this.#refresh(touched);
+    this.#report(results);
     const health = await this.#checkHealth(key, desired[0], results);
     const result = this.#record(key, desired[0], doc ?? declaredDoc, plans, results, health);
     if (gate !== undefined) {
@@ -511,6 +524,7 @@ export class Controller {
     const names = new Map<string, string>();
     const dependents = new Map<string, string[]>();
     const contexts = new Map<string, string[]>();
+    const secrets = new Map<string, string[]>();
     for (const [key, doc] of snapshot.documents) {
       const selection = this.#selection(doc);
       if (selection.selected) {
@@ -524,12 +538,18 @@ export class Controller {
           ),
         ];
         for (const path of watched) contexts.set(path, [...(contexts.get(path) ?? []), key]);
+        const secretNames = new Set(
+          Object.values(desired.secrets ?? {}).flatMap((source) =>
+            source.secretKeyRef !== undefined ? [source.secretKeyRef.name] : [],
+          ),
+        );
+        for (const name of secretNames) secrets.set(name, [...(secrets.get(name) ?? []), key]);
       }
       for (const dependency of doc.doc.spec.dependsOn ?? []) {
         dependents.set(dependency, [...(dependents.get(dependency) ?? []), key]);
       }
     }
-    const index = { names, dependents, contexts };
+    const index = { names, dependents, contexts, secrets };
     this.#indexed = { snapshot, labels, index };
     return index;
   }
@@ -643,6 +663,28 @@ export class Controller {
     if (health.restarts > 0) parts.push(`restarted ${health.restarts} time(s)`);
     if (health.restartDue && delay > 0) parts.push(`next restart in ${Math.ceil(delay / 1000)} s`);
     return { message: parts.join('; '), retryMs: health.restartDue ? Math.max(delay, 1000) : periodMs };
+  }
+
+  /** Tells onReconciled what this reconcile changed or failed on, plugin by plugin. */
+  #report(results: readonly PluginResult[]): void {
+    const listener = this.#options.onReconciled;
+    if (listener === undefined) return;
+    for (const r of results) {
+      const acted = r.steps.some((s) => s.action.type !== 'noop');
+      if (!acted && r.failure === undefined) continue;
+      try {
+        listener({
+          key: r.key,
+          plugin: r.name,
+          steps: r.steps,
+          ...(r.failure !== undefined
+            ? { failure: { kind: r.failure.kind, code: r.failure.code, message: r.failure.message } }
+            : {}),
+        });
+      } catch (error) {
+        this.#options.logger.warn({ err: error, key: r.key }, 'onReconciled failed');
+      }
+    }
   }
 
   /** Every status change goes through here, so the Ready set and the per-state gauge stay exact. */

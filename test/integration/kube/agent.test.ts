@@ -5,15 +5,21 @@
 // built and pushed. Every check reads the world: what the store has installed, and the node's
 // DockerPluginNode on the API server.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { pino } from 'pino';
 import type { NodePluginStatus } from '../../../controller/api/status.ts';
 import {
   DOCKER_PLUGIN_NODES,
+  DOCKER_PLUGINS,
+  EVENTS,
   NODES,
+  SECRETS,
   collectionPath,
   objectPath,
 } from '../../../controller/kube/resources.ts';
@@ -63,6 +69,19 @@ const logger = pino(
     },
   },
 );
+
+/** The fields of an events.k8s.io/v1 Event a test reads. */
+interface AgentEvent extends KubeObject {
+  type?: string;
+  reason?: string;
+  action?: string;
+  note?: string;
+  eventTime?: string;
+  reportingController?: string;
+  reportingInstance?: string;
+  regarding?: { kind?: string; name?: string; uid?: string };
+  series?: { count?: number };
+}
 
 function dockerPlugin(name: string, spec: Record<string, unknown>): string {
   return JSON.stringify({
@@ -145,6 +164,30 @@ describeWith(
 
     async function installed(name: string, store = agentA.store): Promise<InstalledPlugin | undefined> {
       return (await store.list()).find((p) => p.name === name);
+    }
+
+    /** The agents' Events (events.k8s.io/v1) regarding DockerPlugin `name`, oldest first. */
+    async function agentEvents(name: string): Promise<AgentEvent[]> {
+      const list = await kube().client.request<{ items: AgentEvent[] }>({
+        method: 'GET',
+        path: collectionPath(EVENTS, 'kube-system'),
+      });
+      return list.items
+        .filter(
+          (e) =>
+            e.regarding?.kind === 'DockerPlugin' &&
+            e.regarding.name === name &&
+            e.reportingController === 'plugctl.dev/agent',
+        )
+        .sort((a, b) => (a.eventTime ?? '').localeCompare(b.eventTime ?? ''));
+    }
+
+    async function uidOf(name: string): Promise<string | undefined> {
+      const object = await kube().client.request<KubeObject>({
+        method: 'GET',
+        path: objectPath(DOCKER_PLUGINS, name),
+      });
+      return object.metadata.uid;
     }
 
     async function generation(name: string): Promise<number> {
@@ -264,6 +307,27 @@ describeWith(
       const table = await kubectl(['get', 'dockerpluginnodes']);
       assert.match(table.stdout, new RegExp(`${NODE}\\s+1\\s+1\\s`));
       assert.match(table.stdout, new RegExp(`${NODE_B}\\s+1\\s+1\\s`));
+      // each node recorded its install as an Event on the DockerPlugin, with itself as reportingInstance
+      const uid = await uidOf('vol');
+      for (const node of [NODE, NODE_B]) {
+        await eventually(
+          `a Pulled event from ${node}`,
+          async () =>
+            (await agentEvents('vol')).some((e) => e.reportingInstance === node && e.reason === 'Pulled'),
+          30_000,
+        );
+      }
+      const pulled = (await agentEvents('vol')).find(
+        (e) => e.reportingInstance === NODE && e.reason === 'Pulled',
+      )!;
+      assert.equal(pulled.type, 'Normal');
+      assert.equal(pulled.action, 'Pull');
+      assert.equal(pulled.regarding?.uid, uid);
+      assert.match(pulled.note ?? '', new RegExp(`^pulled ${remote.replaceAll('.', '\\.')}@sha256:`));
+      assert.match(pulled.note ?? '', /set env GREETING/);
+      assert.ok(!(pulled.note ?? '').includes('hello'), 'settings named, never valued');
+      const described = await kubectl(['describe', 'dockerplugin', 'vol']);
+      assert.match(described.stdout, /Pulled/, 'kubectl describe shows the events');
     });
 
     it('settings edited: the plugin is reconfigured and observedGeneration follows', async () => {
@@ -290,6 +354,18 @@ describeWith(
         const e = await entry('vol');
         return e?.observedGeneration === after && condition(e, 'Ready')?.status === 'True';
       });
+      await eventually(
+        'a Reconfigured event from the node',
+        async () =>
+          (await agentEvents('vol')).some((e) => e.reportingInstance === NODE && e.reason === 'Reconfigured'),
+        30_000,
+      );
+      const reconfigured = (await agentEvents('vol')).find(
+        (e) => e.reportingInstance === NODE && e.reason === 'Reconfigured',
+      )!;
+      assert.equal(reconfigured.action, 'Configure');
+      assert.match(reconfigured.note ?? '', /GREETING/);
+      assert.ok(!(reconfigured.note ?? '').includes('bonjour'), 'settings named, never valued');
     });
 
     it('the node relabelled out of the selector: the plugin is removed, and back in: installed again', async () => {
@@ -408,6 +484,189 @@ describeWith(
       assert.ok(!logLines.join('').includes(PASSWORD), 'the logs hold no secret');
       const encoded = Buffer.from(`${USER}:${PASSWORD}`).toString('base64');
       assert.ok(!logLines.join('').includes(encoded));
+    });
+
+    it('settings from a Secret (secretKeyRef): waits naming it, configured once it exists, reconfigured when it changes; the value appears nowhere', async () => {
+      const values = [1, 2].map(() => `kube-secret-${randomBytes(12).toString('hex')}`);
+      await kubectl(['apply', '-f', '-'], {
+        input: dockerPlugin('secretive', {
+          remote,
+          alias: 'secret-vol:1.0',
+          privileges: [{ name: 'network', value: ['host'] }],
+          settings: {
+            env: { DEBUG: { valueFrom: { secretKeyRef: { name: 'plugin-token', key: 'debug' } } } },
+          },
+          nodeSelector: { matchLabels: { role: 'storage' } },
+        }),
+      });
+      // no Secret yet: nothing installed, and the status names the Secret and the key
+      await statusEventually('secretive waiting for its Secret', async () => {
+        const ready = condition(await entry('secretive'), 'Ready') as { message?: string } | undefined;
+        return /Secret default\/plugin-token .*debug|Secret default\/plugin-token does not exist/.test(
+          ready?.message ?? '',
+        );
+      });
+      assert.equal(await installed('secret-vol:1.0'), undefined, 'nothing installed without its secret');
+      // the wait is a Warning naming Secret and key; its retries count into that one Event's series
+      await eventually(
+        'a SECRET_UNAVAILABLE Warning from the node',
+        async () =>
+          (await agentEvents('secretive')).some(
+            (e) => e.reportingInstance === NODE && e.reason === 'SECRET_UNAVAILABLE',
+          ),
+        30_000,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 6000)); // a retry or two (backoff from 5 s)
+      const secretBody = (value: string): Record<string, unknown> => ({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'plugin-token', namespace: NAMESPACE },
+        data: { debug: Buffer.from(value).toString('base64') },
+      });
+      await kube().client.request({
+        method: 'POST',
+        path: collectionPath(SECRETS, NAMESPACE),
+        body: secretBody(values[0]!),
+      });
+      const waits = (await agentEvents('secretive')).filter(
+        (e) => e.reportingInstance === NODE && e.reason === 'SECRET_UNAVAILABLE',
+      );
+      assert.equal(waits.length, 1, `one Event for the repeated wait: ${JSON.stringify(waits)}`);
+      assert.equal(waits[0]?.type, 'Warning');
+      assert.match(waits[0]?.note ?? '', /Secret default\/plugin-token/);
+      // the Secret's watch re-queues the plugin reading it
+      await eventually(
+        'the secret reaches the plugin, enabled',
+        async () => {
+          const plugin = await installed('secret-vol:1.0');
+          return plugin?.settings.env['DEBUG'] === values[0] && plugin?.enabled === true;
+        },
+        PULL_MS,
+      );
+      await statusEventually(
+        'secretive Ready',
+        async () => condition(await entry('secretive'), 'Ready')?.status === 'True',
+      );
+      await kube().client.request({
+        method: 'PUT',
+        path: objectPath(SECRETS, 'plugin-token', NAMESPACE),
+        body: secretBody(values[1]!),
+      });
+      await eventually(
+        'the changed secret reconfigures the plugin',
+        async () => {
+          const plugin = await installed('secret-vol:1.0');
+          return plugin?.settings.env['DEBUG'] === values[1] && plugin?.enabled === true;
+        },
+        30_000,
+      );
+      await eventually(
+        'node-b reconfigured too',
+        async () => (await installed('secret-vol:1.0', agentB.store))?.settings.env['DEBUG'] === values[1],
+        PULL_MS,
+      );
+      await eventually(
+        'a Reconfigured event for the secret change',
+        async () =>
+          (await agentEvents('secretive')).some(
+            (e) => e.reportingInstance === NODE && e.reason === 'Reconfigured' && /DEBUG/.test(e.note ?? ''),
+          ),
+        30_000,
+      );
+      // give the status sink its write, then grep everything the agents published or wrote
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const places: [string, string][] = [];
+      for (const node of [NODE, NODE_B]) {
+        places.push([
+          `DockerPluginNode ${node}`,
+          (await kubectl(['get', 'dockerpluginnode', node, '-o', 'json'])).stdout,
+        ]);
+      }
+      places.push(['Events', (await kubectl(['get', 'events.events.k8s.io', '-A', '-o', 'json'])).stdout]);
+      places.push([
+        'DockerPlugin',
+        (await kubectl(['get', 'dockerplugin', 'secretive', '-o', 'json'])).stdout,
+      ]);
+      for (const agent of [agentA, agentB]) {
+        for (const file of await readdir(agent.stateDir, { recursive: true })) {
+          const path = join(agent.stateDir, file);
+          const text = await readFile(path, 'utf8').catch(() => '');
+          places.push([path, text]);
+        }
+      }
+      places.push(['log', logLines.join('')]);
+      assert.ok(
+        places.some(([where, text]) => where.endsWith('inventory.json') && text.includes('hmac-sha256:')),
+        'the inventory keeps the salted hash',
+      );
+      for (const value of values) {
+        for (const [where, text] of places) {
+          assert.ok(!text.includes(value), `the secret leaked into ${where}`);
+          assert.ok(
+            !text.includes(Buffer.from(value).toString('base64')),
+            `the secret leaked (base64) into ${where}`,
+          );
+        }
+      }
+      await kubectl(['delete', 'dockerplugin', 'secretive']);
+      await eventually(
+        'secretive removed',
+        async () =>
+          (await installed('secret-vol:1.0')) === undefined &&
+          (await installed('secret-vol:1.0', agentB.store)) === undefined,
+        30_000,
+      );
+    });
+
+    it('a plugin that stops answering is restarted, and the node records an Unresponsive Warning', async () => {
+      await kubectl(['apply', '-f', '-'], {
+        input: dockerPlugin('probed', {
+          remote,
+          alias: 'probed-vol:1.0',
+          privileges: [{ name: 'network', value: ['host'] }],
+          healthCheck: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 2 },
+          nodeSelector: { matchLabels: { role: 'storage' } },
+        }),
+      });
+      await eventually(
+        'probed enabled on the node',
+        async () => (await installed('probed-vol:1.0'))?.enabled === true,
+        PULL_MS,
+      );
+      await statusEventually(
+        'probed Ready',
+        async () => condition(await entry('probed'), 'Ready')?.status === 'True',
+      );
+      // plugind stops answering while this file exists, and removes it when it starts again
+      const plugin = (await installed('probed-vol:1.0'))!;
+      const hang = join(agentA.root, plugin.id, 'rootfs', 'var/lib/plugind/hang');
+      await writeFile(hang, '');
+      await eventually('the unresponsive plugin restarted', async () => !existsSync(hang), 30_000);
+      await eventually(
+        'an Unresponsive Warning from the node',
+        async () =>
+          (await agentEvents('probed')).some(
+            (e) => e.reportingInstance === NODE && e.reason === 'Unresponsive' && e.type === 'Warning',
+          ),
+        30_000,
+      );
+      const warning = (await agentEvents('probed')).find((e) => e.reason === 'Unresponsive')!;
+      assert.equal(warning.action, 'Restart');
+      assert.match(warning.note ?? '', /did not answer Plugin\.Activate/);
+      assert.ok(
+        !(await agentEvents('probed')).some(
+          (e) => e.reportingInstance === NODE_B && e.reason === 'Unresponsive',
+        ),
+        'only the node whose plugin hung reports it',
+      );
+      await kubectl(['delete', 'dockerplugin', 'probed']);
+      await eventually(
+        'probed removed',
+        async () =>
+          (await installed('probed-vol:1.0')) === undefined &&
+          (await installed('probed-vol:1.0', agentB.store)) === undefined,
+        30_000,
+      );
     });
 
     it('deletion: the node removes the plugin it owns and reports it until the finalizer is released', async () => {

@@ -45,6 +45,10 @@ export interface EmbeddedAgent {
   nodeName: string;
   agent: Agent;
   store: EmbeddedStore;
+  /** its --state-dir: the inventory, the salt */
+  stateDir: string;
+  /** the embedded store's root: <root>/<plugin id>/rootfs */
+  root: string;
   fleet: FleetHandle | undefined;
   /** Stops the agent as SIGTERM does (rollout slots given back), removes its plugins, closes everything. */
   stop(): Promise<void>;
@@ -152,6 +156,8 @@ export async function startEmbeddedAgent(o: EmbeddedAgentOptions): Promise<Embed
     nodeName: o.nodeName,
     agent,
     store,
+    stateDir: join(dir, 'state'),
+    root: join(dir, 'root'),
     fleet,
     stop: teardown,
     async kill() {
