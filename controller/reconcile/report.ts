@@ -35,6 +35,12 @@ export interface ReportedEvent {
 /** Failures whose steps before them were undone: reporting those steps as changes would mislead. */
 const UNDONE: ReadonlySet<string> = new Set(['UPGRADE_ROLLED_BACK', 'ROLLBACK_FAILED']);
 
+/**
+ * Failures that are the normal course of things and get no Event: a node waiting for its turn in a
+ * rollout asks again every few seconds, and its status already says so.
+ */
+const QUIET: ReadonlySet<string> = new Set(['ROLLOUT_WAITING']);
+
 /** Action type -> the event's action and the reason of a success, most significant first. */
 const CHANGES: readonly (readonly [Action['type'], string, string])[] = [
   ['upgrade', 'Upgrade', 'Upgraded'],
@@ -74,7 +80,7 @@ export function eventsOf(report: ReconcileReport): ReportedEvent[] {
     events.push({ type: 'Normal', reason, action, note: `${headline(report.plugin, main)} (${steps})` });
   }
   const failure = report.failure;
-  if (failure !== undefined) {
+  if (failure !== undefined && !QUIET.has(failure.code)) {
     const failed = report.steps.find((s) => !s.ok)?.action;
     const action = UNDONE.has(failure.code) ? 'Rollback' : ACTION_NAMES[failed?.type ?? 'blocked'];
     events.push({ type: 'Warning', reason: failure.code, action, note: failure.message });

@@ -109,6 +109,15 @@ describe('eventsOf', () => {
     assert.deepEqual(eventsOf(report([], failure)), first);
   });
 
+  test('waiting for a rollout slot gives no event: it is asked again every few seconds', () => {
+    const failure = {
+      kind: 'waiting',
+      code: 'ROLLOUT_WAITING',
+      message: 'waiting for a rollout slot: ... held by node-a',
+    } as const;
+    assert.deepEqual(eventsOf(report([], failure)), []);
+  });
+
   test('a rolled-back upgrade is a Rollback warning, not an Upgraded event', () => {
     const events = eventsOf(
       report([ok(disable), ok(upgrade), { action: enable, ok: false, error: 'x' }], {
