@@ -5,42 +5,62 @@
  *   own registry reads and the engine's pulls both go through it);
  * - a helper disables a random plugin every second, by one of the names people type (short name,
  *   full name, full ID, ID prefix), as `docker plugin disable` does it.
- * It prints the reconciles done, how long drift took to heal (p50, p99, max), the controller's RSS
- * at the start and the end (target: within 10 %), and whether anything went unhandled (target: no
+ * It prints the reconciles done, how long drift took to heal (p50, p99, max), the controller's memory
+ * at the start and the end (target: RSS within 10 %), and whether anything went unhandled (target: no
  * unhandled rejection, the process still running).
  *
- * Usage: node bench/soak.ts [--minutes 10] [--plugins 50]
+ * "Start" is the steady state: after the first convergence and a warm-up of `--warmup` seconds of the
+ * same disabling, so that what the first minutes fill once (V8's heap growing to its working size,
+ * code compiled, connection pools opened) is not counted as growth. Memory is read from outside
+ * (bench/memory-probe.ts): the controller runs with `--inspect` on loopback in NODE_OPTIONS (the
+ * benchmark's only change to it), RSS comes from /proc before anything else, then a forced GC, then
+ * the heap the process retains, its external memory and its libuv handles. With `--snapshots DIR` a
+ * heap snapshot is written at start and end and the two are compared by constructor.
+ *
+ * Usage: node bench/soak.ts [--minutes 10] [--plugins 50] [--warmup 60] [--sample 30]
+ *                           [--snapshots DIR] [--no-inspect]
  */
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
+import {
+  diffSummaries,
+  InspectorSession,
+  diffSmaps,
+  readRss,
+  readSmaps,
+  summarizeSnapshot,
+  type MemoryReading,
+} from './memory-probe.ts';
 
 const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
 const envScript = join(root, 'test/env/plugin-env.sh');
 const { values } = parseArgs({
-  options: { minutes: { type: 'string', default: '10' }, plugins: { type: 'string', default: '50' } },
+  options: {
+    minutes: { type: 'string', default: '10' },
+    plugins: { type: 'string', default: '50' },
+    warmup: { type: 'string', default: '60' },
+    sample: { type: 'string', default: '30' },
+    snapshots: { type: 'string' },
+    'no-inspect': { type: 'boolean', default: false },
+  },
 });
 const minutes = Number(values.minutes);
 const count = Number(values.plugins);
+const warmupSeconds = Number(values.warmup);
+const sampleSeconds = Number(values.sample);
+const inspect = !values['no-inspect'];
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('VmRSS:'))!;
-  return Number(line.split(/\s+/)[1]) / 1024;
 }
 
 /** A loopback TCP port that was free a moment ago. */
@@ -110,6 +130,13 @@ async function main(): Promise<void> {
   );
   // A port chosen here: at --log-level warn the controller does not log the address it listens on.
   const address = `127.0.0.1:${await freePort()}`;
+  const inspectPort = await freePort();
+  const nodeOptions = [
+    process.env['NODE_OPTIONS'],
+    inspect ? `--inspect=127.0.0.1:${inspectPort}` : undefined,
+  ]
+    .filter((o) => o !== undefined && o !== '')
+    .join(' ');
   const child = spawn(
     process.execPath,
     [
@@ -126,7 +153,10 @@ async function main(): Promise<void> {
       '--listen',
       address,
     ],
-    { env: { ...process.env, DOCKER_HOST: `unix://${socket}` }, stdio: ['ignore', 'ignore', 'pipe'] },
+    {
+      env: { ...process.env, DOCKER_HOST: `unix://${socket}`, NODE_OPTIONS: nodeOptions },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
   );
   const stderr: string[] = [];
   child.stderr!.on('data', (chunk: Buffer) => {
@@ -143,7 +173,9 @@ async function main(): Promise<void> {
     return plugins.filter((p) => p.Enabled && p.Name.startsWith('soak-')).length;
   };
 
+  let session: InspectorSession | undefined;
   try {
+    if (inspect) session = await InspectorSession.connect(inspectPort);
     const startedAt = Date.now();
     while ((await enabledCount().catch(() => 0)) < count) {
       if (child.exitCode !== null)
@@ -152,50 +184,113 @@ async function main(): Promise<void> {
       await sleep(500);
     }
     const convergeMs = Date.now() - startedAt;
-    await sleep(5000);
-    const rssStart = rssMb(child.pid!);
-    const heapStart = (await metric('nodejs_heap_size_used_bytes')) / 2 ** 20;
+
+    let round = 0;
+    /** Disables a random plugin every second until `until`; the time each took to heal goes to `heal`. */
+    const disableUntil = async (
+      until: number,
+      heal: number[],
+      onSecond?: () => Promise<void>,
+    ): Promise<number> => {
+      let unhealed = 0;
+      while (Date.now() < until) {
+        const name = `${names[Math.floor(Math.random() * names.length)]!}:latest`;
+        const id = ((await engineJson(socket, `/plugins/${name}/json`)) as { Id: string }).Id;
+        const typed = [name.replace(/:latest$/, ''), name, id, id.slice(0, 12)][round++ % 4]!;
+        const started = Date.now();
+        await run(docker[0]!, ['plugin', 'disable', typed], {
+          env: { ...process.env, DOCKER_HOST: `unix://${socket}` },
+        }).catch(() => undefined);
+        // the drift exists once the engine has disabled the plugin: the docker CLI's own start-up and
+        // the engine's stop of the plugin are not plugctl's time to heal
+        const t0 = Date.now();
+        let healed = false;
+        while (Date.now() - t0 < 30_000) {
+          const plugin = (await engineJson(socket, `/plugins/${name}/json`).catch(() => undefined)) as
+            { Enabled: boolean } | undefined;
+          if (plugin?.Enabled === true) {
+            heal.push(Date.now() - t0);
+            healed = true;
+            break;
+          }
+          await sleep(10);
+        }
+        if (!healed) unhealed++;
+        await onSecond?.();
+        await sleep(Math.max(0, 1000 - (Date.now() - started)));
+      }
+      return unhealed;
+    };
+    const alive = (): void => {
+      if (child.exitCode !== null)
+        throw new Error(`plugctl run exited ${child.exitCode}:\n${stderr.join('\n')}`);
+    };
+
+    // Warm-up: the same load, not measured, so that "start" is the steady state.
+    const warmHeal: number[] = [];
+    const warmUnhealed = await disableUntil(Date.now() + warmupSeconds * 1000, warmHeal);
+    alive();
+    const readAt = async (label: string): Promise<MemoryReading | undefined> => {
+      if (session === undefined) return undefined;
+      const reading = await session.read(child.pid!);
+      if (values.snapshots !== undefined) {
+        await mkdir(values.snapshots, { recursive: true });
+        await session.heapSnapshot(join(values.snapshots, `${label}.heapsnapshot`));
+      }
+      return reading;
+    };
+    const rssStart = readRss(child.pid!).rss;
+    const smapsStart = readSmaps(child.pid!);
+    const failedStart = registry.failed();
+    const start = await readAt('start');
     const reconcilesStart = await metric('plugctl_reconciles_total');
 
+    // The measured window. Every `sample` seconds /metrics is scraped (as Prometheus would) and the
+    // RSS and heap used (no forced GC) are printed, so a trend is visible and not only two points.
     const heal: number[] = [];
-    let unhealed = 0;
-    const until = Date.now() + minutes * 60_000;
-    let round = 0;
-    while (Date.now() < until) {
-      const name = `${names[Math.floor(Math.random() * names.length)]!}:latest`;
-      const id = ((await engineJson(socket, `/plugins/${name}/json`)) as { Id: string }).Id;
-      const typed = [name.replace(/:latest$/, ''), name, id, id.slice(0, 12)][round++ % 4]!;
-      const started = Date.now();
-      await run(docker[0]!, ['plugin', 'disable', typed], {
-        env: { ...process.env, DOCKER_HOST: `unix://${socket}` },
-      }).catch(() => undefined);
-      // the drift exists once the engine has disabled the plugin: the docker CLI's own start-up and
-      // the engine's stop of the plugin are not plugctl's time to heal
-      const t0 = Date.now();
-      let healed = false;
-      while (Date.now() - t0 < 30_000) {
-        const plugin = (await engineJson(socket, `/plugins/${name}/json`).catch(() => undefined)) as
-          { Enabled: boolean } | undefined;
-        if (plugin?.Enabled === true) {
-          heal.push(Date.now() - t0);
-          healed = true;
-          break;
-        }
-        await sleep(10);
-      }
-      if (!healed) unhealed++;
-      await sleep(Math.max(0, 1000 - (Date.now() - started)));
-    }
-    const rssEnd = rssMb(child.pid!);
-    const heapEnd = (await metric('nodejs_heap_size_used_bytes')) / 2 ** 20;
+    const measuredFrom = Date.now();
+    let nextSample = measuredFrom + sampleSeconds * 1000;
+    const samples: string[] = [];
+    const unhealed = await disableUntil(measuredFrom + minutes * 60_000, heal, async () => {
+      if (Date.now() < nextSample) return;
+      nextSample += sampleSeconds * 1000;
+      alive();
+      const reconciles = (await metric('plugctl_reconciles_total')) - reconcilesStart;
+      const rss = readRss(child.pid!);
+      const heapUsed =
+        session === undefined
+          ? NaN
+          : (await session.evaluate<number>('process.memoryUsage().heapUsed')) / 2 ** 20;
+      const line =
+        `${Math.round((Date.now() - measuredFrom) / 1000)} s: RSS ${rss.rss.toFixed(1)} MB ` +
+        `(anon ${rss.anon.toFixed(1)}, file ${rss.file.toFixed(1)}), heap used ${heapUsed.toFixed(1)} MB, ` +
+        `${reconciles} reconciles, ${heal.length} healed`;
+      samples.push(line);
+      console.log(line);
+    });
+    alive();
+    const rssEnd = readRss(child.pid!).rss;
+    const smapsEnd = readSmaps(child.pid!);
+    const end = await readAt('end');
     const reconciles = (await metric('plugctl_reconciles_total')) - reconcilesStart;
     const unhandled = stderr.filter((l) => /unhandled/i.test(l));
-    const drift = ((rssEnd - rssStart) / rssStart) * 100;
+    const pct = (a: number, b: number): string => {
+      const d = ((b - a) / a) * 100;
+      return `${d >= 0 ? '+' : ''}${d.toFixed(1)} %`;
+    };
+    const mb = (a: number, b: number): string => `${a.toFixed(1)} / ${b.toFixed(1)} MB (${pct(a, b)})`;
     const rows = [
       ['plugins', String(count)],
       ['first convergence (every other registry request failing)', `${(convergeMs / 1000).toFixed(1)} s`],
-      ['soak duration', `${minutes} min`],
-      ['registry requests failed by the proxy', String(registry.failed())],
+      [
+        'warm-up before "start" (same load, not measured)',
+        `${warmupSeconds} s, ${warmHeal.length} healed / ${warmUnhealed} not`,
+      ],
+      ['soak duration (measured)', `${minutes} min`],
+      [
+        'registry requests failed by the proxy, all / during the soak',
+        `${registry.failed()} / ${registry.failed() - failedStart}`,
+      ],
       ['disables by hand', String(heal.length + unhealed)],
       ['healed / not healed within 30 s', `${heal.length} / ${unhealed}`],
       [
@@ -203,11 +298,26 @@ async function main(): Promise<void> {
         `${percentile(heal, 50)} / ${percentile(heal, 99)} / ${Math.max(...heal)} ms`,
       ],
       ['reconciles during the soak', String(reconciles)],
-      [
-        'RSS start / end',
-        `${rssStart.toFixed(1)} / ${rssEnd.toFixed(1)} MB (${drift >= 0 ? '+' : ''}${drift.toFixed(1)} %)`,
-      ],
-      ['V8 heap used start / end (a leak grows it)', `${heapStart.toFixed(1)} / ${heapEnd.toFixed(1)} MB`],
+      ['RSS start / end', mb(rssStart, rssEnd)],
+      ...(start !== undefined && end !== undefined
+        ? [
+            ['RSS after a forced GC start / end', mb(start.afterGc.rss, end.afterGc.rss)],
+            [
+              '  anonymous / file-backed at end (after GC)',
+              `${end.afterGc.anon.toFixed(1)} / ${end.afterGc.file.toFixed(1)} MB`,
+            ],
+            ['V8 heap used before GC start / end', mb(start.heapUsedBeforeGc, end.heapUsedBeforeGc)],
+            ['V8 heap used after GC start / end (retained)', mb(start.heapUsed, end.heapUsed)],
+            ['V8 heap committed after GC start / end', mb(start.heapTotal, end.heapTotal)],
+            [
+              'external / arrayBuffers start',
+              `${start.external.toFixed(1)} / ${start.arrayBuffers.toFixed(1)} MB`,
+            ],
+            ['external / arrayBuffers end', `${end.external.toFixed(1)} / ${end.arrayBuffers.toFixed(1)} MB`],
+            ['libuv handles start', JSON.stringify(start.handles)],
+            ['libuv handles end', JSON.stringify(end.handles)],
+          ]
+        : []),
       [
         'unhandled rejections, process alive',
         `${unhandled.length}, ${child.exitCode === null ? 'yes' : 'no'}`,
@@ -218,7 +328,23 @@ async function main(): Promise<void> {
     console.log('\nsoak: plugctl run under a flaky registry and hand-made drift\n');
     for (const [k, v] of rows) console.log(`| ${k!.padEnd(width)} | ${v} |`);
     for (const line of unhandled.slice(0, 5)) console.log(`unhandled: ${line}`);
+    // Where the resident memory went, mapping by mapping (read before the forced GCs).
+    const where = diffSmaps(smapsStart, smapsEnd);
+    console.log('\nRSS growth start -> end by kind of mapping (kB):', JSON.stringify(where.byKind));
+    for (const m of where.grown)
+      console.log(`  +${m.deltaKb} kB  ${m.range} ${m.perms} size ${m.sizeKb} kB ${m.name}`);
+    if (values.snapshots !== undefined && session !== undefined) {
+      const before = await summarizeSnapshot(join(values.snapshots, 'start.heapsnapshot'));
+      const after = await summarizeSnapshot(join(values.snapshots, 'end.heapsnapshot'));
+      console.log('\nheap snapshot end - start, by constructor (largest change in size first):\n');
+      for (const r of diffSummaries(before, after))
+        console.log(
+          `${r.key.padEnd(70)} ${String(r.count).padStart(8)} (${r.countDelta >= 0 ? '+' : ''}${r.countDelta})  ` +
+            `${(r.size / 1024).toFixed(0).padStart(8)} KiB (${r.sizeDelta >= 0 ? '+' : ''}${(r.sizeDelta / 1024).toFixed(1)})`,
+        );
+    }
   } finally {
+    session?.close();
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
     registry.server.close();
