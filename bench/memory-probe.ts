@@ -38,6 +38,12 @@ export interface MemoryReading {
   afterGc: Rss;
   /** V8 heap used before the forced GC (live and not yet collected) */
   heapUsedBeforeGc: number;
+  /** V8 heap committed before the forced GC */
+  heapTotalBeforeGc: number;
+  /** V8's heap spaces before and after the GC: committed / used MB per space */
+  spaces: { before: Record<string, string>; after: Record<string, string> };
+  /** memory V8 itself has malloc'ed (outside the heap pages), before the GC */
+  v8Malloced: number;
   /** V8 heap used after it: what the process retains */
   heapUsed: number;
   /** V8 heap reserved (committed) after it */
@@ -140,8 +146,18 @@ export class InspectorSession {
   /** RSS as it is, then a forced GC, then what the process retains. */
   async read(pid: number): Promise<MemoryReading> {
     const before = readRss(pid);
-    const heapUsedBeforeGc = await this.evaluate<number>('process.memoryUsage().heapUsed');
+    const spacesExpression = `(() => {
+      const v8 = process.getBuiltinModule('node:v8');
+      const spaces = {};
+      for (const s of v8.getHeapSpaceStatistics())
+        spaces[s.space_name] = (s.space_size / 1048576).toFixed(1) + ' / ' + (s.space_used_size / 1048576).toFixed(1);
+      const h = v8.getHeapStatistics();
+      return { spaces, used: h.used_heap_size, total: h.total_heap_size, malloced: h.malloced_memory };
+    })()`;
+    type Spaces = { spaces: Record<string, string>; used: number; total: number; malloced: number };
+    const v8Before = await this.evaluate<Spaces>(spacesExpression);
     await this.collectGarbage();
+    const v8After = await this.evaluate<Spaces>(spacesExpression);
     const inside = await this.evaluate<{
       usage: NodeJS.MemoryUsage;
       handles: Record<string, number>;
@@ -155,7 +171,10 @@ export class InspectorSession {
     return {
       before,
       afterGc: readRss(pid),
-      heapUsedBeforeGc: mb(heapUsedBeforeGc),
+      heapUsedBeforeGc: mb(v8Before.used),
+      heapTotalBeforeGc: mb(v8Before.total),
+      spaces: { before: v8Before.spaces, after: v8After.spaces },
+      v8Malloced: mb(v8Before.malloced),
       heapUsed: mb(inside.usage.heapUsed),
       heapTotal: mb(inside.usage.heapTotal),
       external: mb(inside.usage.external),
@@ -264,7 +283,7 @@ export function readSmaps(pid: number): Mapping[] {
 
 /**
  * Where resident memory grew between two smaps readings, mapping by mapping (matched by address
- * range; a mapping that appeared counts whole), largest growth first, plus the total per kind of
+ * start address; a mapping that appeared counts whole), largest growth first, plus the total per kind of
  * mapping: the C heap (`[heap]`, the main thread's malloc arena), other anonymous mappings (V8's
  * heap pages, thread arenas, WebAssembly memories), and files.
  */
@@ -273,18 +292,20 @@ export function diffSmaps(
   after: readonly Mapping[],
   top = 12,
 ): { byKind: Record<string, number>; grown: (Mapping & { deltaKb: number })[] } {
-  const old = new Map(before.map((m) => [m.range, m.rssKb]));
+  // keyed by start address: the C heap's range grows at its end
+  const startOf = (m: Mapping): string => m.range.split('-')[0]!;
+  const old = new Map(before.map((m) => [startOf(m), m.rssKb]));
   const kind = (m: Mapping): string =>
     m.name === '' ? 'anonymous' : m.name.startsWith('[') ? m.name : m.name.startsWith('/') ? 'files' : m.name;
   const byKind: Record<string, number> = {};
   const grown: (Mapping & { deltaKb: number })[] = [];
   for (const m of after) {
-    const deltaKb = m.rssKb - (old.get(m.range) ?? 0);
+    const deltaKb = m.rssKb - (old.get(startOf(m)) ?? 0);
     byKind[kind(m)] = (byKind[kind(m)] ?? 0) + deltaKb;
     if (deltaKb !== 0) grown.push({ ...m, deltaKb });
   }
-  const now = new Set(after.map((m) => m.range));
-  for (const m of before) if (!now.has(m.range)) byKind[kind(m)] = (byKind[kind(m)] ?? 0) - m.rssKb;
+  const now = new Set(after.map(startOf));
+  for (const m of before) if (!now.has(startOf(m))) byKind[kind(m)] = (byKind[kind(m)] ?? 0) - m.rssKb;
   grown.sort((a, b) => b.deltaKb - a.deltaKb);
   return { byKind, grown: grown.slice(0, top) };
 }

@@ -21,6 +21,7 @@
  *                           [--snapshots DIR] [--no-inspect]
  */
 import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -61,6 +62,12 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+/** User + system CPU time of a process, ms (USER_HZ is 100 on Linux). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** A loopback TCP port that was free a moment ago. */
@@ -168,6 +175,9 @@ async function main(): Promise<void> {
     for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum += Number(m[1]);
     return sum;
   };
+  const series = async (): Promise<number> =>
+    (await (await fetch(`http://${address}/metrics`)).text()).split('\n').filter((l) => /^[a-z]/.test(l))
+      .length;
   const enabledCount = async (): Promise<number> => {
     const plugins = (await engineJson(socket, '/plugins')) as { Name: string; Enabled: boolean }[];
     return plugins.filter((p) => p.Enabled && p.Name.startsWith('soak-')).length;
@@ -175,7 +185,6 @@ async function main(): Promise<void> {
 
   let session: InspectorSession | undefined;
   try {
-    if (inspect) session = await InspectorSession.connect(inspectPort);
     const startedAt = Date.now();
     while ((await enabledCount().catch(() => 0)) < count) {
       if (child.exitCode !== null)
@@ -184,6 +193,8 @@ async function main(): Promise<void> {
       await sleep(500);
     }
     const convergeMs = Date.now() - startedAt;
+    // after convergence: `plugctl run` restarts node once at start-up (bin/launch.js), inspector included
+    if (inspect) session = await InspectorSession.connect(inspectPort);
 
     let round = 0;
     /** Disables a random plugin every second until `until`; the time each took to heal goes to `heal`. */
@@ -244,6 +255,8 @@ async function main(): Promise<void> {
     const failedStart = registry.failed();
     const start = await readAt('start');
     const reconcilesStart = await metric('plugctl_reconciles_total');
+    const seriesStart = await series();
+    const cpuStart = cpuMs(child.pid!);
 
     // The measured window. Every `sample` seconds /metrics is scraped (as Prometheus would) and the
     // RSS and heap used (no forced GC) are printed, so a trend is visible and not only two points.
@@ -272,7 +285,10 @@ async function main(): Promise<void> {
     const rssEnd = readRss(child.pid!).rss;
     const smapsEnd = readSmaps(child.pid!);
     const end = await readAt('end');
+    const smapsEndAfterGc = session === undefined ? undefined : readSmaps(child.pid!);
     const reconciles = (await metric('plugctl_reconciles_total')) - reconcilesStart;
+    const cpu = cpuMs(child.pid!) - cpuStart;
+    const seriesEnd = await series();
     const unhandled = stderr.filter((l) => /unhandled/i.test(l));
     const pct = (a: number, b: number): string => {
       const d = ((b - a) / a) * 100;
@@ -298,6 +314,11 @@ async function main(): Promise<void> {
         `${percentile(heal, 50)} / ${percentile(heal, 99)} / ${Math.max(...heal)} ms`,
       ],
       ['reconciles during the soak', String(reconciles)],
+      [
+        'CPU of plugctl during the soak',
+        `${(cpu / 1000).toFixed(1)} s (${((cpu / (minutes * 60_000)) * 100).toFixed(1)} %)`,
+      ],
+      ['metric series (lines of /metrics) start / end', `${seriesStart} / ${seriesEnd}`],
       ['RSS start / end', mb(rssStart, rssEnd)],
       ...(start !== undefined && end !== undefined
         ? [
@@ -308,7 +329,12 @@ async function main(): Promise<void> {
             ],
             ['V8 heap used before GC start / end', mb(start.heapUsedBeforeGc, end.heapUsedBeforeGc)],
             ['V8 heap used after GC start / end (retained)', mb(start.heapUsed, end.heapUsed)],
+            ['V8 heap committed before GC start / end', mb(start.heapTotalBeforeGc, end.heapTotalBeforeGc)],
             ['V8 heap committed after GC start / end', mb(start.heapTotal, end.heapTotal)],
+            ['V8 malloced (outside heap pages) start / end', mb(start.v8Malloced, end.v8Malloced)],
+            ['V8 spaces before GC at start (committed / used MB)', JSON.stringify(start.spaces.before)],
+            ['V8 spaces before GC at end', JSON.stringify(end.spaces.before)],
+            ['V8 spaces after GC at end', JSON.stringify(end.spaces.after)],
             [
               'external / arrayBuffers start',
               `${start.external.toFixed(1)} / ${start.arrayBuffers.toFixed(1)} MB`,
@@ -333,6 +359,11 @@ async function main(): Promise<void> {
     console.log('\nRSS growth start -> end by kind of mapping (kB):', JSON.stringify(where.byKind));
     for (const m of where.grown)
       console.log(`  +${m.deltaKb} kB  ${m.range} ${m.perms} size ${m.sizeKb} kB ${m.name}`);
+    if (smapsEndAfterGc !== undefined)
+      console.log(
+        'RSS growth start -> end after the forced GC, by kind (kB):',
+        JSON.stringify(diffSmaps(smapsStart, smapsEndAfterGc).byKind),
+      );
     if (values.snapshots !== undefined && session !== undefined) {
       const before = await summarizeSnapshot(join(values.snapshots, 'start.heapsnapshot'));
       const after = await summarizeSnapshot(join(values.snapshots, 'end.heapsnapshot'));
