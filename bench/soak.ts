@@ -17,7 +17,7 @@
  * the heap the process retains, its external memory and its libuv handles. With `--snapshots DIR` a
  * heap snapshot is written at start and end and the two are compared by constructor.
  *
- * Usage: node bench/soak.ts [--minutes 10] [--plugins 50] [--warmup 60] [--sample 30]
+ * Usage: node bench/soak.ts [--minutes 10] [--plugins 50] [--warmup 60] [--window 30] [--sample 30]
  *                           [--snapshots DIR] [--no-inspect]
  */
 import { execFile, spawn } from 'node:child_process';
@@ -35,7 +35,9 @@ import {
   readRss,
   readSmaps,
   summarizeSnapshot,
+  type Mapping,
   type MemoryReading,
+  type Rss,
 } from './memory-probe.ts';
 
 const run = promisify(execFile);
@@ -47,6 +49,7 @@ const { values } = parseArgs({
     plugins: { type: 'string', default: '50' },
     warmup: { type: 'string', default: '60' },
     sample: { type: 'string', default: '30' },
+    window: { type: 'string', default: '30' },
     snapshots: { type: 'string' },
     'no-inspect': { type: 'boolean', default: false },
   },
@@ -55,6 +58,7 @@ const minutes = Number(values.minutes);
 const count = Number(values.plugins);
 const warmupSeconds = Number(values.warmup);
 const sampleSeconds = Number(values.sample);
+const windowSeconds = Number(values.window);
 const inspect = !values['no-inspect'];
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -195,6 +199,10 @@ async function main(): Promise<void> {
     const convergeMs = Date.now() - startedAt;
     // after convergence: `plugctl run` restarts node once at start-up (bin/launch.js), inspector included
     if (inspect) session = await InspectorSession.connect(inspectPort);
+    // One forced-GC reading, thrown away, before the warm-up: what the inspector session, the report
+    // and a first forced GC allocate once is then part of the baseline, and the heap has the whole
+    // warm-up to grow back to its working size.
+    await session?.read(child.pid!);
 
     let round = 0;
     /** Disables a random plugin every second until `until`; the time each took to heal goes to `heal`. */
@@ -250,21 +258,30 @@ async function main(): Promise<void> {
       }
       return reading;
     };
-    const rssStart = readRss(child.pid!).rss;
-    const smapsStart = readSmaps(child.pid!);
     const failedStart = registry.failed();
-    const start = await readAt('start');
     const reconcilesStart = await metric('plugctl_reconciles_total');
     const seriesStart = await series();
     const cpuStart = cpuMs(child.pid!);
 
-    // The measured window. Every `sample` seconds /metrics is scraped (as Prometheus would) and the
-    // RSS and heap used (no forced GC) are printed, so a trend is visible and not only two points.
+    // The measured window. RSS is sampled every second; "start" and "end" are the means of the first
+    // and the last `window` seconds, as a single reading lands anywhere on the sawtooth of V8's young
+    // generation and old space. The forced-GC readings come right after the start window and right
+    // after the end. Every `sample` seconds /metrics is scraped (as Prometheus would) and a line
+    // printed, so a trend is visible and not only two points.
     const heal: number[] = [];
     const measuredFrom = Date.now();
+    const measuredUntil = measuredFrom + minutes * 60_000;
+    const windowMs = windowSeconds * 1000;
+    const rssSamples: { at: number; rss: Rss }[] = [];
+    let smapsStart: Mapping[] | undefined;
+    let start: MemoryReading | undefined;
     let nextSample = measuredFrom + sampleSeconds * 1000;
-    const samples: string[] = [];
-    const unhealed = await disableUntil(measuredFrom + minutes * 60_000, heal, async () => {
+    const unhealed = await disableUntil(measuredUntil, heal, async () => {
+      rssSamples.push({ at: Date.now(), rss: readRss(child.pid!) });
+      if (smapsStart === undefined && Date.now() >= measuredFrom + windowMs) {
+        smapsStart = readSmaps(child.pid!);
+        start = await readAt('start');
+      }
       if (Date.now() < nextSample) return;
       nextSample += sampleSeconds * 1000;
       alive();
@@ -274,18 +291,23 @@ async function main(): Promise<void> {
         session === undefined
           ? NaN
           : (await session.evaluate<number>('process.memoryUsage().heapUsed')) / 2 ** 20;
-      const line =
+      console.log(
         `${Math.round((Date.now() - measuredFrom) / 1000)} s: RSS ${rss.rss.toFixed(1)} MB ` +
-        `(anon ${rss.anon.toFixed(1)}, file ${rss.file.toFixed(1)}), heap used ${heapUsed.toFixed(1)} MB, ` +
-        `${reconciles} reconciles, ${heal.length} healed`;
-      samples.push(line);
-      console.log(line);
+          `(anon ${rss.anon.toFixed(1)}, file ${rss.file.toFixed(1)}), heap used ${heapUsed.toFixed(1)} MB, ` +
+          `${reconciles} reconciles, ${heal.length} healed`,
+      );
     });
     alive();
-    const rssEnd = readRss(child.pid!).rss;
     const smapsEnd = readSmaps(child.pid!);
     const end = await readAt('end');
     const smapsEndAfterGc = session === undefined ? undefined : readSmaps(child.pid!);
+    const within = (from: number, to: number): Rss[] =>
+      rssSamples.filter((s) => s.at >= from && s.at < to).map((s) => s.rss);
+    const meanOf = (rss: Rss[]): number => rss.reduce((sum, r) => sum + r.rss, 0) / rss.length;
+    const startWindow = within(measuredFrom, measuredFrom + windowMs);
+    const endWindow = within(measuredUntil - windowMs, Infinity);
+    const rssStart = meanOf(startWindow);
+    const rssEnd = meanOf(endWindow);
     const reconciles = (await metric('plugctl_reconciles_total')) - reconcilesStart;
     const cpu = cpuMs(child.pid!) - cpuStart;
     const seriesEnd = await series();
@@ -319,7 +341,12 @@ async function main(): Promise<void> {
         `${(cpu / 1000).toFixed(1)} s (${((cpu / (minutes * 60_000)) * 100).toFixed(1)} %)`,
       ],
       ['metric series (lines of /metrics) start / end', `${seriesStart} / ${seriesEnd}`],
-      ['RSS start / end', mb(rssStart, rssEnd)],
+      [`RSS start / end (mean of the first / last ${windowSeconds} s)`, mb(rssStart, rssEnd)],
+      [
+        'RSS start / end (min-max of those windows)',
+        `${Math.min(...startWindow.map((r) => r.rss)).toFixed(1)}-${Math.max(...startWindow.map((r) => r.rss)).toFixed(1)} / ` +
+          `${Math.min(...endWindow.map((r) => r.rss)).toFixed(1)}-${Math.max(...endWindow.map((r) => r.rss)).toFixed(1)} MB`,
+      ],
       ...(start !== undefined && end !== undefined
         ? [
             ['RSS after a forced GC start / end', mb(start.afterGc.rss, end.afterGc.rss)],
@@ -355,14 +382,14 @@ async function main(): Promise<void> {
     for (const [k, v] of rows) console.log(`| ${k!.padEnd(width)} | ${v} |`);
     for (const line of unhandled.slice(0, 5)) console.log(`unhandled: ${line}`);
     // Where the resident memory went, mapping by mapping (read before the forced GCs).
-    const where = diffSmaps(smapsStart, smapsEnd);
+    const where = diffSmaps(smapsStart!, smapsEnd);
     console.log('\nRSS growth start -> end by kind of mapping (kB):', JSON.stringify(where.byKind));
     for (const m of where.grown)
       console.log(`  +${m.deltaKb} kB  ${m.range} ${m.perms} size ${m.sizeKb} kB ${m.name}`);
     if (smapsEndAfterGc !== undefined)
       console.log(
         'RSS growth start -> end after the forced GC, by kind (kB):',
-        JSON.stringify(diffSmaps(smapsStart, smapsEndAfterGc).byKind),
+        JSON.stringify(diffSmaps(smapsStart!, smapsEndAfterGc).byKind),
       );
     if (values.snapshots !== undefined && session !== undefined) {
       const before = await summarizeSnapshot(join(values.snapshots, 'start.heapsnapshot'));
