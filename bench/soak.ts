@@ -376,6 +376,9 @@ async function main(): Promise<void> {
         `${unhandled.length}, ${child.exitCode === null ? 'yes' : 'no'}`,
       ],
       ['targets', 'heal p99 < 1 s, RSS within 10 %, 0 unhandled, alive'],
+      ...(values.snapshots !== undefined
+        ? [['note', 'with --snapshots the end RSS includes the start snapshot (~75 MB of C heap kept)']]
+        : []),
     ];
     const width = Math.max(...rows.map((r) => r[0]!.length));
     console.log('\nsoak: plugctl run under a flaky registry and hand-made drift\n');
