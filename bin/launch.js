@@ -37,7 +37,7 @@ const longRunning = commandOf(args) === 'run';
 
 /**
  * `plugctl run` caps V8's young generation at YOUNG_SEMI_SPACE_MB per semi-space. V8 sizes it from
- * the machine's memory (a semi-space of up to 64 MB on a host with 16 GB or more) and grows it
+ * its heap limit, which follows the machine's memory (64 MB semi-spaces on the 24 GB test host), and grows it
  * whenever enough objects have survived scavenges, which a controller that keeps reconciling always
  * gets to; it shrinks it again only at a full GC that sees almost no allocation. So a busy controller
  * ends up holding ~128 MB of young-generation garbage for good, whatever it retains (bench/soak.ts:
