@@ -34,6 +34,35 @@ function commandOf(args) {
 
 const args = process.argv.slice(2);
 const longRunning = commandOf(args) === 'run';
+
+/**
+ * `plugctl run` caps V8's young generation at YOUNG_SEMI_SPACE_MB per semi-space. V8 sizes it from
+ * its heap limit, which follows the machine's memory (64 MB semi-spaces on the 24 GB test host), and grows it
+ * whenever enough objects have survived scavenges, which a controller that keeps reconciling always
+ * gets to; it shrinks it again only at a full GC that sees almost no allocation. So a busy controller
+ * ends up holding ~128 MB of young-generation garbage for good, whatever it retains (bench/soak.ts:
+ * resident memory +57 % over 2 minutes of hand-made drift, back to the start after a forced GC, the
+ * heap retained flat). 8 MB semi-spaces hold a reconcile's short-lived objects; the soak then stays
+ * within a few % (docs/architecture.md, "Memory under load").
+ * A heap-sizing flag only takes effect when node starts, so the launcher starts node again with it,
+ * in the same process (execve: same PID for systemd, same open stdio), unless the flag is already
+ * given (node's command line or NODE_OPTIONS: an operator's choice wins) or execve is unavailable.
+ */
+const YOUNG_SEMI_SPACE_MB = 8;
+function restartWithYoungGenerationCap() {
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((flag) =>
+    /^--max[-_]semi[-_]space[-_]size\b/.test(flag),
+  );
+  if (given || typeof process.execve !== 'function') return;
+  process.execve(process.execPath, [
+    process.execPath,
+    `--max-semi-space-size=${YOUNG_SEMI_SPACE_MB}`,
+    ...process.execArgv,
+    ...process.argv.slice(1),
+  ]);
+}
+if (longRunning) restartWithYoungGenerationCap();
+
 // `plugctl run` runs without TurboFan, V8's top-tier compiler: its machine code alone keeps ~6 MB of
 // the node binary resident once it has run, and the controller's hot paths (a no-op resync) are as
 // fast with Ignition, Sparkplug and Maglev (measured at 1000 and 10000 plugins, bench/controller.ts).
@@ -49,8 +78,8 @@ enableCompileCache?.();
  *   for good (registry/parser-tiering.ts). It must be set before the store's first request.
  * - once the controller has gone quiet, one memory-reducing GC gives the heap's start-up high-water
  *   mark back (~9 MB, observe/memory.ts).
- * Flags that size V8's heap (--max-semi-space-size=1 saves as much as the trim) only work on node's
- * command line and cost ~40% CPU per no-op resync of 1000 plugins, so they are not used.
+ * A young generation as small as --max-semi-space-size=1 would save as much as the trim, but costs
+ * ~40% CPU per no-op resync of 1000 plugins; the cap above (8 MB) is what bounds it under load.
  */
 async function startLongRunning() {
   (await load('registry/parser-tiering')).keepHttpParserBaseline();

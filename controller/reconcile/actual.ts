@@ -13,10 +13,17 @@ export class ActualState {
   /** bumped by every invalidation, so a listing that started before one is not cached */
   #generation = 0;
   /**
-   * plugin ID -> local name of every plugin seen by a listing or refresh; kept across invalidations,
-   * since an event for a plugin (by ID) arrives just after the cache was invalidated by another
+   * plugin ID -> local name of the plugins of the latest listing and of the refreshes since; kept
+   * across invalidations, since an event for a plugin (by ID) arrives just after the cache was
+   * invalidated by another
    */
-  readonly #names = new Map<string, string>();
+  #names = new Map<string, string>();
+  /**
+   * the same of the listing before: an event about a plugin just removed still finds its name when
+   * a listing ran between the removal and the event. Two listings' worth, not every ID ever seen,
+   * which would grow with every upgrade and reinstall for as long as the controller runs.
+   */
+  #previousNames = new Map<string, string>();
 
   /** Wraps `store`; nothing is read until the first list(). */
   constructor(store: PluginReader) {
@@ -47,9 +54,12 @@ export class ActualState {
     return this.#entries.get(nameOrId) ?? [...this.#entries.values()].find((p) => p.id === nameOrId);
   }
 
-  /** The local name of the plugin with ID `id`, as last seen (no I/O); undefined when never seen. */
+  /**
+   * The local name of the plugin with ID `id`, as last seen (no I/O); undefined when no listing of
+   * the latest two (nor a refresh since) had it.
+   */
   nameOfId(id: string): string | undefined {
-    return this.#names.get(id);
+    return this.#names.get(id) ?? this.#previousNames.get(id);
   }
 
   /** Makes the next list() ask the store. */
@@ -80,7 +90,8 @@ export class ActualState {
     const generation = this.#generation;
     const listing = this.#store.list().then((plugins) => {
       const map = new Map(plugins.map((p) => [p.name, p]));
-      for (const p of plugins) this.#names.set(p.id, p.name);
+      this.#previousNames = this.#names;
+      this.#names = new Map(plugins.map((p) => [p.id, p.name]));
       if (generation === this.#generation) this.#entries = map;
       return map;
     });

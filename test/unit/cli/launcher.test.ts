@@ -53,3 +53,34 @@ test('an unsupported Node gets exit 2 and one line naming its version and the on
     `plugctl: Node.js 22.3.0 (${process.execPath}) is not supported; plugctl needs Node.js ${manifest.engines.node}\n`,
   );
 });
+
+// `plugctl run` restarts node once with a capped young generation (bin/launch.js). A module given
+// with --import runs in every node that starts, and says which flags that node got.
+const sayFlags =
+  'data:text/javascript,process.stderr.write(JSON.stringify(process.execArgv.filter(a=>a.startsWith("--max-semi"))) + "\\n")';
+
+test('`run` restarts node once, with --max-semi-space-size=8, keeping the arguments', async () => {
+  const { stdout, stderr } = await run(
+    process.execPath,
+    ['--import', sayFlags, launcher, '--log-level', 'error', 'run', '--help'],
+    { timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '' } },
+  );
+  assert.deepEqual(stderr.trim().split('\n'), ['[]', '["--max-semi-space-size=8"]']);
+  assert.match(stdout, /^Usage: plugctl run \[options\]/);
+});
+
+test('`run` keeps a young-generation size the operator chose in NODE_OPTIONS', async () => {
+  const { stderr } = await run(process.execPath, ['--import', sayFlags, launcher, 'run', '--help'], {
+    timeout: 30_000,
+    env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=4' },
+  });
+  assert.deepEqual(stderr.trim().split('\n'), ['[]']);
+});
+
+test('other commands are not restarted', async () => {
+  const { stderr } = await run(process.execPath, ['--import', sayFlags, launcher, '--version'], {
+    timeout: 30_000,
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  assert.deepEqual(stderr.trim().split('\n'), ['[]']);
+});
