@@ -121,3 +121,12 @@ export function recordDockerRequest(
   metrics.dockerRequests.inc({ method, path: template, outcome: String(outcome) });
   if (typeof outcome === 'string' || outcome >= 400) metrics.dockerErrors.inc({ code: String(outcome) });
 }
+
+/**
+ * Drops the per-DockerPlugin series (probe failures, restarts) of `key`, whose document is gone, so a
+ * long-running controller keeps series only for what is declared however many documents come and go.
+ */
+export function forgetPluginSeries(metrics: Metrics, key: string): void {
+  metrics.probeFailures.remove({ plugin: key });
+  metrics.restarts.remove({ plugin: key });
+}

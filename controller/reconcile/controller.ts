@@ -8,6 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { Metrics } from '../observe/metrics.ts';
+import { forgetPluginSeries } from '../observe/metrics.ts';
 import type { LoadedDocument } from '../api/load.ts';
 import { selectHost, type HostLabels, type HostSelection } from '../api/labels.ts';
 import { isStickyStall } from '../error-codes.ts';
@@ -704,6 +705,7 @@ export class Controller {
 
   #forgetStatus(key: string): void {
     this.#health?.untrack(key);
+    forgetPluginSeries(this.#options.metrics, key);
     this.#ready.delete(key);
     const previous = this.#status.get(key);
     if (previous === undefined) return;

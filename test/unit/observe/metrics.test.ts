@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { createMetrics, recordDockerRequest } from '../../../controller/observe/metrics.ts';
+import {
+  createMetrics,
+  forgetPluginSeries,
+  recordDockerRequest,
+} from '../../../controller/observe/metrics.ts';
 import { parseListen } from '../../../controller/observe/health.ts';
 
 const run = promisify(execFile);
@@ -94,4 +98,15 @@ test("the metrics and the health server do not load Node's bundled undici", asyn
   ].join('\n');
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script]);
   assert.deepEqual(JSON.parse(stdout), []);
+});
+
+test('a removed document leaves no probe-failure or restart series behind', async () => {
+  const m = createMetrics();
+  m.probeFailures.inc({ plugin: 'gone' });
+  m.restarts.inc({ plugin: 'gone' });
+  m.probeFailures.inc({ plugin: 'kept' });
+  forgetPluginSeries(m, 'gone');
+  const text = await m.registry.metrics();
+  assert.doesNotMatch(text, /plugin="gone"/);
+  assert.match(text, /plugctl_health_probe_failures_total\{plugin="kept"\} 1/);
 });
