@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { KubeClient } from '../kube/client.ts';
 import type { FleetHandle } from '../kube/fleet.ts';
 import { loadClusterConnection } from '../kube/config.ts';
-import { createMetrics, recordDockerRequest } from '../observe/metrics.ts';
+import { createMetrics, recordDockerRequest, registerApiClientMetrics } from '../observe/metrics.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { startHealthServer } from '../observe/health.ts';
 import { Controller } from '../reconcile/controller.ts';
@@ -157,6 +157,7 @@ export async function runKubeCommand(options: RunKubeOptions, ctx: CommandContex
     logger: log.child({ source: 'pull-secrets' }),
   });
   const metrics = createMetrics();
+  registerApiClientMetrics(metrics.registry, () => client.stats);
   const stopped = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));

@@ -545,6 +545,12 @@ class FleetLeader {
       await this.#release(plugin, gone);
       return;
     }
+    // The agent's shared cache drops status (sources/kube.ts): there the status this leader wrote
+    // last stands for the stored one (its transition times, and whether to write), or every write's
+    // own watch event would cause the next write. A new leader reads it once per plugin.
+    const written =
+      this.#written.get(key) ?? (plugin.status === undefined ? await this.#readStatus(key) : undefined);
+    const stored = plugin.status ?? written?.status;
     const status = summarize({
       plugin: {
         name: key,
@@ -552,9 +558,7 @@ class FleetLeader {
         ...(plugin.spec?.nodeSelector !== undefined ? { nodeSelector: plugin.spec.nodeSelector } : {}),
         suspend: plugin.spec?.suspend === true,
         deleting,
-        ...(plugin.status?.conditions !== undefined
-          ? { previous: plugin.status.conditions as StatusCondition[] }
-          : {}),
+        ...(stored?.conditions !== undefined ? { previous: stored.conditions as StatusCondition[] } : {}),
       },
       nodes,
       reports,
@@ -563,8 +567,7 @@ class FleetLeader {
       now: new Date(this.#o.wallNow?.() ?? Date.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
     });
     const rv = meta.resourceVersion ?? '';
-    const written = this.#written.get(key);
-    if (sameStatus(status, plugin.status)) {
+    if (sameStatus(status, stored)) {
       this.#failures.delete(key);
       return;
     }
@@ -582,6 +585,20 @@ class FleetLeader {
     this.#written.set(key, { status, decidedAt: rv });
     this.#notBefore.set(key, this.#o.clock.now() + this.#interval);
     this.#failures.delete(key);
+  }
+
+  /** The stored status of `key`, read from the server (for a cache without status), remembered as written. */
+  async #readStatus(key: string): Promise<{ status: DockerPluginStatus; decidedAt: string } | undefined> {
+    const object = await this.#o.client
+      .request<DockerPluginObject>({ method: 'GET', path: objectPath(DOCKER_PLUGINS, key) })
+      .catch((error: unknown) => {
+        if (hasStatus(error, 404)) return undefined;
+        throw error;
+      });
+    if (object?.status === undefined) return undefined;
+    const read = { status: object.status, decidedAt: '' };
+    this.#written.set(key, read);
+    return read;
   }
 
   #fleetNodes(): FleetNode[] {

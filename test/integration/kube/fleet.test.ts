@@ -30,6 +30,7 @@ import {
 } from '../../../controller/kube/resources.ts';
 import type { KubeList, KubeObject } from '../../../controller/kube/resources.ts';
 import { systemClock } from '../../../controller/runtime/clock.ts';
+import { KubeSource } from '../../../controller/sources/kube.ts';
 import {
   CRDS_DIR,
   describeKube,
@@ -441,6 +442,39 @@ describeKube('fleet: summary, finalizer, leader failover', () => {
             : new Promise((resolve) => child.once('exit', resolve)),
         ),
       );
+    }
+  });
+
+  test("sharing the agent's DockerPlugin cache (status dropped), a converged fleet's leader writes no more status", async () => {
+    const { client } = kube();
+    await ensureNamespace(client);
+    await createNode(client, 'w-a', { role: 'shared' });
+    const stopBeats = heartbeats(client, ['w-a']);
+    // the cache `plugctl run --kube` hands its leader: the agent's own, without status
+    const source = new KubeSource({ client, nodeName: 'w-a', clock: systemClock, logger: testLogger() });
+    const fleet = leader(client, {
+      leaseName: 'fleet-shared',
+      identity: 'w-a',
+      plugins: source.informers.plugins,
+    });
+    try {
+      await applyPlugin('shared-p', {
+        remote: 'vieux/sshfs:1.2',
+        nodeSelector: { matchLabels: { role: 'shared' } },
+      });
+      await report(client, 'w-a', [entry('shared-p', 1, true)]);
+      await eventually(
+        'shared-p Ready',
+        async () => (await getPlugin(client, 'shared-p'))?.status?.ready === '1/1',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const settled = fleet.stats.statusWrites;
+      await new Promise((resolve) => setTimeout(resolve, 4_000));
+      assert.equal(fleet.stats.statusWrites - settled, 0, 'no status write while nothing changes');
+    } finally {
+      await fleet.stop();
+      await source.close();
+      await stopBeats();
     }
   });
 
