@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { createMetrics, recordDockerRequest } from '../../../controller/observe/metrics.ts';
+import {
+  createMetrics,
+  recordDockerRequest,
+  registerApiClientMetrics,
+} from '../../../controller/observe/metrics.ts';
 import { parseListen } from '../../../controller/observe/health.ts';
 
 const run = promisify(execFile);
@@ -94,4 +98,17 @@ test("the metrics and the health server do not load Node's bundled undici", asyn
   ].join('\n');
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script]);
   assert.deepEqual(JSON.parse(stdout), []);
+});
+
+test("the Kubernetes client's counters are read at each scrape", async () => {
+  const m = createMetrics();
+  const counts = { requests: 3, streams: 1, streamBytes: 2048 };
+  registerApiClientMetrics(m.registry, () => counts);
+  assert.match(await m.registry.metrics(), /^plugctl_kube_requests_total 3$/m);
+  counts.requests = 10;
+  counts.streamBytes = 4096;
+  const text = await m.registry.metrics();
+  assert.match(text, /^plugctl_kube_requests_total 10$/m);
+  assert.match(text, /^plugctl_kube_watch_streams_total 1$/m);
+  assert.match(text, /^plugctl_kube_watch_bytes_total 4096$/m);
 });
