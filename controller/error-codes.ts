@@ -177,6 +177,11 @@ export const ERROR_CODES = {
     kind: 'waiting',
     hint: 'A plugin in spec.dependsOn is not Ready yet: plugctl checks again; fix that plugin if it stays so.',
   },
+  ROLLOUT_WAITING: {
+    area: 'reconcile',
+    kind: 'waiting',
+    hint: 'spec.rollout.maxUnavailable nodes are already changing this plugin: the node takes its turn when one of them is Ready again or its slot expires.',
+  },
   FACTS_MISSING: {
     area: 'reconcile',
     kind: 'transient',
@@ -232,7 +237,7 @@ export const ERROR_CODES = {
   SECRET_SOURCE_UNSUPPORTED: {
     area: 'reconcile',
     kind: 'stalled',
-    hint: 'The document reads a secret from a source this mode cannot read (secretKeyRef outside Kubernetes mode): use valueFrom.file in file mode.',
+    hint: 'The document reads a secret from a source this mode cannot read: use valueFrom.file in file mode, valueFrom.secretKeyRef (a Secret in the agent namespace) in Kubernetes mode.',
   },
   PIN_CONTENT_MISMATCH: {
     area: 'reconcile',

@@ -33,3 +33,19 @@ export function matchesSelector(
   }
   return true;
 }
+
+/**
+ * A selector in the API server's (and kubectl's) label-selector syntax: `role=storage,zone in (a,b),!gpu`;
+ * empty for an absent or empty selector, which selects everything.
+ */
+export function formatSelector(selector: LabelSelector | undefined): string {
+  const terms = Object.entries(selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of selector?.matchExpressions ?? []) {
+    const values = (e.values ?? []).join(',');
+    if (e.operator === 'In') terms.push(`${e.key} in (${values})`);
+    else if (e.operator === 'NotIn') terms.push(`${e.key} notin (${values})`);
+    else if (e.operator === 'Exists') terms.push(e.key);
+    else terms.push(`!${e.key}`);
+  }
+  return terms.join(',');
+}

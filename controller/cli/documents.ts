@@ -5,7 +5,7 @@
  */
 import { loadDocuments, formatLoadError, type LoadedDocument } from '../api/load.ts';
 import { selectHost, type HostLabels } from '../api/labels.ts';
-import type { LabelSelector } from '../api/types.ts';
+import { formatSelector } from '../api/selector.ts';
 import { toDesired, type DesiredPlugin } from '../reconcile/desired.ts';
 import type { SkippedDocument } from '../reconcile/plan.ts';
 import type { Output } from './context.ts';
@@ -37,7 +37,7 @@ export async function loadDesired(paths: string[], labels: HostLabels, io: Outpu
       skipped.push({
         key: doc.doc.metadata.name,
         name: doc.localName,
-        reason: `its nodeSelector ${describeSelector(selector)} does not match this host`,
+        reason: `its nodeSelector ${formatSelector(selector)} does not match this host`,
         byOverride: selection.byOverride,
       });
   }
@@ -48,19 +48,6 @@ export async function loadDesired(paths: string[], labels: HostLabels, io: Outpu
     documentCount: loaded.documents.length,
     loaded: loaded.documents,
   };
-}
-
-/** A selector in kubectl's words: `role=storage,zone in (a,b),!gpu`. */
-export function describeSelector(selector: LabelSelector | undefined): string {
-  const terms = Object.entries(selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
-  for (const e of selector?.matchExpressions ?? []) {
-    const values = (e.values ?? []).join(',');
-    if (e.operator === 'In') terms.push(`${e.key} in (${values})`);
-    else if (e.operator === 'NotIn') terms.push(`${e.key} notin (${values})`);
-    else if (e.operator === 'Exists') terms.push(e.key);
-    else terms.push(`!${e.key}`);
-  }
-  return terms.join(',');
 }
 
 /**

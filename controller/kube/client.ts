@@ -22,6 +22,8 @@ export interface KubeRequest {
   body?: unknown;
   /** default application/json */
   contentType?: string;
+  /** the Accept header (default application/json), e.g. to ask for metadata only */
+  accept?: string;
   signal?: AbortSignal;
   /** deadline for the response headers and between body chunks (default: the client's) */
   timeoutMs?: number;
@@ -130,7 +132,7 @@ export class KubeClient {
 
   async #send(req: KubeRequest, bodyTimeoutMs: number): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = {
-      accept: 'application/json',
+      accept: req.accept ?? 'application/json',
       'user-agent': 'plugctl',
       ...(await this.#connection.credentials.headers()),
     };

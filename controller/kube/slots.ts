@@ -76,6 +76,8 @@ export class RolloutSlots {
   readonly #o: Required<SlotOptions>;
   readonly #observer: LeaseObserver;
   readonly #held = new Map<string, Slot>();
+  /** per plugin, the other live holders the last refused acquire saw */
+  readonly #holders = new Map<string, string[]>();
 
   constructor(options: SlotOptions) {
     this.#o = { ttlSeconds: 30, maxClockSkewMs: 5_000, ...options };
@@ -97,9 +99,16 @@ export class RolloutSlots {
       const index = Number(lease.metadata.labels?.[SLOT_INDEX_LABEL]);
       if (Number.isInteger(index)) byIndex.set(index, lease);
     }
+    const refused = (): undefined => {
+      const holders = [...byIndex.values()]
+        .filter((lease) => lease.spec?.holderIdentity !== identity && !this.#observer.expired(lease))
+        .map((lease) => lease.spec?.holderIdentity ?? '');
+      this.#holders.set(plugin, holders.sort());
+      return undefined;
+    };
     for (const [index, lease] of byIndex) {
       if (index >= limit && lease.spec?.holderIdentity !== identity && !this.#observer.expired(lease))
-        return undefined;
+        return refused();
     }
     for (let index = 0; index < Math.max(1, limit); index++) {
       const lease = byIndex.get(index);
@@ -107,11 +116,20 @@ export class RolloutSlots {
       if (taken !== undefined) {
         const slot = new Slot(this.#o, plugin, index, taken, () => this.#held.delete(plugin));
         this.#held.set(plugin, slot);
+        this.#holders.delete(plugin);
         this.#o.logger.info({ plugin, slot: index, limit }, 'took a rollout slot');
         return slot;
       }
     }
-    return undefined;
+    return refused();
+  }
+
+  /**
+   * The other agents that held `plugin`'s slots when this agent was last refused one (as listed then;
+   * a slot created by a faster agent meanwhile is not named). Empty when the last acquire succeeded.
+   */
+  holders(plugin: string): readonly string[] {
+    return this.#holders.get(plugin) ?? [];
   }
 
   async #create(plugin: string, index: number): Promise<Lease | undefined> {

@@ -30,9 +30,11 @@ import { applyPlans, type PluginResult } from './apply.ts';
 import { systemClock, type Clock } from '../runtime/clock.ts';
 import { toDesired, type DesiredPlugin } from './desired.ts';
 import { gatherFacts, needsFacts } from './facts.ts';
+import { disrupts, mayRelease, type DisruptionGate } from './disruption.ts';
 import type { Inventory } from './inventory.ts';
 import type { InventoryLedger } from './ledger.ts';
 import { plan, type PluginPlan, type SkippedDocument } from './plan.ts';
+import type { ReconcileReport } from './report.ts';
 import { SecretKeeper, secretHashes } from './secrets.ts';
 import { withDeclaredIdentity } from './identity.ts';
 import { fileSecretResolver } from '../sources/secret-files.ts';
@@ -58,6 +60,8 @@ interface SnapshotIndex {
    * from and the secret files (valueFrom.file) of their settings
    */
   contexts: ReadonlyMap<string, readonly string[]>;
+  /** Secret name -> keys of the documents selected here whose settings read it (secretKeyRef) */
+  secrets: ReadonlyMap<string, readonly string[]>;
 }
 
 /** The parts a controller is assembled from. It constructs none of them and owns none of their I/O. */
@@ -101,6 +105,17 @@ export interface ControllerParts {
    * it into an Event on the DockerPlugin); it must not throw
    */
   onPluginRestarted?: (key: string, plugin: string, lastError: string) => void;
+  /**
+   * told, after each reconcile, what it did to each plugin that it changed or failed on (Kubernetes
+   * mode turns it into Events on the DockerPlugin, reconcile/report.ts); a held stall is not told
+   * again. It must not throw.
+   */
+  onReconciled?: (report: ReconcileReport) => void;
+  /**
+   * asked before a working plugin is taken down to change it (spec.rollout.maxUnavailable across the
+   * cluster in Kubernetes mode); without it every change proceeds at once
+   */
+  disruptionGate?: DisruptionGate;
 }
 
 /** What one reconcile asked for with reconcileNow concluded, and the status it left. */
@@ -144,6 +159,9 @@ export class Controller {
     pluginChanged: (event) => this.#onEngineEvent(event),
     contextChanged: (context) => this.#onContextChanged(context),
     buildContexts: () => new Set(this.#index().contexts.keys()),
+    secretChanged: (name) => {
+      for (const key of this.#index().secrets.get(name) ?? []) this.#queue.add(key);
+    },
   };
 
   /** Assembles a controller from its parts; nothing runs (and no I/O happens) until start(). */
@@ -299,6 +317,10 @@ export class Controller {
     // Only a plan that would disrupt a plugin needs to know what uses it.
     const withUsers = await withUsage(actual, needsUsage(plans), this.#options.usage);
     if (withUsers !== undefined) plans = planFor(withUsers);
+    const gate = this.#options.disruptionGate;
+    const wait =
+      gate === undefined || doc === undefined ? undefined : await this.#askGate(gate, doc, plans, actual);
+    if (wait !== undefined) plans = plans.map((p) => (p.key === key ? waitForPermission(p, wait) : p));
 
     const results = await applyPlans(plans, {
       store: this.#options.store,
@@ -312,8 +334,33 @@ export class Controller {
       r.steps.some((s) => s.action.type !== 'noop' && s.action.type !== 'adopt'),
     );
     if (touched.length > 0) await this.#refresh(touched);
+    this.#report(results);
     const health = await this.#checkHealth(key, desired[0], results);
-    return this.#record(key, desired[0], doc ?? declaredDoc, plans, results, health);
+    const result = this.#record(key, desired[0], doc ?? declaredDoc, plans, results, health);
+    if (gate !== undefined) {
+      const status = this.#status.get(key);
+      const failed = results.some((r) => r.failure !== undefined);
+      if (mayRelease(status === undefined ? undefined : phaseOf(status), failed)) await gate.release(key);
+    }
+    // Waiting for a rollout slot is not a failure: it is asked again soon, without growing backoff.
+    return wait !== undefined ? { type: 'requeueAfter', ms: wait.retryMs } : result;
+  }
+
+  /**
+   * When a plan of `key` would take its working plugin down, asks the gate; returns what to wait for
+   * when the gate says not now, undefined when the plans may proceed.
+   */
+  async #askGate(
+    gate: DisruptionGate,
+    doc: LoadedDocument,
+    plans: readonly PluginPlan[],
+    actual: readonly InstalledPlugin[],
+  ): Promise<{ message: string; retryMs: number } | undefined> {
+    const key = doc.doc.metadata.name;
+    const installed = new Map(actual.map((p) => [p.name, p]));
+    if (!plans.some((p) => p.key === key && disrupts(p, installed.get(p.name)))) return undefined;
+    const decision = await gate.acquire(key, doc.doc.spec);
+    return decision.granted ? undefined : { message: decision.message, retryMs: decision.retryMs };
   }
 
   /**
@@ -477,6 +524,7 @@ export class Controller {
     const names = new Map<string, string>();
     const dependents = new Map<string, string[]>();
     const contexts = new Map<string, string[]>();
+    const secrets = new Map<string, string[]>();
     for (const [key, doc] of snapshot.documents) {
       const selection = this.#selection(doc);
       if (selection.selected) {
@@ -490,12 +538,18 @@ export class Controller {
           ),
         ];
         for (const path of watched) contexts.set(path, [...(contexts.get(path) ?? []), key]);
+        const secretNames = new Set(
+          Object.values(desired.secrets ?? {}).flatMap((source) =>
+            source.secretKeyRef !== undefined ? [source.secretKeyRef.name] : [],
+          ),
+        );
+        for (const name of secretNames) secrets.set(name, [...(secrets.get(name) ?? []), key]);
       }
       for (const dependency of doc.doc.spec.dependsOn ?? []) {
         dependents.set(dependency, [...(dependents.get(dependency) ?? []), key]);
       }
     }
-    const index = { names, dependents, contexts };
+    const index = { names, dependents, contexts, secrets };
     this.#indexed = { snapshot, labels, index };
     return index;
   }
@@ -611,6 +665,28 @@ export class Controller {
     return { message: parts.join('; '), retryMs: health.restartDue ? Math.max(delay, 1000) : periodMs };
   }
 
+  /** Tells onReconciled what this reconcile changed or failed on, plugin by plugin. */
+  #report(results: readonly PluginResult[]): void {
+    const listener = this.#options.onReconciled;
+    if (listener === undefined) return;
+    for (const r of results) {
+      const acted = r.steps.some((s) => s.action.type !== 'noop');
+      if (!acted && r.failure === undefined) continue;
+      try {
+        listener({
+          key: r.key,
+          plugin: r.name,
+          steps: r.steps,
+          ...(r.failure !== undefined
+            ? { failure: { kind: r.failure.kind, code: r.failure.code, message: r.failure.message } }
+            : {}),
+        });
+      } catch (error) {
+        this.#options.logger.warn({ err: error, key: r.key }, 'onReconciled failed');
+      }
+    }
+  }
+
   /** Every status change goes through here, so the Ready set and the per-state gauge stay exact. */
   #setStatus(status: PluginStatus): void {
     const previous = this.#status.get(status.key);
@@ -721,6 +797,19 @@ export class Controller {
     for (const owned of Object.values(this.#ledger.view().plugins)) keys.add(owned.key);
     return [...keys];
   }
+}
+
+/**
+ * The plan of a declared plugin that may not be disrupted yet: nothing is done and its status says it
+ * waits for a rollout slot. Prunes of the same key are left as they are.
+ */
+function waitForPermission(p: PluginPlan, wait: { message: string }): PluginPlan {
+  if (p.desired === undefined) return p;
+  return {
+    ...p,
+    outcome: 'blocked',
+    actions: [{ type: 'blocked', kind: 'waiting', code: 'ROLLOUT_WAITING', reason: wait.message }],
+  };
 }
 
 /** A plugin's full ID, as engine events carry it in Actor.ID (except for pulls). */

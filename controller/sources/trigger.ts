@@ -18,6 +18,11 @@ export interface TriggerTarget {
    * contexts they build from and the secret files of their settings (reported by contextChanged).
    */
   buildContexts(): ReadonlySet<string>;
+  /**
+   * A Secret of the agent's namespace (Kubernetes mode) appeared, changed or went: the keys whose
+   * settings read it (valueFrom.secretKeyRef) are looked at again.
+   */
+  secretChanged(name: string): void;
 }
 
 /** A signal source the controller starts and stops. */

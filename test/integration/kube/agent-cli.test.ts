@@ -30,6 +30,13 @@ interface PluginJson {
   Settings: { Env: string[] };
 }
 
+interface AgentEvent {
+  reason?: string;
+  reportingController?: string;
+  reportingInstance?: string;
+  regarding?: { name?: string };
+}
+
 describeWith(
   'plugctl run --kube on the docker store',
   { needs: [...KUBE, ...PLUGIN_ENV], concurrency: false },
@@ -153,6 +160,22 @@ describeWith(
         30_000,
       );
       assert.equal(reported?.pluginID, plugin.Id);
+      // and records it as an Event on the DockerPlugin, from this node
+      await eventually(
+        'a Pulled event about cli-vol from the node',
+        async () => {
+          const got = await kubectl(['get', 'events.events.k8s.io', '-n', 'kube-system', '-o', 'json']);
+          const items = (JSON.parse(got.stdout) as { items: AgentEvent[] }).items;
+          return items.some(
+            (e) =>
+              e.regarding?.name === 'cli-vol' &&
+              e.reportingController === 'plugctl.dev/agent' &&
+              e.reportingInstance === NODE &&
+              e.reason === 'Pulled',
+          );
+        },
+        30_000,
+      );
     });
 
     it('stops on SIGTERM with exit code 0', async () => {

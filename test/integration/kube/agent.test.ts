@@ -1,34 +1,31 @@
 // The node agent of `plugctl run --kube`, assembled in-process from real parts (cli/run-kube.ts's
-// createAgent): a real kube-apiserver (test/env/kube-env.sh) with the CRDs, the embedded store on
-// temp roots running plugins with runc, and real registries (one anonymous, one with htpasswd behind
-// a pull Secret) holding a fixture plugin that plugctl itself built and pushed. Every check reads the
-// world: what the store has installed, and the node's DockerPluginNode on the API server.
+// createAgent, through embedded-agent.ts): a real kube-apiserver (test/env/kube-env.sh) with the
+// CRDs, the embedded store on temp roots running plugins with runc, and real registries (one
+// anonymous, one with htpasswd behind a pull Secret) holding a fixture plugin that plugctl itself
+// built and pushed. Every check reads the world: what the store has installed, and the node's
+// DockerPluginNode on the API server.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { pino } from 'pino';
 import type { NodePluginStatus } from '../../../controller/api/status.ts';
-import { createAgent } from '../../../controller/cli/run-kube.ts';
-import type { Agent } from '../../../controller/cli/run-kube.ts';
-import { KubeClient } from '../../../controller/kube/client.ts';
-import { loadClusterConnection } from '../../../controller/kube/config.ts';
 import {
   DOCKER_PLUGIN_NODES,
+  DOCKER_PLUGINS,
+  EVENTS,
   NODES,
+  SECRETS,
   collectionPath,
   objectPath,
 } from '../../../controller/kube/resources.ts';
 import type { KubeObject } from '../../../controller/kube/resources.ts';
-import { createMetrics } from '../../../controller/observe/metrics.ts';
 import { RegistryClient } from '../../../controller/registry/client.ts';
-import { Credentials, resolveCredentials } from '../../../controller/registry/credentials.ts';
-import { createRemoteInspector } from '../../../controller/registry/inspect.ts';
-import { systemClock } from '../../../controller/runtime/clock.ts';
-import { KubeSource } from '../../../controller/sources/kube.ts';
-import { PullSecretCredentials } from '../../../controller/sources/pull-secrets.ts';
-import { RuncRuntime } from '../../../controller/store/embedded/runc.ts';
+import { Credentials } from '../../../controller/registry/credentials.ts';
 import { openEmbeddedStore } from '../../../controller/store/embedded/store.ts';
 import type { EmbeddedStore } from '../../../controller/store/embedded/store.ts';
 import type { InstalledPlugin } from '../../../controller/store/store.ts';
@@ -47,6 +44,8 @@ import type { TcpProxy } from '../../kube/proxy.ts';
 import { KUBE, REGISTRY, RUNC, describeWith } from '../../prerequisites.ts';
 import { startRegistry } from '../registry-harness.ts';
 import type { RunningRegistry } from '../registry-harness.ts';
+import { startEmbeddedAgent } from './embedded-agent.ts';
+import type { EmbeddedAgent } from './embedded-agent.ts';
 
 const OPEN_PORT = 5286;
 const PRIVATE_PORT = 5287;
@@ -71,11 +70,17 @@ const logger = pino(
   },
 );
 
-/** One agent: its embedded store on temp dirs, its clients, and the agent itself. */
-interface RunningAgent {
-  agent: Agent;
-  store: EmbeddedStore;
-  stop(): Promise<void>;
+/** The fields of an events.k8s.io/v1 Event a test reads. */
+interface AgentEvent extends KubeObject {
+  type?: string;
+  reason?: string;
+  action?: string;
+  note?: string;
+  eventTime?: string;
+  reportingController?: string;
+  reportingInstance?: string;
+  regarding?: { kind?: string; name?: string; uid?: string };
+  series?: { count?: number };
 }
 
 function dockerPlugin(name: string, spec: Record<string, unknown>): string {
@@ -96,79 +101,20 @@ describeWith(
     let open: RunningRegistry;
     let privateRegistry: RunningRegistry;
     let proxy: TcpProxy;
-    let agentA: RunningAgent;
-    let agentB: RunningAgent;
+    let agentA: EmbeddedAgent;
+    let agentB: EmbeddedAgent;
     let remote: string;
 
-    async function startAgent(nodeName: string, kubeconfig: string): Promise<RunningAgent> {
-      const short = await mkdtemp('/run/pct-');
-      const dir = await mkdtemp(join(work, `agent-${nodeName}-`));
-      const connection = await loadClusterConnection({ kubeconfig, env: {}, clock: systemClock });
-      // A short deadline: a request stuck on a black-holed connection must not hold the test for 30 s.
-      const client = await KubeClient.open(connection, { timeoutMs: 5000 });
-      const source = new KubeSource({
-        client,
+    function startAgent(nodeName: string, kubeconfig: string): Promise<EmbeddedAgent> {
+      return startEmbeddedAgent({
         nodeName,
-        clock: systemClock,
-        logger: logger.child({ node: nodeName }),
+        kubeconfig,
+        namespace: NAMESPACE,
+        work,
+        logger,
+        pullSecrets: true,
         silenceMs: SILENCE_MS,
       });
-      const secrets = new PullSecretCredentials({
-        client,
-        namespace: NAMESPACE,
-        secretsFor: (host) => source.pullSecretsFor(host),
-        fallback: (host) => resolveCredentials(host, { env: { HOME: dir } }),
-        logger,
-      });
-      const registryClient = new RegistryClient({ credentials: secrets.lookup });
-      const runtime = new RuncRuntime({
-        logger,
-        runcRoot: join(short, 'runc'),
-        socketsRoot: join(short, 's'),
-        discoveryDir: join(short, 'd'),
-        pollMs: 100,
-      });
-      const store = await openEmbeddedStore({
-        root: join(dir, 'root'),
-        runtime,
-        registry: registryClient,
-        logger,
-        runDir: join(short, 'r'),
-        stopGraceMs: 5000,
-      });
-      const agent = await createAgent({
-        client,
-        source,
-        nodeName,
-        store,
-        inspector: createRemoteInspector(registryClient, {
-          acceptsDigests: store.acceptsDigestReferences(),
-          description: store.describe(),
-        }),
-        stateDir: join(dir, 'state'),
-        logger: logger.child({ node: nodeName }),
-        metrics: createMetrics(),
-        resyncMs: 600_000,
-        workers: 2,
-        statusDelayMs: 100,
-      });
-      await agent.start();
-      return {
-        agent,
-        store,
-        async stop() {
-          try {
-            await agent.stop(10_000);
-            for (const plugin of await store.list().catch(() => [])) await store.remove(plugin.id, true);
-          } finally {
-            await store.close();
-            await runtime.close();
-            await registryClient.close();
-            await client.close();
-            await rm(short, { recursive: true, force: true });
-          }
-        },
-      };
     }
 
     async function nodeStatus(
@@ -218,6 +164,30 @@ describeWith(
 
     async function installed(name: string, store = agentA.store): Promise<InstalledPlugin | undefined> {
       return (await store.list()).find((p) => p.name === name);
+    }
+
+    /** The agents' Events (events.k8s.io/v1) regarding DockerPlugin `name`, oldest first. */
+    async function agentEvents(name: string): Promise<AgentEvent[]> {
+      const list = await kube().client.request<{ items: AgentEvent[] }>({
+        method: 'GET',
+        path: collectionPath(EVENTS, 'kube-system'),
+      });
+      return list.items
+        .filter(
+          (e) =>
+            e.regarding?.kind === 'DockerPlugin' &&
+            e.regarding.name === name &&
+            e.reportingController === 'plugctl.dev/agent',
+        )
+        .sort((a, b) => (a.eventTime ?? '').localeCompare(b.eventTime ?? ''));
+    }
+
+    async function uidOf(name: string): Promise<string | undefined> {
+      const object = await kube().client.request<KubeObject>({
+        method: 'GET',
+        path: objectPath(DOCKER_PLUGINS, name),
+      });
+      return object.metadata.uid;
     }
 
     async function generation(name: string): Promise<number> {
@@ -337,6 +307,27 @@ describeWith(
       const table = await kubectl(['get', 'dockerpluginnodes']);
       assert.match(table.stdout, new RegExp(`${NODE}\\s+1\\s+1\\s`));
       assert.match(table.stdout, new RegExp(`${NODE_B}\\s+1\\s+1\\s`));
+      // each node recorded its install as an Event on the DockerPlugin, with itself as reportingInstance
+      const uid = await uidOf('vol');
+      for (const node of [NODE, NODE_B]) {
+        await eventually(
+          `a Pulled event from ${node}`,
+          async () =>
+            (await agentEvents('vol')).some((e) => e.reportingInstance === node && e.reason === 'Pulled'),
+          30_000,
+        );
+      }
+      const pulled = (await agentEvents('vol')).find(
+        (e) => e.reportingInstance === NODE && e.reason === 'Pulled',
+      )!;
+      assert.equal(pulled.type, 'Normal');
+      assert.equal(pulled.action, 'Pull');
+      assert.equal(pulled.regarding?.uid, uid);
+      assert.match(pulled.note ?? '', new RegExp(`^pulled ${remote.replaceAll('.', '\\.')}@sha256:`));
+      assert.match(pulled.note ?? '', /set env GREETING/);
+      assert.ok(!(pulled.note ?? '').includes('hello'), 'settings named, never valued');
+      const described = await kubectl(['describe', 'dockerplugin', 'vol']);
+      assert.match(described.stdout, /Pulled/, 'kubectl describe shows the events');
     });
 
     it('settings edited: the plugin is reconfigured and observedGeneration follows', async () => {
@@ -363,6 +354,18 @@ describeWith(
         const e = await entry('vol');
         return e?.observedGeneration === after && condition(e, 'Ready')?.status === 'True';
       });
+      await eventually(
+        'a Reconfigured event from the node',
+        async () =>
+          (await agentEvents('vol')).some((e) => e.reportingInstance === NODE && e.reason === 'Reconfigured'),
+        30_000,
+      );
+      const reconfigured = (await agentEvents('vol')).find(
+        (e) => e.reportingInstance === NODE && e.reason === 'Reconfigured',
+      )!;
+      assert.equal(reconfigured.action, 'Configure');
+      assert.match(reconfigured.note ?? '', /GREETING/);
+      assert.ok(!(reconfigured.note ?? '').includes('bonjour'), 'settings named, never valued');
     });
 
     it('the node relabelled out of the selector: the plugin is removed, and back in: installed again', async () => {
@@ -481,6 +484,189 @@ describeWith(
       assert.ok(!logLines.join('').includes(PASSWORD), 'the logs hold no secret');
       const encoded = Buffer.from(`${USER}:${PASSWORD}`).toString('base64');
       assert.ok(!logLines.join('').includes(encoded));
+    });
+
+    it('settings from a Secret (secretKeyRef): waits naming it, configured once it exists, reconfigured when it changes; the value appears nowhere', async () => {
+      const values = [1, 2].map(() => `kube-secret-${randomBytes(12).toString('hex')}`);
+      await kubectl(['apply', '-f', '-'], {
+        input: dockerPlugin('secretive', {
+          remote,
+          alias: 'secret-vol:1.0',
+          privileges: [{ name: 'network', value: ['host'] }],
+          settings: {
+            env: { DEBUG: { valueFrom: { secretKeyRef: { name: 'plugin-token', key: 'debug' } } } },
+          },
+          nodeSelector: { matchLabels: { role: 'storage' } },
+        }),
+      });
+      // no Secret yet: nothing installed, and the status names the Secret and the key
+      await statusEventually('secretive waiting for its Secret', async () => {
+        const ready = condition(await entry('secretive'), 'Ready') as { message?: string } | undefined;
+        return /Secret default\/plugin-token .*debug|Secret default\/plugin-token does not exist/.test(
+          ready?.message ?? '',
+        );
+      });
+      assert.equal(await installed('secret-vol:1.0'), undefined, 'nothing installed without its secret');
+      // the wait is a Warning naming Secret and key; its retries count into that one Event's series
+      await eventually(
+        'a SECRET_UNAVAILABLE Warning from the node',
+        async () =>
+          (await agentEvents('secretive')).some(
+            (e) => e.reportingInstance === NODE && e.reason === 'SECRET_UNAVAILABLE',
+          ),
+        30_000,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 6000)); // a retry or two (backoff from 5 s)
+      const secretBody = (value: string): Record<string, unknown> => ({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'plugin-token', namespace: NAMESPACE },
+        data: { debug: Buffer.from(value).toString('base64') },
+      });
+      await kube().client.request({
+        method: 'POST',
+        path: collectionPath(SECRETS, NAMESPACE),
+        body: secretBody(values[0]!),
+      });
+      const waits = (await agentEvents('secretive')).filter(
+        (e) => e.reportingInstance === NODE && e.reason === 'SECRET_UNAVAILABLE',
+      );
+      assert.equal(waits.length, 1, `one Event for the repeated wait: ${JSON.stringify(waits)}`);
+      assert.equal(waits[0]?.type, 'Warning');
+      assert.match(waits[0]?.note ?? '', /Secret default\/plugin-token/);
+      // the Secret's watch re-queues the plugin reading it
+      await eventually(
+        'the secret reaches the plugin, enabled',
+        async () => {
+          const plugin = await installed('secret-vol:1.0');
+          return plugin?.settings.env['DEBUG'] === values[0] && plugin?.enabled === true;
+        },
+        PULL_MS,
+      );
+      await statusEventually(
+        'secretive Ready',
+        async () => condition(await entry('secretive'), 'Ready')?.status === 'True',
+      );
+      await kube().client.request({
+        method: 'PUT',
+        path: objectPath(SECRETS, 'plugin-token', NAMESPACE),
+        body: secretBody(values[1]!),
+      });
+      await eventually(
+        'the changed secret reconfigures the plugin',
+        async () => {
+          const plugin = await installed('secret-vol:1.0');
+          return plugin?.settings.env['DEBUG'] === values[1] && plugin?.enabled === true;
+        },
+        30_000,
+      );
+      await eventually(
+        'node-b reconfigured too',
+        async () => (await installed('secret-vol:1.0', agentB.store))?.settings.env['DEBUG'] === values[1],
+        PULL_MS,
+      );
+      await eventually(
+        'a Reconfigured event for the secret change',
+        async () =>
+          (await agentEvents('secretive')).some(
+            (e) => e.reportingInstance === NODE && e.reason === 'Reconfigured' && /DEBUG/.test(e.note ?? ''),
+          ),
+        30_000,
+      );
+      // give the status sink its write, then grep everything the agents published or wrote
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const places: [string, string][] = [];
+      for (const node of [NODE, NODE_B]) {
+        places.push([
+          `DockerPluginNode ${node}`,
+          (await kubectl(['get', 'dockerpluginnode', node, '-o', 'json'])).stdout,
+        ]);
+      }
+      places.push(['Events', (await kubectl(['get', 'events.events.k8s.io', '-A', '-o', 'json'])).stdout]);
+      places.push([
+        'DockerPlugin',
+        (await kubectl(['get', 'dockerplugin', 'secretive', '-o', 'json'])).stdout,
+      ]);
+      for (const agent of [agentA, agentB]) {
+        for (const file of await readdir(agent.stateDir, { recursive: true })) {
+          const path = join(agent.stateDir, file);
+          const text = await readFile(path, 'utf8').catch(() => '');
+          places.push([path, text]);
+        }
+      }
+      places.push(['log', logLines.join('')]);
+      assert.ok(
+        places.some(([where, text]) => where.endsWith('inventory.json') && text.includes('hmac-sha256:')),
+        'the inventory keeps the salted hash',
+      );
+      for (const value of values) {
+        for (const [where, text] of places) {
+          assert.ok(!text.includes(value), `the secret leaked into ${where}`);
+          assert.ok(
+            !text.includes(Buffer.from(value).toString('base64')),
+            `the secret leaked (base64) into ${where}`,
+          );
+        }
+      }
+      await kubectl(['delete', 'dockerplugin', 'secretive']);
+      await eventually(
+        'secretive removed',
+        async () =>
+          (await installed('secret-vol:1.0')) === undefined &&
+          (await installed('secret-vol:1.0', agentB.store)) === undefined,
+        30_000,
+      );
+    });
+
+    it('a plugin that stops answering is restarted, and the node records an Unresponsive Warning', async () => {
+      await kubectl(['apply', '-f', '-'], {
+        input: dockerPlugin('probed', {
+          remote,
+          alias: 'probed-vol:1.0',
+          privileges: [{ name: 'network', value: ['host'] }],
+          healthCheck: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 2 },
+          nodeSelector: { matchLabels: { role: 'storage' } },
+        }),
+      });
+      await eventually(
+        'probed enabled on the node',
+        async () => (await installed('probed-vol:1.0'))?.enabled === true,
+        PULL_MS,
+      );
+      await statusEventually(
+        'probed Ready',
+        async () => condition(await entry('probed'), 'Ready')?.status === 'True',
+      );
+      // plugind stops answering while this file exists, and removes it when it starts again
+      const plugin = (await installed('probed-vol:1.0'))!;
+      const hang = join(agentA.root, plugin.id, 'rootfs', 'var/lib/plugind/hang');
+      await writeFile(hang, '');
+      await eventually('the unresponsive plugin restarted', async () => !existsSync(hang), 30_000);
+      await eventually(
+        'an Unresponsive Warning from the node',
+        async () =>
+          (await agentEvents('probed')).some(
+            (e) => e.reportingInstance === NODE && e.reason === 'Unresponsive' && e.type === 'Warning',
+          ),
+        30_000,
+      );
+      const warning = (await agentEvents('probed')).find((e) => e.reason === 'Unresponsive')!;
+      assert.equal(warning.action, 'Restart');
+      assert.match(warning.note ?? '', /did not answer Plugin\.Activate/);
+      assert.ok(
+        !(await agentEvents('probed')).some(
+          (e) => e.reportingInstance === NODE_B && e.reason === 'Unresponsive',
+        ),
+        'only the node whose plugin hung reports it',
+      );
+      await kubectl(['delete', 'dockerplugin', 'probed']);
+      await eventually(
+        'probed removed',
+        async () =>
+          (await installed('probed-vol:1.0')) === undefined &&
+          (await installed('probed-vol:1.0', agentB.store)) === undefined,
+        30_000,
+      );
     });
 
     it('deletion: the node removes the plugin it owns and reports it until the finalizer is released', async () => {

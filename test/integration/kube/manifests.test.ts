@@ -2,7 +2,7 @@
 // kustomize base in manifests/ pass `kubectl apply --dry-run=server` and then apply for real; and the
 // shipped RBAC is exactly enough: with a token of the shipped ServiceAccount, every call the agent and
 // the elected leader make succeeds (a forbidden one would fail the test), and what they must not do
-// (Secrets outside their namespace, listing Secrets, changing DockerPlugin specs, Nodes) is refused.
+// (Secrets outside their namespace, changing DockerPlugin specs, Nodes) is refused.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,6 +26,7 @@ import {
   objectPath,
 } from '../../../controller/kube/resources.ts';
 import type { KubeObject } from '../../../controller/kube/resources.ts';
+import { countNodes } from '../../../controller/kube/rollout-gate.ts';
 import { RolloutSlots } from '../../../controller/kube/slots.ts';
 import { systemClock } from '../../../controller/runtime/clock.ts';
 import {
@@ -168,6 +169,8 @@ describeKube(
         ['watch', 'nodes'],
         ['create', 'events.events.k8s.io', '-n', 'kube-system'],
         ['get', 'secrets', '-n', NS],
+        ['list', 'secrets', '-n', NS],
+        ['watch', 'secrets', '-n', NS],
         ['update', 'leases.coordination.k8s.io', '-n', NS],
         ['delete', 'leases.coordination.k8s.io', '-n', NS],
         ['delete', 'dockerpluginnodes.plugctl.dev'],
@@ -176,9 +179,10 @@ describeKube(
       const refused: string[][] = [
         ['get', 'secrets', '-n', 'default'],
         ['get', 'secrets', '-n', 'kube-system'],
-        ['list', 'secrets', '-n', NS],
-        ['watch', 'secrets', '-n', NS],
+        ['list', 'secrets', '-n', 'default'],
+        ['watch', 'secrets', '-n', 'default'],
         ['create', 'secrets', '-n', NS],
+        ['update', 'secrets', '-n', NS],
         ['update', 'dockerplugins.plugctl.dev'],
         ['delete', 'dockerplugins.plugctl.dev'],
         ['create', 'dockerplugins.plugctl.dev'],
@@ -248,7 +252,18 @@ describeKube(
         assert.equal(own.get(node)?.metadata.labels?.['rbac'], 'yes');
         await sa.request({ method: 'GET', path: objectPath(SECRETS, 'pull', NS) });
         await forbidden(sa.request({ method: 'GET', path: objectPath(SECRETS, 'elsewhere', 'default') }));
-        await forbidden(sa.request({ method: 'GET', path: collectionPath(SECRETS, NS) }));
+        await forbidden(sa.request({ method: 'GET', path: collectionPath(SECRETS, 'default') }));
+        // the Secrets that settings read (secretKeyRef): list+watch in its namespace only
+        const secrets = new Informer({
+          client: sa,
+          type: SECRETS,
+          namespace: NS,
+          clock: systemClock,
+          logger,
+        });
+        informers.push(secrets);
+        await secrets.start();
+        assert.ok(secrets.get(`${NS}/pull`) !== undefined);
 
         // the agent's report: server-side apply creates the DockerPluginNode, then its status
         const fieldManager = `plugctl-agent/${node}`;
@@ -294,6 +309,8 @@ describeKube(
         const slot = await slots.acquire('rbac-p', 1);
         assert.ok(slot !== undefined);
         await slot.release();
+        // a percentage of maxUnavailable counts the selected Nodes (metadata only)
+        assert.equal(await countNodes(sa, 'rbac=yes'), 1);
         const events = new EventRecorder({
           client: sa,
           reportingController: 'plugctl.dev/agent',

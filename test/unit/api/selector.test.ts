@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { matchesSelector } from '../../../controller/api/selector.ts';
+import { formatSelector, matchesSelector } from '../../../controller/api/selector.ts';
 import type { LabelSelector } from '../../../controller/api/types.ts';
 
 const labels = { 'kubernetes.io/hostname': 'host-a', role: 'storage', zone: 'a' };
@@ -31,3 +31,20 @@ const cases: [string, LabelSelector | undefined, boolean][] = [
 for (const [name, selector, expected] of cases) {
   test(`matchesSelector: ${name}`, () => assert.equal(matchesSelector(selector, labels), expected));
 }
+
+test('formatSelector writes the API server label-selector syntax; empty selects everything', () => {
+  assert.equal(formatSelector(undefined), '');
+  assert.equal(formatSelector({}), '');
+  assert.equal(
+    formatSelector({
+      matchLabels: { role: 'storage' },
+      matchExpressions: [
+        { key: 'zone', operator: 'In', values: ['a', 'b'] },
+        { key: 'rack', operator: 'NotIn', values: ['1'] },
+        { key: 'gpu', operator: 'Exists' },
+        { key: 'spot', operator: 'DoesNotExist' },
+      ],
+    }),
+    'role=storage,zone in (a,b),rack notin (1),gpu,!spot',
+  );
+});

@@ -11,6 +11,9 @@ test('resolveMaxUnavailable: counts, percentages rounded down, at least 1', () =
   assert.equal(resolveMaxUnavailable('25%', 3), 1);
   assert.equal(resolveMaxUnavailable('100%', 7), 7);
   assert.equal(resolveMaxUnavailable('1%', 0), 1);
+  // what the rollout integration test relies on: a fourth, unselected node would make 2 slots
+  assert.equal(resolveMaxUnavailable('50%', 3), 1);
+  assert.equal(resolveMaxUnavailable('50%', 4), 2);
 });
 
 test('slot Lease names are DNS subdomains for any DockerPlugin name', () => {
