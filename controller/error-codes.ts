@@ -197,6 +197,11 @@ export const ERROR_CODES = {
     kind: 'waiting',
     hint: "The enabled plugin does not answer Plugin.Activate on its socket: plugctl restarts it with backoff; read the plugin's log (dockerd log, or plugin.log in the embedded store) if it keeps failing.",
   },
+  PLUGIN_PROBE_UNAVAILABLE: {
+    area: 'reconcile',
+    kind: 'waiting',
+    hint: "plugctl cannot reach the plugin's socket (/run/docker/plugins not visible or not root's): in a container mount it from the host and run as root, or set healthCheck.enabled: false.",
+  },
   SETTINGS_INVALID: {
     area: 'reconcile',
     kind: 'stalled',

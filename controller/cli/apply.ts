@@ -1,7 +1,8 @@
 /**
  * `plugctl apply -f PATH... [--dry-run]`: converge the host to one apply set's documents once. Exit 0
- * when every plugin converged; 1 when any document failed to load or any plugin failed or is
- * blocked; 2 for a usage error.
+ * when every plugin converged (a plugin it enabled answers Plugin.Activate, unless its healthCheck is
+ * off); 1 when any document failed to load or any plugin failed, is blocked or is Unresponsive; 2 for
+ * a usage error.
  */
 import { reconcilePass } from '../reconcile/once.ts';
 import type { CommandContext } from './context.ts';
@@ -49,6 +50,7 @@ export async function applyCommand(options: ApplyOptions, ctx: CommandContext): 
       {
         store: progress.wrap(shot.store),
         usage: shot.store,
+        prober: shot.store,
         inspector: shot.inspector,
         stateDir: ctx.options.stateDir,
         secrets: ctx.secrets(),

@@ -133,9 +133,22 @@ export function renderPlans(
   return `${lines.join('\n')}\n`;
 }
 
-/** Renders apply results, one line per plugin, failures with their reason, then a summary line. */
+/**
+ * Renders apply results, one line per plugin, failures with their reason, then a summary line. A
+ * plugin the apply enabled and probed says `, Ready` when it answered Plugin.Activate, `, not Ready`
+ * with the Unresponsive failure when it did not (counted as failed), `(Ready not checked: why)`
+ * when plugctl could not probe from where it runs.
+ */
 export function renderResults(results: readonly PluginResult[], options: RenderOptions = {}): string {
   const lines = results.map((r) => {
+    // a plugin this apply enabled and probed: Ready when it answered, else the Unresponsive failure
+    if (r.ready !== undefined) {
+      if (r.ready.answered) return `dockerplugin/${r.key} ${PAST[r.outcome]}, Ready`;
+      if (r.ready.unchecked === true)
+        return `dockerplugin/${r.key} ${PAST[r.outcome]} (Ready not checked: ${r.ready.error ?? ''})`;
+      if (r.failure !== undefined)
+        return `dockerplugin/${r.key} ${PAST[r.outcome]}, not Ready [${r.failure.kind} ${r.failure.code}]: ${r.failure.message}`;
+    }
     if (r.failure === undefined) {
       if (r.outcome === 'skipped') return `dockerplugin/${r.key} skipped: ${r.steps[0]?.action.reason ?? ''}`;
       return `dockerplugin/${r.key} ${PAST[r.outcome]}`;

@@ -19,7 +19,7 @@ import { loadClusterConnection } from '../kube/config.ts';
 import { RolloutGate } from '../kube/rollout-gate.ts';
 import { RolloutSlots } from '../kube/slots.ts';
 import { DOCKER_PLUGINS, apiVersionOf } from '../kube/resources.ts';
-import { createMetrics, recordDockerRequest } from '../observe/metrics.ts';
+import { createMetrics, recordDockerRequest, registerApiClientMetrics } from '../observe/metrics.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { startHealthServer } from '../observe/health.ts';
 import { Controller } from '../reconcile/controller.ts';
@@ -247,6 +247,7 @@ export async function runKubeCommand(options: RunKubeOptions, ctx: CommandContex
     logger: log.child({ source: 'pull-secrets' }),
   });
   const metrics = createMetrics();
+  registerApiClientMetrics(metrics.registry, () => client.stats);
   const stopped = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));

@@ -16,6 +16,9 @@
  * yet, holds it; a node that never had an agent holds nothing. A holder whose agent is gone longer than
  * the grace period (heartbeat.ts) is skipped, and a Warning Event on the DockerPlugin names it. Agents
  * never rely on the summary.
+ *
+ * The leader also removes the DockerPluginNode of a node whose agent is uninstalled: gone past the
+ * grace period and no agent pod on the node (node-reports.ts).
  */
 import type { Logger } from 'pino';
 import type { DockerPluginStatus, NodePluginStatus, StatusCondition } from '../api/status.ts';
@@ -33,6 +36,8 @@ import { HEARTBEAT_LABEL, LivenessTracker, NodeHeartbeat } from './heartbeat.ts'
 import { Informer } from './informer.ts';
 import { LeaderElector } from './leader.ts';
 import type { Lease } from './lease.ts';
+import { NodeReportSweeper } from './node-reports.ts';
+import type { GoneNode } from './node-reports.ts';
 import { DOCKER_PLUGINS, DOCKER_PLUGIN_NODES, LEASES, NODES, apiVersionOf, objectPath } from './resources.ts';
 import type { KubeObject } from './resources.ts';
 
@@ -83,6 +88,11 @@ export interface FleetOptions {
   events?: EventRecorder;
   /** the wall clock in Unix milliseconds, for heartbeat renewTimes (default Date.now) */
   wallNow?: () => number;
+  /**
+   * removing the DockerPluginNodes of nodes whose agent is uninstalled (node-reports.ts): the agent
+   * pods' label selector, how often a node with an agent pod is asked about again; false: never
+   */
+  nodeReports?: false | { agentSelector?: string; recheckMs?: number };
 }
 
 /** What the fleet side has done, across leaderships. */
@@ -97,6 +107,8 @@ export interface FleetStats {
   failures: number;
   /** times this agent became leader */
   leaderships: number;
+  /** DockerPluginNodes removed because their node's agent was uninstalled */
+  nodeReportsRemoved: number;
 }
 
 /** A running fleet side. */
@@ -126,6 +138,7 @@ export function startFleetLeader(options: FleetOptions): FleetHandle {
     nodesSkipped: 0,
     failures: 0,
     leaderships: 0,
+    nodeReportsRemoved: 0,
   };
   const stopping = new AbortController();
   const elector = new LeaderElector({
@@ -222,6 +235,7 @@ class FleetLeader {
   readonly #heartbeats: Informer<Lease>;
   readonly #index = new ReportIndex();
   readonly #liveness: LivenessTracker;
+  readonly #sweeper: NodeReportSweeper | undefined;
   readonly #events: EventRecorder;
   readonly #ownEvents: boolean;
   readonly #interval: number;
@@ -279,6 +293,19 @@ class FleetLeader {
       graceMs,
       ...(options.wallNow !== undefined ? { wallNow: options.wallNow } : {}),
     });
+    const sweep = options.nodeReports;
+    this.#sweeper =
+      sweep === false
+        ? undefined
+        : new NodeReportSweeper({
+            client: options.client,
+            namespace: options.namespace,
+            clock: options.clock,
+            logger: options.logger,
+            ...(sweep?.agentSelector !== undefined ? { agentSelector: sweep.agentSelector } : {}),
+            ...(sweep?.recheckMs !== undefined ? { recheckMs: sweep.recheckMs } : {}),
+            onRemoved: () => this.#stats.nodeReportsRemoved++,
+          });
     this.#ownEvents = options.events === undefined;
     this.#events =
       options.events ??
@@ -337,6 +364,7 @@ class FleetLeader {
     await Promise.allSettled(closing);
     await this.#startup;
     await Promise.allSettled([...this.#inflight]);
+    await this.#sweeper?.idle();
     if (this.#ownEvents) await this.#events.close();
   }
 
@@ -401,8 +429,10 @@ class FleetLeader {
   /** Re-judges which agents are gone; marks every plugin when that changed. */
   #evaluateLiveness(): void {
     this.#liveness.observe(this.#heartbeats.values());
-    const nodes = new Set([...this.#nodes.keys(), ...this.#index.nodes()]);
+    // every report too, so the report of a node that has none of its plugins left can be judged
+    const nodes = new Set([...this.#nodes.keys(), ...this.#index.nodes(), ...this.#reports.keys()]);
     const gone = this.#liveness.gone(nodes);
+    this.#sweepReports(gone);
     const same =
       gone.size === this.#gone.size && [...gone].every(([node, why]) => this.#gone.get(node) === why);
     this.#gone = gone;
@@ -410,6 +440,17 @@ class FleetLeader {
       this.#o.logger.info({ gone: [...gone.keys()] }, 'fleet leader: agents gone changed');
       this.#markAll();
     }
+  }
+
+  /** Hands the reports of gone nodes to the sweeper, which removes those whose agent is uninstalled. */
+  #sweepReports(gone: ReadonlyMap<string, string>): void {
+    if (this.#sweeper === undefined || this.#stopped) return;
+    const candidates: GoneNode[] = [];
+    for (const node of gone.keys()) {
+      const report = this.#reports.get(node);
+      if (report !== undefined) candidates.push({ node, report });
+    }
+    this.#sweeper.sweep(candidates);
   }
 
   #scheduleTick(): void {
@@ -504,6 +545,12 @@ class FleetLeader {
       await this.#release(plugin, gone);
       return;
     }
+    // The agent's shared cache drops status (sources/kube.ts): there the status this leader wrote
+    // last stands for the stored one (its transition times, and whether to write), or every write's
+    // own watch event would cause the next write. A new leader reads it once per plugin.
+    const written =
+      this.#written.get(key) ?? (plugin.status === undefined ? await this.#readStatus(key) : undefined);
+    const stored = plugin.status ?? written?.status;
     const status = summarize({
       plugin: {
         name: key,
@@ -511,9 +558,7 @@ class FleetLeader {
         ...(plugin.spec?.nodeSelector !== undefined ? { nodeSelector: plugin.spec.nodeSelector } : {}),
         suspend: plugin.spec?.suspend === true,
         deleting,
-        ...(plugin.status?.conditions !== undefined
-          ? { previous: plugin.status.conditions as StatusCondition[] }
-          : {}),
+        ...(stored?.conditions !== undefined ? { previous: stored.conditions as StatusCondition[] } : {}),
       },
       nodes,
       reports,
@@ -522,8 +567,7 @@ class FleetLeader {
       now: new Date(this.#o.wallNow?.() ?? Date.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
     });
     const rv = meta.resourceVersion ?? '';
-    const written = this.#written.get(key);
-    if (sameStatus(status, plugin.status)) {
+    if (sameStatus(status, stored)) {
       this.#failures.delete(key);
       return;
     }
@@ -541,6 +585,20 @@ class FleetLeader {
     this.#written.set(key, { status, decidedAt: rv });
     this.#notBefore.set(key, this.#o.clock.now() + this.#interval);
     this.#failures.delete(key);
+  }
+
+  /** The stored status of `key`, read from the server (for a cache without status), remembered as written. */
+  async #readStatus(key: string): Promise<{ status: DockerPluginStatus; decidedAt: string } | undefined> {
+    const object = await this.#o.client
+      .request<DockerPluginObject>({ method: 'GET', path: objectPath(DOCKER_PLUGINS, key) })
+      .catch((error: unknown) => {
+        if (hasStatus(error, 404)) return undefined;
+        throw error;
+      });
+    if (object?.status === undefined) return undefined;
+    const read = { status: object.status, decidedAt: '' };
+    this.#written.set(key, read);
+    return read;
   }
 
   #fleetNodes(): FleetNode[] {

@@ -130,3 +130,42 @@ export function forgetPluginSeries(metrics: Metrics, key: string): void {
   metrics.probeFailures.remove({ plugin: key });
   metrics.restarts.remove({ plugin: key });
 }
+
+/** What an API server client has counted (kube/client.ts ClientStats), read at each scrape. */
+export interface ApiClientCounts {
+  requests: number;
+  streams: number;
+  streamBytes: number;
+}
+
+/**
+ * Adds the Kubernetes API client's own counters to `registry`, read from `counts()` at each scrape:
+ * `plugctl_kube_requests_total` (requests sent, watch streams included),
+ * `plugctl_kube_watch_streams_total` and `plugctl_kube_watch_bytes_total` (bytes received on watch
+ * streams). They show that an idle agent's traffic is watches, not polling (bench/kube-agents.ts).
+ */
+export function registerApiClientMetrics(registry: Registry, counts: () => ApiClientCounts): void {
+  const counter = (name: string, help: string, read: (c: ApiClientCounts) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        // the client keeps the running total: the counter only mirrors it
+        this.reset();
+        this.inc(read(counts()));
+      },
+    });
+  };
+  counter('plugctl_kube_requests_total', 'Requests sent to the Kubernetes API server', (c) => c.requests);
+  counter(
+    'plugctl_kube_watch_streams_total',
+    'Watch streams opened on the Kubernetes API server',
+    (c) => c.streams,
+  );
+  counter(
+    'plugctl_kube_watch_bytes_total',
+    'Bytes received on Kubernetes watch streams',
+    (c) => c.streamBytes,
+  );
+}

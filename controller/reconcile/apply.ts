@@ -35,6 +35,19 @@ export interface PluginResult {
     /** the wait a rate-limited registry asked for (Retry-After), ms, when it did */
     retryAfterMs?: number;
   };
+  /** set by one-shot apply for a plugin it enabled: did it answer Plugin.Activate (ready-check.ts) */
+  ready?: ReadyCheck;
+}
+
+/** What probing a just-enabled plugin found. */
+export interface ReadyCheck {
+  answered: boolean;
+  attempts: number;
+  elapsedMs: number;
+  /** the last attempt's error, when it never answered */
+  error?: string;
+  /** plugctl could not probe from where it runs (PLUGIN_PROBE_UNAVAILABLE): nothing is known */
+  unchecked?: boolean;
 }
 
 /** Everything apply needs, injected. */

@@ -10,7 +10,13 @@
  */
 import type { Logger } from 'pino';
 import type { RemoteInspector } from '../registry/inspect.ts';
-import type { InstalledPlugin, PluginReader, PluginUsageReader, PluginWriter } from '../store/store.ts';
+import type {
+  InstalledPlugin,
+  PluginProber,
+  PluginReader,
+  PluginUsageReader,
+  PluginWriter,
+} from '../store/store.ts';
 import { needsUsage, withUsage } from './usage.ts';
 import type { RemoteInfo } from '../registry/inspect.ts';
 import { applyPlans, type ApplyDeps, type PluginResult } from './apply.ts';
@@ -21,6 +27,7 @@ import { readInventory } from './inventory.ts';
 import { InventoryLedger } from './ledger.ts';
 import { SecretKeeper } from './secrets.ts';
 import { withDeclaredIdentity } from './identity.ts';
+import { checkEnabledAnswer } from './ready-check.ts';
 import { fileSecretResolver } from '../sources/secret-files.ts';
 import {
   planOne,
@@ -57,6 +64,11 @@ export interface PassDeps {
   usage?: PluginUsageReader;
   /** resolves secret env values; default: file mode's (files on the host, no secretKeyRef) */
   secrets?: SecretKeeper;
+  /**
+   * probes each plugin the pass enabled with Plugin.Activate once the passes are done (ready-check.ts);
+   * without it a plugin counts as converged once enabled
+   */
+  prober?: Pick<PluginReader, 'inspect'> & PluginProber;
 }
 
 /** The plans of the first pass and, unless dry-run, what applying did (merged over all passes). */
@@ -67,7 +79,10 @@ export interface PassOutput {
 
 const MAX_PASSES = 10;
 
-/** Runs passes until converged, blocked, or no progress. One list call per pass. */
+/**
+ * Runs passes until converged, blocked, or no progress. One list call per pass. With `deps.prober`,
+ * the plugins enabled by the passes are then probed, all at once (ready-check.ts).
+ */
 export async function reconcilePass(input: PassInput, deps: PassDeps): Promise<PassOutput> {
   const inventory = await readInventory(deps.stateDir);
   const ledger = new InventoryLedger(deps.stateDir, inventory);
@@ -97,7 +112,12 @@ export async function reconcilePass(input: PassInput, deps: PassDeps): Promise<P
     const progressed = results.some((r) => r.steps.some((s) => s.ok && s.action.type !== 'noop'));
     if (!waiting || !progressed) break;
   }
-  return { plans: first ?? [], results: [...merged.values()] };
+  const results = [...merged.values()];
+  if (deps.prober === undefined) return { plans: first ?? [], results };
+  return {
+    plans: first ?? [],
+    results: await checkEnabledAnswer(results, input.desired, { store: deps.prober }),
+  };
 }
 
 /**

@@ -25,7 +25,7 @@ const REQUEST = Buffer.from(
  * Calls Plugin.Activate on the unix socket at `socketPath` and resolves with the interfaces the
  * plugin says it implements. Rejects with PLUGIN_UNRESPONSIVE (kind waiting) when nothing answers
  * within `timeoutMs`, the socket is missing or refuses, or the answer is not a 200 with an
- * `Implements` list. One connection per call, closed after it (as the engine's client does).
+ * `Implements` list; with PLUGIN_PROBE_UNAVAILABLE when plugctl may not connect (EACCES, EPERM). One connection per call, closed after it (as the engine's client does).
  */
 export function activate(socketPath: string, timeoutMs: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
@@ -41,11 +41,17 @@ export function activate(socketPath: string, timeoutMs: number): Promise<string[
         resolve(outcome.implemented);
         return;
       }
+      // plugctl not allowed to connect says nothing about the plugin: it cannot be checked from here
+      const denied = 'cause' in outcome && isDenied(outcome.cause);
       reject(
-        new PlugctlError('PLUGIN_UNRESPONSIVE', `Plugin.Activate on ${socketPath}: ${outcome.why}`, {
-          kind: 'waiting',
-          ...(outcome.cause !== undefined ? { cause: outcome.cause } : {}),
-        }),
+        new PlugctlError(
+          denied ? 'PLUGIN_PROBE_UNAVAILABLE' : 'PLUGIN_UNRESPONSIVE',
+          `Plugin.Activate on ${socketPath}: ${outcome.why}`,
+          {
+            kind: 'waiting',
+            ...(outcome.cause !== undefined ? { cause: outcome.cause } : {}),
+          },
+        ),
       );
     };
     // One deadline for connect, request and answer: a wedged plugin accepts and then says nothing.
@@ -133,7 +139,13 @@ function implementsOf(text: string): string[] | undefined {
   }
 }
 
+function isDenied(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EACCES' || code === 'EPERM';
+}
+
 function describeSocketError(error: NodeJS.ErrnoException): string {
+  if (isDenied(error)) return `plugctl may not connect to the socket (${error.code}): run it as root`;
   if (error.code === 'ENOENT') return 'the socket does not exist (is the plugin running?)';
   if (error.code === 'ECONNREFUSED') return 'nothing accepts connections on the socket';
   return error.message;

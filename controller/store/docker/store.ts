@@ -4,7 +4,7 @@
  * wait, back off or stop. Behaviours of the engine this code relies on are noted where they matter
  * (observed on dockerd 20.10.24, API 1.41).
  */
-import { EngineError, SpecError } from '../../errors.ts';
+import { EngineError, PlugctlError, SpecError } from '../../errors.ts';
 import type { FailureKind } from '../../errors.ts';
 import { authKeyFor, encodeRegistryAuth, resolveCredentials } from '../../registry/credentials.ts';
 import type { Credentials } from '../../registry/credentials.ts';
@@ -21,6 +21,8 @@ import type {
   PullProgress,
   Store,
 } from '../store.ts';
+import { constants as fsConstants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { activate } from '../activate.ts';
 import { systemClock } from '../../runtime/clock.ts';
@@ -175,7 +177,8 @@ export class DockerStore implements Store {
 
   /**
    * Plugin.Activate on `<pluginSocketsRoot>/<id>/<socket>`, where dockerd creates an enabled managed
-   * plugin's socket (and mounts the directory at /run/docker/plugins inside the plugin).
+   * plugin's socket (and mounts the directory at /run/docker/plugins inside the plugin). Rejects with
+   * PLUGIN_PROBE_UNAVAILABLE when this process cannot see or enter that directory.
    */
   async activate(plugin: InstalledPlugin, timeoutMs: number): Promise<void> {
     if (plugin.socket === undefined) {
@@ -183,7 +186,25 @@ export class DockerStore implements Store {
         kind: 'waiting',
       });
     }
-    await activate(join(this.#socketsRoot, plugin.id, plugin.socket), timeoutMs);
+    try {
+      await activate(join(this.#socketsRoot, plugin.id, plugin.socket), timeoutMs);
+    } catch (error) {
+      // No socket where dockerd puts it may mean this process does not see that directory at all
+      // (a container without the host's /run/docker/plugins): then nothing is known of the plugin.
+      const cause = error instanceof PlugctlError ? error.cause : undefined;
+      if ((cause as NodeJS.ErrnoException | undefined)?.code !== 'ENOENT') throw error;
+      const visible = await access(this.#socketsRoot, fsConstants.X_OK).then(
+        () => true,
+        () => false,
+      );
+      if (visible) throw error;
+      throw new PlugctlError(
+        'PLUGIN_PROBE_UNAVAILABLE',
+        `cannot check that ${plugin.name} answers: the engine's plugin socket directory ${this.#socketsRoot} ` +
+          'is not visible to plugctl (in a container, mount it from the host)',
+        { kind: 'waiting', cause: error },
+      );
+    }
   }
 
   /** See EngineUsage: volumes, networks and containers' log drivers, from cached engine listings. */

@@ -3,7 +3,8 @@
 // status, which `kubectl get` shows and `kubectl wait --for=condition=Ready` waits on; its writes are
 // coalesced; it keeps the finalizer and releases it once no live node lists the plugin, skipping a node
 // whose agent is gone past the grace period (and saying so in an Event); and when the leader process is
-// killed, another agent takes the Lease over and keeps the summaries going.
+// killed, another agent takes the Lease over and keeps the summaries going. A node whose agent is
+// uninstalled loses its DockerPluginNode (the leader, or the CRD's deletion when everything goes).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -29,7 +30,16 @@ import {
 } from '../../../controller/kube/resources.ts';
 import type { KubeList, KubeObject } from '../../../controller/kube/resources.ts';
 import { systemClock } from '../../../controller/runtime/clock.ts';
-import { describeKube, eventually, kubectl, testLogger, useKube } from '../../kube/harness.ts';
+import { KubeSource } from '../../../controller/sources/kube.ts';
+import {
+  CRDS_DIR,
+  describeKube,
+  eventually,
+  installCrds,
+  kubectl,
+  testLogger,
+  useKube,
+} from '../../kube/harness.ts';
 
 const NS = 'plugctl-system';
 const DRIVER = fileURLToPath(new URL('../../kube/fleet-driver.ts', import.meta.url));
@@ -433,5 +443,143 @@ describeKube('fleet: summary, finalizer, leader failover', () => {
         ),
       );
     }
+  });
+
+  test("sharing the agent's DockerPlugin cache (status dropped), a converged fleet's leader writes no more status", async () => {
+    const { client } = kube();
+    await ensureNamespace(client);
+    await createNode(client, 'w-a', { role: 'shared' });
+    const stopBeats = heartbeats(client, ['w-a']);
+    // the cache `plugctl run --kube` hands its leader: the agent's own, without status
+    const source = new KubeSource({ client, nodeName: 'w-a', clock: systemClock, logger: testLogger() });
+    const fleet = leader(client, {
+      leaseName: 'fleet-shared',
+      identity: 'w-a',
+      plugins: source.informers.plugins,
+    });
+    try {
+      await applyPlugin('shared-p', {
+        remote: 'vieux/sshfs:1.2',
+        nodeSelector: { matchLabels: { role: 'shared' } },
+      });
+      await report(client, 'w-a', [entry('shared-p', 1, true)]);
+      await eventually(
+        'shared-p Ready',
+        async () => (await getPlugin(client, 'shared-p'))?.status?.ready === '1/1',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const settled = fleet.stats.statusWrites;
+      await new Promise((resolve) => setTimeout(resolve, 4_000));
+      assert.equal(fleet.stats.statusWrites - settled, 0, 'no status write while nothing changes');
+    } finally {
+      await fleet.stop();
+      await source.close();
+      await stopBeats();
+    }
+  });
+
+  test("a node's DockerPluginNode is removed once its agent is uninstalled (gone past the grace period, no agent pod); a down node's agent pod keeps it; a live agent keeps it", async () => {
+    const { client } = kube();
+    await ensureNamespace(client);
+    // pods need their ServiceAccount (nothing creates `default` here: no controller-manager)
+    await client
+      .request({
+        method: 'POST',
+        path: `/api/v1/namespaces/${NS}/serviceaccounts`,
+        body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } },
+      })
+      .catch((error: unknown) => {
+        if (!hasStatus(error, 409)) throw error;
+      });
+    const GRACE = 3_000;
+    for (const node of ['u-live', 'u-down', 'u-gone']) {
+      await createNode(client, node, { role: 'uninstall' });
+      await report(client, node, [entry('u-p', 1, true)]);
+    }
+    // u-down's agent pod stays (the node is down; the DaemonSet's pod is never evicted), u-gone's is gone
+    await client.request({
+      method: 'POST',
+      path: `/api/v1/namespaces/${NS}/pods`,
+      body: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: 'plugctl-agent-u-down',
+          labels: { 'app.kubernetes.io/name': 'plugctl', 'app.kubernetes.io/component': 'agent' },
+        },
+        spec: {
+          nodeName: 'u-down',
+          automountServiceAccountToken: false,
+          containers: [{ name: 'agent', image: 'plugctl' }],
+        },
+      },
+    });
+    for (const node of ['u-down', 'u-gone'])
+      await new NodeHeartbeat({
+        client,
+        namespace: NS,
+        node,
+        clock: systemClock,
+        logger: testLogger(),
+      }).beat();
+    const lastBeat = Date.now();
+    const stopLive = heartbeats(client, ['u-live']);
+    const fleet = leader(client, {
+      leaseName: 'fleet-uninstall',
+      identity: 'u-live',
+      graceMs: GRACE,
+      nodeReports: { recheckMs: 500 },
+    });
+    const exists = async (node: string): Promise<boolean> => {
+      try {
+        await client.request({ method: 'GET', path: objectPath(DOCKER_PLUGIN_NODES, node) });
+        return true;
+      } catch (error) {
+        if (hasStatus(error, 404)) return false;
+        throw error;
+      }
+    };
+    try {
+      await new Promise((resolve) => setTimeout(resolve, GRACE - 1_000));
+      assert.ok(await exists('u-gone'), 'kept within the grace period');
+      await eventually('u-gone removed', async () => !(await exists('u-gone')), 15_000);
+      assert.ok(Date.now() - lastBeat >= GRACE, 'not before the grace period');
+      assert.ok(fleet.stats.nodeReportsRemoved >= 1);
+      // the heartbeat Lease stays: the node is still known to have had an agent
+      assert.ok((await getLease(client, NS, 'plugctl-node-u-gone')) !== undefined);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      assert.ok(await exists('u-down'), "its agent pod keeps a down node's report");
+      assert.ok(await exists('u-live'), 'a live agent keeps its report');
+
+      // the DaemonSet no longer targets u-down: its pod is deleted, and the report follows
+      await client.request({
+        method: 'DELETE',
+        path: `/api/v1/namespaces/${NS}/pods/plugctl-agent-u-down`,
+        body: { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 },
+      });
+      await eventually(
+        'u-down removed once its agent pod is gone',
+        async () => !(await exists('u-down')),
+        15_000,
+      );
+      assert.ok(await exists('u-live'), 'a live agent keeps its report');
+    } finally {
+      await fleet.stop();
+      await stopLive();
+    }
+  });
+
+  test('uninstalling (kubectl delete -f crds/) removes every DockerPluginNode with their CRD', async () => {
+    const { client } = kube();
+    await report(client, 'crd-a', [entry('c-p', 1, true)]);
+    await report(client, 'crd-b', [entry('c-p', 1, true)]);
+    await kubectl(['delete', '-f', `${CRDS_DIR}dockerpluginnodes.plugctl.dev.yaml`, '--wait=true']);
+    // reinstalled (as a later install would): none of the old reports is back
+    await installCrds();
+    const list = await client.request<KubeList>({ method: 'GET', path: collectionPath(DOCKER_PLUGIN_NODES) });
+    assert.deepEqual(
+      list.items.map((i) => i.metadata.name),
+      [],
+    );
   });
 });

@@ -173,6 +173,8 @@ describeKube(
         ['watch', 'secrets', '-n', NS],
         ['update', 'leases.coordination.k8s.io', '-n', NS],
         ['delete', 'leases.coordination.k8s.io', '-n', NS],
+        ['delete', 'dockerpluginnodes.plugctl.dev'],
+        ['list', 'pods', '-n', NS],
       ];
       const refused: string[][] = [
         ['get', 'secrets', '-n', 'default'],
@@ -184,8 +186,9 @@ describeKube(
         ['update', 'dockerplugins.plugctl.dev'],
         ['delete', 'dockerplugins.plugctl.dev'],
         ['create', 'dockerplugins.plugctl.dev'],
-        ['delete', 'dockerpluginnodes.plugctl.dev'],
         ['patch', 'nodes'],
+        ['list', 'pods', '-n', 'default'],
+        ['get', 'pods', '-n', NS],
         ['update', 'leases.coordination.k8s.io', '-n', 'default'],
         ['create', 'pods', '-n', NS],
         ['create', 'events', '-n', 'kube-system'], // only events.k8s.io/v1
@@ -386,7 +389,7 @@ describeKube(
             body: { metadata: { labels: { rbac: 'no' } } },
           }),
         );
-        await forbidden(sa.request({ method: 'DELETE', path: objectPath(DOCKER_PLUGIN_NODES, node) }));
+        await forbidden(sa.request({ method: 'GET', path: '/api/v1/namespaces/default/pods' }));
       } finally {
         await fleet?.stop();
         await Promise.all(informers.map((i) => i.close()));

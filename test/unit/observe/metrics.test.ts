@@ -6,6 +6,7 @@ import {
   createMetrics,
   forgetPluginSeries,
   recordDockerRequest,
+  registerApiClientMetrics,
 } from '../../../controller/observe/metrics.ts';
 import { parseListen } from '../../../controller/observe/health.ts';
 
@@ -109,4 +110,17 @@ test('a removed document leaves no probe-failure or restart series behind', asyn
   const text = await m.registry.metrics();
   assert.doesNotMatch(text, /plugin="gone"/);
   assert.match(text, /plugctl_health_probe_failures_total\{plugin="kept"\} 1/);
+});
+
+test("the Kubernetes client's counters are read at each scrape", async () => {
+  const m = createMetrics();
+  const counts = { requests: 3, streams: 1, streamBytes: 2048 };
+  registerApiClientMetrics(m.registry, () => counts);
+  assert.match(await m.registry.metrics(), /^plugctl_kube_requests_total 3$/m);
+  counts.requests = 10;
+  counts.streamBytes = 4096;
+  const text = await m.registry.metrics();
+  assert.match(text, /^plugctl_kube_requests_total 10$/m);
+  assert.match(text, /^plugctl_kube_watch_streams_total 1$/m);
+  assert.match(text, /^plugctl_kube_watch_bytes_total 4096$/m);
 });
