@@ -6,7 +6,7 @@
 # the state directory. The Dockerfile's build stage runs it; test/integration/image.test.ts runs it
 # too and imports OUT with `docker import`, so both images are the same.
 #
-#   image/rootfs.sh NODE PACKAGE_TGZ OUT     (as root; NPM_OFFLINE=1: dependencies from the npm cache)
+#   image/rootfs.sh NODE PACKAGE_TGZ OUT     (as root; NPM_OFFLINE=1: dependencies from the npm cache where it has them)
 set -euo pipefail
 [ $# -eq 3 ] || { echo "usage: $0 NODE PACKAGE_TGZ OUT" >&2; exit 2; }
 node=$(readlink -f "$1")
@@ -32,4 +32,4 @@ printf 'root:x:0:\nplugctl:x:%s:\n' "$uid" >"$out/etc/group"
 
 # npm runs on the Node being installed, whatever `node` is on PATH
 PATH="$(dirname "$node"):$PATH" npm install -g --prefix "$out/usr/local" --omit=dev --no-audit --no-fund \
-  --loglevel=error ${NPM_OFFLINE:+--offline} "$tgz"
+  --loglevel=error ${NPM_OFFLINE:+--prefer-offline} "$tgz"

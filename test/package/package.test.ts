@@ -33,7 +33,7 @@ describe('the npm package', { timeout: 600_000 }, () => {
         '-g',
         '--prefix',
         prefix,
-        '--offline',
+        '--prefer-offline',
         '--no-audit',
         '--no-fund',
         '--loglevel=error',
