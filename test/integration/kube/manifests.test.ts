@@ -137,7 +137,7 @@ describeKube(
         ['metrics'],
       );
       assert.equal(agent?.resources.requests.memory, '96Mi');
-      assert.equal(agent?.resources.limits.memory, '192Mi');
+      assert.equal(agent?.resources.limits.memory, '384Mi');
 
       // a token of the shipped ServiceAccount (TokenRequest: there is no token controller here)
       const { client } = kube();
