@@ -13,6 +13,10 @@
  * idle, and are measured idle. Needs root and the kube environment; run under the integration lock:
  *
  *   flock /tmp/plugctl-itest.lock node bench/kube-memory.ts [--bundle-esbuild /path/to/esbuild] [--only-agent]
+ *     [--agent-root CHECKOUT] [--agent-log FILE] [--agent-log-level LEVEL]
+ *
+ * --agent-root runs the agent of another checkout (a worktree at an older commit, to find what changed
+ * its figure); --agent-log keeps the agent's log. The agent's RSS is also split by kind of mapping.
  *
  * The esbuild variant (client-node's KubeConfig + informer bundled and tree-shaken) runs only when an
  * esbuild binary is given: plugctl does not ship a bundler.
@@ -104,6 +108,39 @@ interface Result {
   rssMB: number;
   heapMB: number;
   loadMs: number;
+  /** the agent's resident memory by kind of mapping, at the median sample */
+  breakdown?: RssBreakdown;
+}
+
+/** Resident memory of a process by kind of mapping, MB: where an agent's RSS goes. */
+interface RssBreakdown {
+  /** the node binary's pages (V8, the builtins, ICU): code and read-only data */
+  node: number;
+  /** anonymous mappings: V8's heap spaces, code space, and malloc's mmapped arenas */
+  anonymous: number;
+  /** the brk heap: malloc's main arena (libuv, OpenSSL, V8's own C++ objects) */
+  brk: number;
+  /** everything else: shared libraries, stacks */
+  other: number;
+}
+
+/** How /proc/PID/smaps splits a process's resident memory (RssBreakdown). */
+async function breakdownOf(pid: number): Promise<RssBreakdown> {
+  const { readFile } = await import('node:fs/promises');
+  const result: RssBreakdown = { node: 0, anonymous: 0, brk: 0, other: 0 };
+  let kind: keyof RssBreakdown = 'other';
+  for (const line of (await readFile(`/proc/${pid}/smaps`, 'utf8')).split('\n')) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (mapping !== null) {
+      const name = mapping[1] ?? '';
+      kind =
+        name === '' ? 'anonymous' : name === '[heap]' ? 'brk' : name.endsWith('/bin/node') ? 'node' : 'other';
+    } else if (line.startsWith('Rss:')) {
+      result[kind] += Number(line.split(/\s+/)[1]) / 1024;
+    }
+  }
+  for (const key of Object.keys(result) as (keyof RssBreakdown)[]) result[key] = +result[key].toFixed(1);
+  return result;
 }
 
 /** VmRSS of a process, in MB. */
@@ -120,9 +157,17 @@ async function rssOf(pid: number): Promise<number> {
  * the embedded store on a temp root, the DockerPlugins and the Node of the benchmark. Measured as the
  * process's VmRSS once it has reconciled every key and gone quiet (its idle trim has run): nothing can
  * force a GC from outside, so this is what a node would see. Started twice, the second time with a warm
- * compile cache; the median of 5 samples a second apart.
+ * compile cache; the median of 5 samples a second apart. `agentRoot` is the checkout whose
+ * bin/plugctl.js runs (another commit's worktree, to find what changed its figure); its stderr is
+ * copied to `logFile` when given.
  */
-async function agentProcess(dir: string, kubeconfig: string): Promise<Result> {
+async function agentProcess(
+  dir: string,
+  kubeconfig: string,
+  agentRoot: string,
+  logFile: string | undefined,
+  logLevel = 'info',
+): Promise<Result> {
   const { spawn } = await import('node:child_process');
   let last: Result | undefined;
   for (let i = 0; i < 2; i++) {
@@ -131,7 +176,7 @@ async function agentProcess(dir: string, kubeconfig: string): Promise<Result> {
     const child = spawn(
       process.execPath,
       [
-        join(ROOT, 'bin/plugctl.js'),
+        join(agentRoot, 'bin/plugctl.js'),
         '--store',
         'embedded',
         '--root',
@@ -139,7 +184,7 @@ async function agentProcess(dir: string, kubeconfig: string): Promise<Result> {
         '--state-dir',
         join(root, 'state'),
         '--log-level',
-        'info',
+        logLevel,
         'run',
         '--kube',
         '--kubeconfig',
@@ -152,13 +197,13 @@ async function agentProcess(dir: string, kubeconfig: string): Promise<Result> {
         '127.0.0.1:0',
       ],
       {
-        cwd: ROOT,
+        cwd: agentRoot,
         env: { ...process.env, NODE_COMPILE_CACHE: join(dir, 'cache') },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
     );
+    let log = '';
     try {
-      let log = '';
       const synced = new Promise<number>((resolve, reject) => {
         child.stderr.on('data', (chunk: Buffer) => {
           log += chunk.toString();
@@ -170,14 +215,21 @@ async function agentProcess(dir: string, kubeconfig: string): Promise<Result> {
       });
       const syncMs = await synced;
       await new Promise((r) => setTimeout(r, 10_000));
-      const samples: number[] = [];
+      const samples: { rss: number; breakdown: RssBreakdown }[] = [];
       for (let s = 0; s < 5; s++) {
-        samples.push(await rssOf(child.pid!));
+        samples.push({ rss: await rssOf(child.pid!), breakdown: await breakdownOf(child.pid!) });
         await new Promise((r) => setTimeout(r, 1000));
       }
-      samples.sort((a, b) => a - b);
-      last = { rssMB: +samples[2]!.toFixed(1), heapMB: NaN, loadMs: Math.round(syncMs) };
+      samples.sort((a, b) => a.rss - b.rss);
+      const median = samples[2]!;
+      last = {
+        rssMB: +median.rss.toFixed(1),
+        heapMB: NaN,
+        loadMs: Math.round(syncMs),
+        breakdown: median.breakdown,
+      };
     } finally {
+      if (logFile !== undefined) await writeFile(logFile, log);
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
       await rm(root, { recursive: true, force: true });
@@ -240,6 +292,10 @@ async function main(args: string[]): Promise<void> {
   const esbuildAt = args.indexOf('--bundle-esbuild');
   const esbuild = esbuildAt === -1 ? undefined : args[esbuildAt + 1];
   const onlyAgent = args.includes('--only-agent');
+  const option = (name: string): string | undefined =>
+    args.includes(name) ? args[args.indexOf(name) + 1] : undefined;
+  const agentRoot = option('--agent-root') ?? ROOT;
+  const agentLog = option('--agent-log');
   const rows: [string, Result][] = [];
   const { stdout } = await run('bash', [KUBE_ENV, 'up']);
   const started = /KE_STARTED=1/.test(stdout);
@@ -348,7 +404,7 @@ async function main(args: string[]): Promise<void> {
     }
     rows.push([
       `plugctl run --kube (embedded store), ${PLUGINS} DockerPlugins cached, idle (VmRSS; load ms = until first sync)`,
-      await agentProcess(dir, kubeconfig),
+      await agentProcess(dir, kubeconfig, agentRoot, agentLog, option('--agent-log-level')),
     ]);
   } finally {
     await client.request({ method: 'DELETE', path: collectionPath(DOCKER_PLUGINS) }).catch(() => undefined);
@@ -363,6 +419,14 @@ async function main(args: string[]): Promise<void> {
       `${name.padEnd(width)}  ${String(r.rssMB).padStart(6)}  ${String(r.heapMB).padStart(7)}  ${String(r.loadMs).padStart(7)}`,
     );
   }
+  for (const [name, r] of rows) {
+    if (r.breakdown === undefined) continue;
+    const b = r.breakdown;
+    console.log(
+      `${name}: node binary ${b.node} MB, anonymous (V8 heap, mmapped malloc) ${b.anonymous} MB, brk heap ${b.brk} MB, other ${b.other} MB`,
+    );
+  }
+  if (agentRoot !== ROOT) console.log(`agent run from ${agentRoot}`);
 }
 
 await main(process.argv.slice(2));

@@ -545,9 +545,10 @@ class FleetLeader {
       await this.#release(plugin, gone);
       return;
     }
-    // The agent's shared cache drops status (sources/kube.ts): there the status this leader wrote
-    // last stands for the stored one (its transition times, and whether to write), or every write's
-    // own watch event would cause the next write. A new leader reads it once per plugin.
+    // The cache carries status (the agent's shared one keeps it too, sources/kube.ts); should a
+    // cache lack it, the status this leader wrote last stands for the stored one (its transition
+    // times, and whether to write), or every write's own watch event would cause the next write. A
+    // new leader then reads it once per plugin.
     const written =
       this.#written.get(key) ?? (plugin.status === undefined ? await this.#readStatus(key) : undefined);
     const stored = plugin.status ?? written?.status;

@@ -80,11 +80,22 @@ function trimNode(object: KubeObject): KubeObject {
   };
 }
 
-/** The fleet summary and the server's field records are not part of a document. */
-function trimPlugin(object: KubeObject): KubeObject {
+/**
+ * A DockerPlugin as the cache keeps it: without the server's field records (the bulk of the object),
+ * but with its status. `run --kube` shares this cache with the fleet leader (kube/fleet.ts), which
+ * reads the status it wrote to keep conditions' lastTransitionTime and to skip unchanged summaries;
+ * without it the leader rewrote every summary every second, each write an event reconciled here
+ * (200 DockerPlugins: ~150 reconciles a second, and 160 MB resident instead of ~75).
+ */
+export function cachedPlugin(object: KubeObject): KubeObject {
   const { managedFields: _fields, ...metadata } = object.metadata;
+  return { ...object, metadata };
+}
+
+/** What of a cached DockerPlugin is loaded as a document: the fleet summary is not part of one. */
+export function documentPart(object: KubeObject): KubeObject {
   const { status: _status, ...rest } = object;
-  return { ...rest, metadata };
+  return rest;
 }
 
 function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
@@ -126,7 +137,7 @@ export class KubeSource implements DesiredSource {
       ...tuning,
       type: DOCKER_PLUGINS,
       logger: options.logger.child({ informer: 'dockerplugins' }),
-      transform: trimPlugin,
+      transform: cachedPlugin,
     });
     this.#nodes = new Informer({
       ...tuning,
@@ -236,7 +247,7 @@ export class KubeSource implements DesiredSource {
       }
       const rv = object.metadata.resourceVersion;
       if (this.#entries.get(key)?.resourceVersion === rv && rv !== undefined) continue;
-      const loaded = loadObject(object, key);
+      const loaded = loadObject(documentPart(object), key);
       const entry: Entry = {
         resourceVersion: rv,
         generation: object.metadata.generation,
