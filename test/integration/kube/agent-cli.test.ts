@@ -1,7 +1,10 @@
 // `plugctl run --kube` as a real process on the docker store (the private dockerd of
 // test/env/plugin-env.sh) against a real kube-apiserver: not ready while its Node does not exist,
 // then converges a DockerPlugin selecting the node, reports it in the node's DockerPluginNode, and
-// stops on SIGTERM. Assertions read the engine (docker plugin inspect) and the API server.
+// stops on SIGTERM. Beside it, a second node's agent on the embedded store (in-process): one
+// DockerPlugin selecting both converges on dockerd and on the embedded store, and the fleet summary
+// the CLI agent's leader keeps lets kubectl wait return. Assertions read the engine (docker plugin
+// inspect), the embedded store and the API server.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -17,12 +20,16 @@ import {
   objectPath,
 } from '../../../controller/kube/resources.ts';
 import type { KubeObject } from '../../../controller/kube/resources.ts';
+import { pino } from 'pino';
 import { eventually, kubectl, useKube } from '../../kube/harness.ts';
-import { KUBE, PLUGIN_ENV, describeWith } from '../../prerequisites.ts';
+import { KUBE, PLUGIN_ENV, RUNC, describeWith } from '../../prerequisites.ts';
 import { docker, useEnv } from '../harness.ts';
+import { startEmbeddedAgent } from './embedded-agent.ts';
 
 const ROOT = new URL('../../..', import.meta.url).pathname;
 const NODE = 'node-cli';
+/** a second node beside it, whose agent runs in-process on the embedded store */
+const EMBEDDED_NODE = 'node-embedded';
 
 interface PluginJson {
   Id: string;
@@ -39,7 +46,7 @@ interface AgentEvent {
 
 describeWith(
   'plugctl run --kube on the docker store',
-  { needs: [...KUBE, ...PLUGIN_ENV], concurrency: false },
+  { needs: [...KUBE, ...PLUGIN_ENV, ...RUNC], concurrency: false },
   () => {
     const env = useEnv();
     const kube = useKube({ crds: true });
@@ -176,6 +183,50 @@ describeWith(
         },
         30_000,
       );
+    });
+
+    it('with a second node on the embedded store, one DockerPlugin converges on both and kubectl wait returns', async () => {
+      await kube().client.request({
+        method: 'POST',
+        path: collectionPath(NODES),
+        body: { apiVersion: 'v1', kind: 'Node', metadata: { name: EMBEDDED_NODE, labels: { role: 'cli' } } },
+      });
+      const embedded = await startEmbeddedAgent({
+        nodeName: EMBEDDED_NODE,
+        kubeconfig: kube().kubeconfig,
+        namespace: 'default',
+        work: state,
+        logger: pino({ level: 'warn' }),
+      });
+      try {
+        await kubectl(['apply', '-f', '-'], {
+          input: JSON.stringify({
+            apiVersion: 'plugctl.dev/v1alpha1',
+            kind: 'DockerPlugin',
+            metadata: { name: 'both-vol' },
+            spec: {
+              remote: `${env().registry}/test/vol:1.0`,
+              alias: 'both-vol',
+              privileges: [{ name: 'network', value: ['host'] }],
+              nodeSelector: { matchLabels: { role: 'cli' } },
+            },
+          }),
+        });
+        // the fleet summary (kept by the leader the CLI agent campaigns for) says Ready only when
+        // both nodes run the current generation
+        await kubectl(['wait', '--for=condition=Ready', 'dockerplugin/both-vol', '--timeout=120s']);
+        assert.equal((await inspect('both-vol'))?.Enabled, true, 'enabled on dockerd');
+        const onEmbedded = (await embedded.store.list()).find((p) => p.name === 'both-vol:latest');
+        assert.equal(onEmbedded?.enabled, true, 'enabled on the embedded store');
+        const summary = await kubectl(['get', 'dockerplugin/both-vol', '-o', 'json']);
+        const nodes = (
+          JSON.parse(summary.stdout) as { status?: { nodes?: { selected?: number; ready?: number } } }
+        ).status?.nodes;
+        assert.equal(nodes?.selected, 2);
+        assert.equal(nodes?.ready, 2);
+      } finally {
+        await embedded.stop();
+      }
     });
 
     it('stops on SIGTERM with exit code 0', async () => {
