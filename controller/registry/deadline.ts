@@ -3,12 +3,8 @@
  * plugin's pull). Each request has its own deadlines (transfer-guard.ts); this bounds their sum,
  * retries and backoff included, so one slow registry holds one plugin for at most this long.
  */
+import prettyMs from 'pretty-ms';
 import { RegistryError } from './errors.ts';
-
-/** Seconds or minutes, for messages: `90 s`, `15 min`. */
-export function formatDuration(ms: number): string {
-  return ms >= 120_000 && ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 100) / 10} s`;
-}
 
 /**
  * Runs `work` with a signal that aborts after `ms` (or when `parent` aborts). The work must pass the
@@ -26,7 +22,7 @@ export async function withDeadline<T>(
   let expired = false;
   const timer = setTimeout(() => {
     expired = true;
-    controller.abort(new Error(`deadline of ${formatDuration(ms)} passed`));
+    controller.abort(new Error(`deadline of ${prettyMs(ms)} passed`));
   }, ms);
   const onParentAbort = (): void => controller.abort(parent?.reason);
   if (parent?.aborted === true) onParentAbort();
@@ -37,7 +33,7 @@ export async function withDeadline<T>(
     if (!expired) throw error;
     throw new RegistryError(
       'REGISTRY_TIMEOUT',
-      `${what.description} did not finish within ${formatDuration(ms)} (the pull deadline); the registry is too slow or stalled; nothing was kept; it will be retried`,
+      `${what.description} did not finish within ${prettyMs(ms)} (the pull deadline); the registry is too slow or stalled; nothing was kept; it will be retried`,
       {
         registry: what.registry,
         ...(what.repository !== undefined ? { repository: what.repository } : {}),
