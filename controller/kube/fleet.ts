@@ -611,8 +611,9 @@ class FleetLeader {
   /**
    * Sets the finalizers with a merge patch that carries the resourceVersion read: if the object
    * changed meanwhile the server refuses (409) and the plugin is recomputed from the newer version.
+   * Returns false when the object is already gone (404), so nothing was changed by this call.
    */
-  async #patchFinalizers(plugin: DockerPluginObject, finalizers: string[]): Promise<void> {
+  async #patchFinalizers(plugin: DockerPluginObject, finalizers: string[]): Promise<boolean> {
     try {
       await this.#o.client.request({
         method: 'PATCH',
@@ -620,8 +621,9 @@ class FleetLeader {
         contentType: 'application/merge-patch+json',
         body: { metadata: { resourceVersion: plugin.metadata.resourceVersion, finalizers } },
       });
+      return true;
     } catch (error) {
-      if (hasStatus(error, 404)) return;
+      if (hasStatus(error, 404)) return false;
       throw error;
     }
   }
@@ -635,10 +637,13 @@ class FleetLeader {
       name,
       ...(plugin.metadata.uid !== undefined ? { uid: plugin.metadata.uid } : {}),
     };
-    await this.#patchFinalizers(
+    const released = await this.#patchFinalizers(
       plugin,
       (plugin.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
     );
+    // Gone already: an earlier release took the object away while the cache still held it (a node
+    // report changed meanwhile and marked it again); counting or announcing it twice would be wrong.
+    if (!released) return;
     this.#stats.finalizersRemoved++;
     for (const node of skipped) {
       this.#stats.nodesSkipped++;
