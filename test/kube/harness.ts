@@ -106,6 +106,25 @@ export function testLogger(): Logger {
   );
 }
 
+/**
+ * A logger that keeps every line it writes (debug and up, unless PLUGCTL_TEST_LOG names a level), for
+ * tests that read the logs, for example to show a secret never reaches them; also written to stderr
+ * when PLUGCTL_TEST_LOG is set.
+ */
+export function capturingLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const logger = pino(
+    { level: process.env['PLUGCTL_TEST_LOG'] ?? 'debug' },
+    {
+      write(line: string) {
+        lines.push(line);
+        if (process.env['PLUGCTL_TEST_LOG'] !== undefined) process.stderr.write(line);
+      },
+    },
+  );
+  return { logger, lines };
+}
+
 /** Opens a client from a kubeconfig (the admin's by default). */
 export async function openClient(kubeconfig?: string): Promise<KubeClient> {
   const connection = await loadClusterConnection({

@@ -12,7 +12,6 @@ import { after, before, it } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { pino } from 'pino';
 import type { NodePluginStatus } from '../../../controller/api/status.ts';
 import {
   DOCKER_PLUGIN_NODES,
@@ -32,6 +31,7 @@ import type { InstalledPlugin } from '../../../controller/store/store.ts';
 import { buildPlugind, makeVolContext } from '../../conformance/fixtures.ts';
 import { idleRuntime } from '../../idle-runtime.ts';
 import {
+  capturingLogger,
   eventually,
   killApiserver,
   kubectl,
@@ -59,16 +59,7 @@ const PASSWORD = 'pr1vate-pa55word';
 const SILENCE_MS = 4000;
 const PULL_MS = 90_000;
 
-const logLines: string[] = [];
-const logger = pino(
-  { level: process.env['PLUGCTL_TEST_LOG'] ?? 'debug' },
-  {
-    write(line: string) {
-      logLines.push(line);
-      if (process.env['PLUGCTL_TEST_LOG'] !== undefined) process.stderr.write(line);
-    },
-  },
-);
+const { logger, lines: logLines } = capturingLogger();
 
 /** The fields of an events.k8s.io/v1 Event a test reads. */
 interface AgentEvent extends KubeObject {

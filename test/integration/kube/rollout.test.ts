@@ -9,7 +9,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { pino } from 'pino';
 import type { NodePluginStatus } from '../../../controller/api/status.ts';
 import { getLease } from '../../../controller/kube/lease.ts';
 import {
@@ -27,7 +26,7 @@ import type { EmbeddedStore } from '../../../controller/store/embedded/store.ts'
 import type { InstalledPlugin } from '../../../controller/store/store.ts';
 import { buildPlugind, makeContext, volConfig } from '../../conformance/fixtures.ts';
 import { idleRuntime } from '../../idle-runtime.ts';
-import { eventually, kubectl, useKube } from '../../kube/harness.ts';
+import { capturingLogger, eventually, kubectl, useKube } from '../../kube/harness.ts';
 import { KUBE, REGISTRY, RUNC, describeWith } from '../../prerequisites.ts';
 import { startRegistry } from '../registry-harness.ts';
 import type { RunningRegistry } from '../registry-harness.ts';
@@ -43,16 +42,7 @@ const SLOT_TTL_SECONDS = 3;
 const SLOT_RETRY_MS = 500;
 const PULL_MS = 90_000;
 
-const logLines: string[] = [];
-const logger = pino(
-  { level: process.env['PLUGCTL_TEST_LOG'] ?? 'debug' },
-  {
-    write(line: string) {
-      logLines.push(line);
-      if (process.env['PLUGCTL_TEST_LOG'] !== undefined) process.stderr.write(line);
-    },
-  },
-);
+const { logger, lines: logLines } = capturingLogger();
 
 /** The fixture plugin, started through a shell that first sleeps START_DELAY seconds. */
 function slowConfig(label: string): Record<string, unknown> {
